@@ -1,0 +1,129 @@
+//! Tokens and the caller.
+//!
+//! A token is a JWT (HS256) naming a server-side session: `{"iss", "sub": user id, "sid":
+//! session id, "iat", "exp"}`. Every instance with the same `auth.jwt_secret` verifies it; the
+//! session must also still exist in the shared store, so logout takes effect at once everywhere.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use huigong_core::{Role, Secret};
+use huigong_store::SessionRecord;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const ISSUER: &str = "huigong";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: Uuid,
+    sid: Uuid,
+    iat: i64,
+    exp: i64,
+}
+
+/// The signing and verification keys for session tokens.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JwtKeys([redacted])")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    /// Signs a token for `session_id` of `user_id`, valid until `expires_at`.
+    pub fn issue(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let claims = Claims {
+            iss: ISSUER.to_owned(),
+            sub: user_id,
+            sid: session_id,
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(&e))
+    }
+
+    /// Checks signature, issuer and expiry; returns (user id, session id).
+    fn verify(&self, token: &str) -> Option<(Uuid, Uuid)> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| (data.claims.sub, data.claims.sid))
+    }
+}
+
+/// The authenticated caller of a request: a valid token whose session is still alive.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub role: Role,
+    pub session: SessionRecord,
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let verified = state
+            .as_ref()
+            .zip(bearer(req))
+            .and_then(|(state, token)| state.jwt.verify(token));
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
+            let (user_id, session_id) = verified.ok_or_else(ApiError::unauthorized)?;
+            let session = state
+                .sessions
+                .get(session_id, state.clock.now())
+                .await?
+                .filter(|s| s.user_id == user_id)
+                .ok_or_else(ApiError::unauthorized)?;
+            Ok(Caller {
+                user_id,
+                session_id,
+                role: session.role,
+                session,
+            })
+        })
+    }
+}

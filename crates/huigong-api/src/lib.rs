@@ -1,0 +1,18 @@
+//! Huigong's HTTP API.
+//!
+//! Handlers are thin: they parse, authorise (through the [`auth::Caller`] extractor), call the
+//! store or a client, and map the result. Every error leaves as `{"code", "message"}` through
+//! [`error::ApiError`].
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use app::build_app;
+pub use auth::{Caller, JwtKeys};
+pub use error::ApiError;
+pub use state::{AppState, AuthSettings};

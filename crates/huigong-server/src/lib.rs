@@ -1,0 +1,8 @@
+//! Wiring of the `huigong` service: configuration, start-up, telemetry.
+
+pub mod settings;
+pub mod startup;
+pub mod telemetry;
+
+pub use settings::{Profile, Settings};
+pub use startup::Application;

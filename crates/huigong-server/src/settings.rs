@@ -1,0 +1,200 @@
+//! Configuration: `config/default.toml`, then `config/<profile>.toml`, then environment
+//! variables `HUIGONG__SECTION__KEY` (for example `HUIGONG__DATABASE__URL`).
+//! The profile is `development` unless `HUIGONG_PROFILE` (or `--profile`) says otherwise.
+
+use huigong_core::Secret;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+
+/// The development-only secrets of `config/development.toml`. Production refuses them.
+pub const DEV_SECRET_MARKER: &str = "dev-only";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Development,
+    Test,
+    Production,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Development => "development",
+            Profile::Test => "test",
+            Profile::Production => "production",
+        }
+    }
+
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s {
+            "development" | "dev" => Ok(Profile::Development),
+            "test" => Ok(Profile::Test),
+            "production" | "prod" => Ok(Profile::Production),
+            other => anyhow::bail!("unknown profile {other:?} (development, test or production)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub wechat: WechatSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+    /// Set from the profile the settings were loaded for, not from files.
+    #[serde(skip, default = "default_profile")]
+    pub profile: Profile,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted request body, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/huigong.sqlite` or `postgres://user:pass@host/db`.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Empty: sessions in process (one instance only). Otherwise `redis://host:port/db`.
+    pub url: Secret,
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WechatMode {
+    /// The mock in `miniprogram-stub`, served by this process under `/wechat-mock`.
+    Mock,
+    /// The real WeChat API at `wechat.base_url`.
+    Live,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WechatSettings {
+    pub mode: WechatMode,
+    pub appid: String,
+    pub secret: Secret,
+    pub base_url: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key for session tokens: every instance needs the same one.
+    pub jwt_secret: Secret,
+    pub session_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,huigong_api=debug`; `RUST_LOG` wins if set.
+    pub filter: String,
+}
+
+impl Settings {
+    /// Loads the settings of `profile` from `config_dir` and the environment.
+    pub fn load(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        let env = config::Environment::with_prefix("HUIGONG")
+            .prefix_separator("__")
+            .separator("__");
+        Self::load_layers(config_dir, profile, Some(env))
+    }
+
+    /// The files alone, without environment overrides (for tests).
+    pub fn load_files(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
+        Self::load_layers(config_dir, profile, None)
+    }
+
+    fn load_layers(
+        config_dir: &Path,
+        profile: Profile,
+        env: Option<config::Environment>,
+    ) -> anyhow::Result<Self> {
+        let base = config_dir.join("default.toml");
+        anyhow::ensure!(
+            base.is_file(),
+            "configuration file {} not found (run from the repository root or set HUIGONG_CONFIG_DIR)",
+            base.display()
+        );
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from(base))
+            .add_source(
+                config::File::from(config_dir.join(format!("{}.toml", profile.as_str())))
+                    .required(false),
+            );
+        if let Some(env) = env {
+            builder = builder.add_source(env);
+        }
+        let layered = builder.build()?;
+        let mut settings: Settings = layered.try_deserialize()?;
+        settings.profile = profile;
+        Ok(settings)
+    }
+
+    /// Refuses settings that must never reach production: returns the one-line reason.
+    pub fn check_for_production(&self) -> Result<(), String> {
+        if self.profile != Profile::Production {
+            return Ok(());
+        }
+        let dev = |s: &Secret| s.expose().contains(DEV_SECRET_MARKER);
+        if self.auth.jwt_secret.is_empty() || dev(&self.auth.jwt_secret) {
+            return Err("auth.jwt_secret is missing or a development default: set HUIGONG__AUTH__JWT_SECRET".into());
+        }
+        if self.auth.jwt_secret.expose().len() < 32 {
+            return Err("auth.jwt_secret is shorter than 32 bytes".into());
+        }
+        if self.wechat.mode != WechatMode::Live {
+            return Err("wechat.mode must be \"live\" in production".into());
+        }
+        if self.wechat.appid.is_empty() || self.wechat.appid.contains(DEV_SECRET_MARKER) || self.wechat.appid == "wx-dev-appid" {
+            return Err("wechat.appid is missing or a development default: set HUIGONG__WECHAT__APPID".into());
+        }
+        if self.wechat.secret.is_empty() || dev(&self.wechat.secret) {
+            return Err("wechat.secret is missing or a development default: set HUIGONG__WECHAT__SECRET".into());
+        }
+        if self.redis.url.is_empty() {
+            return Err("redis.url is empty: production runs several instances, which must share sessions through Redis".into());
+        }
+        Ok(())
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.session_ttl_secs)
+    }
+}

@@ -1,0 +1,168 @@
+//! Building and running the service. Production and every test go through
+//! [`Application::build`], which binds first (port 0 picks a free port) and then wires the rest.
+
+use crate::settings::{Settings, WechatMode};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{HttpServer, web};
+use anyhow::Context as _;
+use huigong_api::app::AppOptions;
+use huigong_api::{AppState, AuthSettings, JwtKeys, build_app};
+use huigong_core::{Clock, SystemClock};
+use huigong_store::db::DatabaseOptions;
+use huigong_store::{Database, Ephemeral, MemoryStore, RedisStore, Sessions};
+use huigong_wechat::{WechatClient, WechatConfig};
+use miniprogram_stub::{MockConfig, MockWechat};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the service mounts the WeChat mock in mock mode.
+pub const MOCK_PREFIX: &str = "/wechat-mock";
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    host: String,
+    server: Server,
+    mock: Option<MockWechat>,
+    state: AppState,
+}
+
+/// Connects to the configured database (no migrations).
+pub async fn connect_database(settings: &Settings) -> anyhow::Result<Database> {
+    Database::connect(&DatabaseOptions {
+        url: settings.database.url.expose().to_owned(),
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_millis(settings.database.acquire_timeout_ms),
+    })
+    .await
+    .map_err(anyhow::Error::from)
+}
+
+async fn session_store(settings: &Settings) -> anyhow::Result<Arc<dyn Ephemeral>> {
+    if settings.redis.url.is_empty() {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    let store = RedisStore::connect(
+        settings.redis.url.expose(),
+        &settings.redis.key_prefix,
+        Duration::from_millis(settings.redis.timeout_ms),
+    )
+    .await
+    .context("cannot connect to Redis (redis.url)")?;
+    Ok(Arc::new(store))
+}
+
+impl Application {
+    /// Connects to the database (migrating it unless disabled) and the session store, binds the
+    /// listener and prepares the HTTP server.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        settings
+            .check_for_production()
+            .map_err(|reason| anyhow::anyhow!("refusing to start: {reason}"))?;
+
+        let db = connect_database(&settings).await?;
+        if settings.database.migrate_on_start {
+            db.migrate().await.context("applying migrations")?;
+        }
+        let store = session_store(&settings).await?;
+
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+
+        let (mock, base_url) = match settings.wechat.mode {
+            WechatMode::Mock => {
+                let mock = MockWechat::new(MockConfig {
+                    appid: settings.wechat.appid.clone(),
+                    secret: settings.wechat.secret.expose().to_owned(),
+                });
+                let host = loopback_for(&settings.server.host);
+                (Some(mock), format!("http://{host}:{port}{MOCK_PREFIX}"))
+            }
+            WechatMode::Live => (None, settings.wechat.base_url.clone()),
+        };
+        let wechat = WechatClient::new(WechatConfig {
+            base_url,
+            appid: settings.wechat.appid.clone(),
+            secret: settings.wechat.secret.clone(),
+            timeout: Duration::from_millis(settings.wechat.timeout_ms),
+            connect_timeout: Duration::from_millis(settings.wechat.timeout_ms.min(3_000)),
+        })?;
+
+        let state = AppState {
+            db,
+            sessions: Sessions::new(store),
+            wechat,
+            jwt: Arc::new(JwtKeys::new(&settings.auth.jwt_secret)),
+            clock,
+            auth: AuthSettings {
+                session_ttl: settings.session_ttl(),
+            },
+            readiness_timeout: Duration::from_secs(2),
+        };
+        let options = AppOptions::new(settings.server.body_limit_bytes);
+        let data = web::Data::new(state.clone());
+        let mock_for_app = mock.clone();
+        let mut server = HttpServer::new(move || {
+            let mock = mock_for_app.clone();
+            build_app(data.clone(), options.clone(), move |cfg| {
+                if let Some(mock) = mock {
+                    cfg.service(web::scope(MOCK_PREFIX).configure(miniprogram_stub::configure(mock)));
+                }
+            })
+        })
+        .shutdown_timeout(10);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            host: settings.server.host.clone(),
+            server,
+            mock,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address to reach the service on this machine.
+    pub fn base_url(&self) -> String {
+        format!("http://{}:{}", loopback_for(&self.host), self.port)
+    }
+
+    /// The in-process WeChat mock, in mock mode.
+    pub fn mock(&self) -> Option<&MockWechat> {
+        self.mock.as_ref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains connections.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// An address a local client can reach a listener bound to `host` on.
+fn loopback_for(host: &str) -> &str {
+    match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        other => other,
+    }
+}

@@ -1,0 +1,3 @@
+//! sea-orm entities.
+
+pub mod user;

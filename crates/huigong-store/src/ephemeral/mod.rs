@@ -1,0 +1,45 @@
+//! Short-lived state every instance must share: sessions now; rate-limit counters, one-time
+//! tokens and the WeChat access token later. One small trait, two implementations that pass the
+//! same tests: [`MemoryStore`] (embedded default, one instance) and [`RedisStore`] (production).
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+mod memory;
+mod redis_store;
+
+pub use memory::MemoryStore;
+pub use redis_store::RedisStore;
+
+/// The store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EphemeralError {
+    /// The backing service is unreachable or timed out.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Key/value storage where every entry has a time to live.
+#[async_trait]
+pub trait Ephemeral: Send + Sync + std::fmt::Debug {
+    /// The value under `key`, if present and not expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError>;
+    /// Stores `value` only if `key` holds nothing; returns whether it did.
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError>;
+    /// Removes `key`; returns whether something was removed.
+    async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;
+    /// Adds one to the counter under `key` and returns the new value; a new counter lives for
+    /// `ttl` (the window of a rate limit), an existing one keeps its expiry.
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError>;
+    /// Checks that the backing service answers: used by `/readyz`.
+    async fn ping(&self) -> Result<(), EphemeralError>;
+    /// A short name for logs and `/readyz`: `memory` or `redis`.
+    fn kind(&self) -> &'static str;
+}

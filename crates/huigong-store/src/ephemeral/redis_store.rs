@@ -1,0 +1,130 @@
+//! Redis implementation, through the `redis` crate's auto-reconnecting connection manager.
+
+use super::{Ephemeral, EphemeralError};
+use async_trait::async_trait;
+use redis::AsyncCommands as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+
+/// Keys are namespaced by a prefix, so several deployments (or test runs) can share a server.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(err: redis::RedisError) -> EphemeralError {
+    EphemeralError::Unavailable(err.to_string())
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://…` or `rediss://…`). Fails when Redis cannot be reached now;
+    /// after that, lost connections are re-established in the background.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, EphemeralError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| EphemeralError::Unavailable(format!("bad redis.url: {:?}", e.kind())))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+/// Redis takes expiries in whole milliseconds, at least one.
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl Ephemeral for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        conn.get(self.key(key)).await.map_err(unavailable)
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        conn.pset_ex(self.key(key), value, millis(ttl))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let answer: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(answer.is_some())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let removed: u64 = conn.del(self.key(key)).await.map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let key = self.key(key);
+        // INCR and a PEXPIRE that only applies to a new counter, atomically.
+        let (count, _): (u64, bool) = redis::pipe()
+            .atomic()
+            .incr(&key, 1u64)
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(millis(ttl))
+            .arg("NX")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn ping(&self) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+}

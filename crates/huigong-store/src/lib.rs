@@ -1,0 +1,19 @@
+//! Storage for Huigong.
+//!
+//! * [`db`]: connecting to SQLite or PostgreSQL with the same schema and behaviour.
+//! * [`migration`]: the schema, as sea-orm-migration migrations that never import entities.
+//! * [`entity`] and the repositories ([`users`]).
+//! * [`ephemeral`]: short-lived shared state (sessions now; rate limits and one-time tokens later)
+//!   behind one trait, in process or in Redis.
+//! * [`sessions`]: login sessions on top of the ephemeral store.
+
+pub mod db;
+pub mod entity;
+pub mod ephemeral;
+pub mod migration;
+pub mod sessions;
+pub mod users;
+
+pub use db::{Backend, Database, StoreError};
+pub use ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
+pub use sessions::{SessionRecord, Sessions};

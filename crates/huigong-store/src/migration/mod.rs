@@ -1,0 +1,15 @@
+//! The schema. Migrations describe tables with sea-query only and never import entities, so an
+//! old migration keeps its meaning as entities evolve. Each runs in a transaction (also on SQLite).
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_users;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_users::Migration)]
+    }
+}

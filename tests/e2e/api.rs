@@ -1,0 +1,85 @@
+//! The API's contract: error shape, limits, OpenAPI document.
+
+use crate::helpers::{TestApp, send};
+
+#[tokio::test]
+async fn unknown_routes_answer_json_404() {
+    let app = TestApp::spawn().await;
+    for path in ["/api/v1/nothing-here", "/", "/api/v2/me"] {
+        let (status, body) = app.get(path, None).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["code"], "not_found", "{path}: {body}");
+        assert!(body["message"].is_string());
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_json_400() {
+    let app = TestApp::spawn().await;
+    let post = |body: &'static str, content_type: &'static str| {
+        app.http
+            .post(app.url("/api/v1/auth/wechat/login"))
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let (status, body) = send(post("{\"code\": ", "application/json")).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_json")), "{body}");
+
+    let (status, body) = send(post("{}", "application/json")).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
+    assert_eq!(body["field"], "code");
+
+    let (status, body) = send(post("{\"code\": 12345}", "application/json")).await;
+    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
+    assert!(!body["message"].as_str().unwrap_or_default().contains("12345"));
+
+    let (status, body) = send(post("code=abc", "application/x-www-form-urlencoded")).await;
+    assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let app = TestApp::spawn_with(|s| s.server.body_limit_bytes = 1024).await;
+    let big = format!("{{\"code\": \"{}\"}}", "a".repeat(4096));
+    let (status, body) = send(
+        app.http
+            .post(app.url("/api/v1/auth/wechat/login"))
+            .header("content-type", "application/json")
+            .body(big),
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_route() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.get("/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/api/v1/auth/wechat/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/me", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+    let res = app
+        .http
+        .get(app.url("/api/docs"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap_or_default();
+    assert!(html.contains("<html"), "docs page is not HTML");
+    app.stop().await;
+}

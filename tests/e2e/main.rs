@@ -1,0 +1,12 @@
+//! End-to-end tests over HTTP against the spawned service, on the backend that
+//! `HUIGONG_TEST_BACKEND` selects (`tests/run.sh` runs them on both).
+//!
+//! One test binary on purpose (STYLE.md): add modules here, not files under `tests/`.
+
+mod helpers;
+mod proxy;
+
+mod api;
+mod login;
+mod operations;
+mod sessions;
