@@ -58,7 +58,7 @@ struct Inner {
     clock_offset: Duration,
     /// Errcodes to answer instead of doing the work, per API name, in order.
     forced: HashMap<String, VecDeque<i64>>,
-    /// Per openid: (minute window start, calls in it).
+    /// Per openid: (window start in seconds, calls in it).
     per_user_window: HashMap<String, (u64, u32)>,
     calls: HashMap<String, u64>,
     /// Every session_key handed out, so tests can prove none of them reaches a log.
@@ -183,20 +183,21 @@ impl MockWechat {
                 c.openid.clone()
             }
         };
-        let minute = now.as_secs() / 60;
+        // A one-minute window that opens with the user's first call.
+        let now_secs = now.as_secs();
         let window = inner
             .per_user_window
             .entry(openid.clone())
-            .or_insert((minute, 0));
-        if window.0 != minute {
-            *window = (minute, 0);
+            .or_insert((now_secs, 0));
+        if now_secs.saturating_sub(window.0) >= 60 {
+            *window = (now_secs, 0);
         }
         window.1 += 1;
         if window.1 > CALLS_PER_USER_PER_MINUTE {
             return error(45011);
         }
-        let session_key = base64::engine::general_purpose::STANDARD
-            .encode(rand::rng().random::<[u8; 16]>());
+        let session_key =
+            base64::engine::general_purpose::STANDARD.encode(rand::rng().random::<[u8; 16]>());
         inner.session_keys.push(session_key.clone());
         json!({
             "openid": openid,
@@ -282,8 +283,13 @@ async fn jscode2session(
     HttpResponse::Ok().json(mock.code2session(&q))
 }
 
-async fn wx_login(mock: web::Data<MockWechat>, body: Option<web::Json<WxLoginBody>>) -> HttpResponse {
-    let openid = body.and_then(|b| b.into_inner().openid).filter(|o| !o.is_empty());
+async fn wx_login(
+    mock: web::Data<MockWechat>,
+    body: Option<web::Json<WxLoginBody>>,
+) -> HttpResponse {
+    let openid = body
+        .and_then(|b| b.into_inner().openid)
+        .filter(|o| !o.is_empty());
     HttpResponse::Ok().json(WxLoginAnswer {
         code: mock.issue_code(openid.as_deref()),
     })

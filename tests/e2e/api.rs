@@ -24,18 +24,39 @@ async fn malformed_json_is_a_json_400() {
             .body(body)
     };
     let (status, body) = send(post("{\"code\": ", "application/json")).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_json")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{body}"
+    );
 
     let (status, body) = send(post("{}", "application/json")).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{body}"
+    );
     assert_eq!(body["field"], "code");
 
     let (status, body) = send(post("{\"code\": 12345}", "application/json")).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_field")), "{body}");
-    assert!(!body["message"].as_str().unwrap_or_default().contains("12345"));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{body}"
+    );
+    assert!(
+        !body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("12345")
+    );
 
     let (status, body) = send(post("code=abc", "application/x-www-form-urlencoded")).await;
-    assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -50,7 +71,11 @@ async fn oversized_bodies_are_refused() {
             .body(big),
     )
     .await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -67,7 +92,10 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/auth/logout", "post"),
         ("/api/v1/me", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

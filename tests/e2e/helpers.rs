@@ -22,7 +22,9 @@ struct CaptureWriter;
 
 impl Write for CaptureWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOGS.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        LOGS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
         if std::env::var_os("TEST_LOG").is_some() {
             std::io::stderr().write_all(buf)?;
         }
@@ -215,8 +217,12 @@ impl TestApp {
 
     /// POST /api/v1/auth/wechat/login with `code`; returns status and body.
     pub async fn login_with_code(&self, code: &str) -> (u16, Value) {
-        self.post_json("/api/v1/auth/wechat/login", &serde_json::json!({ "code": code }), None)
-            .await
+        self.post_json(
+            "/api/v1/auth/wechat/login",
+            &serde_json::json!({ "code": code }),
+            None,
+        )
+        .await
     }
 
     /// Logs `openid` in and returns its token.
@@ -250,10 +256,16 @@ impl TestApp {
 
 /// Sends and returns (status, JSON body or Null).
 pub async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
-    let res = req.send().await.unwrap_or_else(|e| panic!("request failed: {e}"));
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
     let status = res.status().as_u16();
     let bytes = res.bytes().await.unwrap_or_default();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// A directory removed on drop.
@@ -264,7 +276,8 @@ pub mod tempdir {
 
     impl TempDir {
         pub fn new() -> Self {
-            let path = std::env::temp_dir().join(format!("huigong-test-{}", uuid::Uuid::now_v7().simple()));
+            let path = std::env::temp_dir()
+                .join(format!("huigong-test-{}", uuid::Uuid::now_v7().simple()));
             std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("temp dir: {e}"));
             Self(path)
         }

@@ -55,7 +55,11 @@ async fn expired_code_is_rejected() {
     let app = TestApp::spawn().await;
     let code = app.wx_code(None).await;
     let (status, _) = app
-        .post_json("/wechat-mock/mock/clock/advance", &json!({ "seconds": 301 }), None)
+        .post_json(
+            "/wechat-mock/mock/clock/advance",
+            &json!({ "seconds": 301 }),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, body) = app.login_with_code(&code).await;
@@ -101,7 +105,11 @@ async fn wechat_errcodes_map_to_clear_answers() {
         app.mock.force_error("jscode2session", errcode, 1);
         let login = app.wx_code(None).await;
         let (got, body) = app.login_with_code(&login).await;
-        assert_eq!((got, body["code"].as_str()), (status, Some(code)), "errcode {errcode}: {body}");
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "errcode {errcode}: {body}"
+        );
     }
     app.stop().await;
 }
@@ -120,7 +128,9 @@ async fn rate_limited_login_says_when_to_retry() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(res.status(), 429);
     assert_eq!(
-        res.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        res.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
         Some("60")
     );
     app.stop().await;

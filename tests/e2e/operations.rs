@@ -102,7 +102,8 @@ async fn every_response_carries_a_request_id_that_the_logs_carry_too() {
     assert_eq!(id.len(), 36, "request id {id:?}");
     let logs = captured_logs();
     assert!(
-        logs.lines().any(|l| l.contains(&id) && l.contains("request finished")),
+        logs.lines()
+            .any(|l| l.contains(&id) && l.contains("request finished")),
         "no log line carries request id {id}"
     );
     app.stop().await;
@@ -115,7 +116,8 @@ async fn no_log_line_contains_a_session_key_or_the_app_secret() {
     let token = app.login("o_log_check_worker").await;
     app.login("o_log_check_worker").await;
     app.login_with_code("invented-code-for-log-check").await;
-    app.post_json("/api/v1/auth/logout", &json!({}), Some(&token)).await;
+    app.post_json("/api/v1/auth/logout", &json!({}), Some(&token))
+        .await;
     // Unreachable WeChat: transport errors must not print the URL (its query holds the secret).
     let mut settings = base_settings();
     let _dir = crate::helpers::use_fresh_storage(&mut settings).await;
@@ -124,16 +126,28 @@ async fn no_log_line_contains_a_session_key_or_the_app_secret() {
     settings.wechat.timeout_ms = 500;
     let offline = TestApp::spawn_on(settings, None).await;
     let (status, body) = offline.login_with_code("any-code-at-all").await;
-    assert_eq!((status, body["code"].as_str()), (502, Some("wechat_unavailable")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("wechat_unavailable"))
+    );
 
     let keys = app.mock.issued_session_keys();
     assert!(keys.len() >= 2, "the mock issued {} keys", keys.len());
     let logs = captured_logs();
-    assert!(logs.contains("wechat login"), "the login path logged nothing");
+    assert!(
+        logs.contains("wechat login"),
+        "the login path logged nothing"
+    );
     for key in &keys {
-        assert!(!logs.contains(key.as_str()), "a session_key reached the log");
+        assert!(
+            !logs.contains(key.as_str()),
+            "a session_key reached the log"
+        );
     }
-    assert!(!logs.contains(app.mock.secret()), "the app secret reached the log");
+    assert!(
+        !logs.contains(app.mock.secret()),
+        "the app secret reached the log"
+    );
     assert!(!logs.contains(&token), "a bearer token reached the log");
     offline.stop().await;
     app.stop().await;

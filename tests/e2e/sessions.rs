@@ -10,14 +10,18 @@ async fn logout_then_me_is_401() {
     let app = TestApp::spawn().await;
     let token = app.login("o_logout_worker").await;
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.0, 200);
-    let (status, _) = app.post_json("/api/v1/auth/logout", &json!({}), Some(&token)).await;
+    let (status, _) = app
+        .post_json("/api/v1/auth/logout", &json!({}), Some(&token))
+        .await;
     assert_eq!(status, 204);
     let (status, body) = app.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["code"], "unauthorized");
     // Logging out twice with the same token is also refused.
     assert_eq!(
-        app.post_json("/api/v1/auth/logout", &json!({}), Some(&token)).await.0,
+        app.post_json("/api/v1/auth/logout", &json!({}), Some(&token))
+            .await
+            .0,
         401
     );
     app.stop().await;
@@ -28,7 +32,8 @@ async fn logout_ends_only_that_session() {
     let app = TestApp::spawn().await;
     let phone = app.login("o_two_devices").await;
     let tablet = app.login("o_two_devices").await;
-    app.post_json("/api/v1/auth/logout", &json!({}), Some(&phone)).await;
+    app.post_json("/api/v1/auth/logout", &json!({}), Some(&phone))
+        .await;
     assert_eq!(app.get("/api/v1/me", Some(&phone)).await.0, 401);
     assert_eq!(app.get("/api/v1/me", Some(&tablet)).await.0, 200);
     app.stop().await;
@@ -98,8 +103,12 @@ async fn expired_token_is_401_even_with_a_live_session() {
             iat: Utc::now().timestamp() - 100,
             exp,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &c, &EncodingKey::from_secret(secret.as_bytes()))
-            .unwrap_or_default()
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &c,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap_or_default()
     };
     let secret = app.settings.auth.jwt_secret.expose().to_owned();
     // Same session, validly signed, but expired: refused.
@@ -110,7 +119,10 @@ async fn expired_token_is_401_even_with_a_live_session() {
     let resigned = sign(claims["exp"].as_i64().unwrap_or_default(), &secret);
     assert_eq!(app.get("/api/v1/me", Some(&resigned)).await.0, 200);
     // Signed with another key: refused.
-    let foreign = sign(claims["exp"].as_i64().unwrap_or_default(), "another-key-another-key-another-key");
+    let foreign = sign(
+        claims["exp"].as_i64().unwrap_or_default(),
+        "another-key-another-key-another-key",
+    );
     assert_eq!(app.get("/api/v1/me", Some(&foreign)).await.0, 401);
     app.stop().await;
 }
@@ -140,7 +152,12 @@ async fn instances_share_tokens_and_logouts() {
     let token = a.login("o_two_instances").await;
     let (status, me) = b.get("/api/v1/me", Some(&token)).await;
     assert_eq!(status, 200, "{me}");
-    assert_eq!(b.post_json("/api/v1/auth/logout", &json!({}), Some(&token)).await.0, 204);
+    assert_eq!(
+        b.post_json("/api/v1/auth/logout", &json!({}), Some(&token))
+            .await
+            .0,
+        204
+    );
     assert_eq!(a.get("/api/v1/me", Some(&token)).await.0, 401);
     a.stop().await;
     b.stop().await;

@@ -36,7 +36,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             status,
             body: ErrorBody {
@@ -49,7 +53,10 @@ impl ApiError {
     }
 
     /// 400 for one bad field, named in `field` and in the message.
-    pub fn invalid_field(field: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn invalid_field(
+        field: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_field", message);
         e.body.field = Some(field.into());
         e
@@ -184,14 +191,19 @@ impl From<WechatError> for ApiError {
             )
             .with_retry_after(3),
             WechatError::BadCredentials { errcode } => {
-                tracing::error!(errcode, "wechat rejected our appid/secret: check wechat.appid and wechat.secret");
+                tracing::error!(
+                    errcode,
+                    "wechat rejected our appid/secret: check wechat.appid and wechat.secret"
+                );
                 Self::new(
                     StatusCode::BAD_GATEWAY,
                     "wechat_misconfigured",
                     "微信登录服务配置有误，请联系管理员",
                 )
             }
-            other @ (WechatError::Api { .. } | WechatError::Transport(_) | WechatError::Decode(_)) => {
+            other @ (WechatError::Api { .. }
+            | WechatError::Transport(_)
+            | WechatError::Decode(_)) => {
                 tracing::warn!(error = %other, "wechat call failed");
                 Self::new(
                     StatusCode::BAD_GATEWAY,
@@ -240,14 +252,22 @@ fn deserialize_error(e: &serde_json::Error) -> ApiError {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_field",
-                    format!("第 {} 行第 {} 列的字段类型或取值不正确", e.line(), e.column()),
+                    format!(
+                        "第 {} 行第 {} 列的字段类型或取值不正确",
+                        e.line(),
+                        e.column()
+                    ),
                 )
             }
         }
         Category::Syntax | Category::Eof | Category::Io => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_json",
-            format!("请求体不是有效的 JSON（第 {} 行第 {} 列）", e.line(), e.column()),
+            format!(
+                "请求体不是有效的 JSON（第 {} 行第 {} 列）",
+                e.line(),
+                e.column()
+            ),
         ),
     }
 }
@@ -286,7 +306,11 @@ mod tests {
     fn wrong_type_does_not_echo_the_value() {
         let e = deserialize_error(&parse_err(r#"{"code": 330522199001011234}"#));
         assert_eq!(e.body.code, "invalid_field");
-        assert!(!e.body.message.contains("330522199001011234"), "{}", e.body.message);
+        assert!(
+            !e.body.message.contains("330522199001011234"),
+            "{}",
+            e.body.message
+        );
     }
 
     #[test]

@@ -7,13 +7,27 @@ use huigong_server::{Application, Settings, startup, telemetry};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "huigong", version, about = "惠工卡 — county trade-union membership service")]
+#[command(
+    name = "huigong",
+    version,
+    about = "惠工卡 — county trade-union membership service"
+)]
 struct Cli {
     /// Configuration profile: development, test or production.
-    #[arg(long, global = true, env = "HUIGONG_PROFILE", default_value = "development")]
+    #[arg(
+        long,
+        global = true,
+        env = "HUIGONG_PROFILE",
+        default_value = "development"
+    )]
     profile: String,
     /// Directory holding default.toml and <profile>.toml.
-    #[arg(long, global = true, env = "HUIGONG_CONFIG_DIR", default_value = "config")]
+    #[arg(
+        long,
+        global = true,
+        env = "HUIGONG_CONFIG_DIR",
+        default_value = "config"
+    )]
     config_dir: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,

@@ -182,11 +182,20 @@ impl Settings {
         if self.wechat.mode != WechatMode::Live {
             return Err("wechat.mode must be \"live\" in production".into());
         }
-        if self.wechat.appid.is_empty() || self.wechat.appid.contains(DEV_SECRET_MARKER) || self.wechat.appid == "wx-dev-appid" {
-            return Err("wechat.appid is missing or a development default: set HUIGONG__WECHAT__APPID".into());
+        if self.wechat.appid.is_empty()
+            || self.wechat.appid.contains(DEV_SECRET_MARKER)
+            || self.wechat.appid == "wx-dev-appid"
+        {
+            return Err(
+                "wechat.appid is missing or a development default: set HUIGONG__WECHAT__APPID"
+                    .into(),
+            );
         }
         if self.wechat.secret.is_empty() || dev(&self.wechat.secret) {
-            return Err("wechat.secret is missing or a development default: set HUIGONG__WECHAT__SECRET".into());
+            return Err(
+                "wechat.secret is missing or a development default: set HUIGONG__WECHAT__SECRET"
+                    .into(),
+            );
         }
         if self.redis.url.is_empty() {
             return Err("redis.url is empty: production runs several instances, which must share sessions through Redis".into());
@@ -196,5 +205,143 @@ impl Settings {
 
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.auth.session_ttl_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    fn config_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
+    fn with_env(profile: Profile, vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let env = config::Environment::with_prefix("HUIGONG")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(map));
+        Settings::load_layers(&config_dir(), profile, Some(env))
+    }
+
+    fn load(profile: Profile, vars: &[(&str, &str)]) -> Settings {
+        with_env(profile, vars).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    const PRODUCTION_ENV: [(&str, &str); 5] = [
+        ("HUIGONG__DATABASE__URL", "postgres://huigong@db/huigong"),
+        ("HUIGONG__REDIS__URL", "redis://redis:6379/0"),
+        ("HUIGONG__WECHAT__APPID", "wx1234567890abcdef"),
+        (
+            "HUIGONG__WECHAT__SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
+        (
+            "HUIGONG__AUTH__JWT_SECRET",
+            "k3Jz0c7QxW1vYt8uN2mP5rS9aB4dE6fG",
+        ),
+    ];
+
+    #[test]
+    fn development_is_the_embedded_default() {
+        let s = load(Profile::Development, &[]);
+        assert!(s.database.url.expose().starts_with("sqlite://data/"));
+        assert!(s.redis.url.is_empty());
+        assert_eq!(s.wechat.mode, WechatMode::Mock);
+        assert!(s.auth.jwt_secret.expose().contains(DEV_SECRET_MARKER));
+        assert_eq!(s.server.port, 8080);
+        assert!(s.check_for_production().is_ok());
+    }
+
+    #[test]
+    fn environment_variables_override_every_section() {
+        let s = load(
+            Profile::Development,
+            &[
+                ("HUIGONG__SERVER__HOST", "0.0.0.0"),
+                ("HUIGONG__SERVER__PORT", "9090"),
+                ("HUIGONG__DATABASE__URL", "postgres://u@h/db"),
+                ("HUIGONG__REDIS__URL", "redis://127.0.0.1:6379/"),
+                ("HUIGONG__WECHAT__MODE", "live"),
+                ("HUIGONG__WECHAT__APPID", "wx-from-env"),
+                ("HUIGONG__WECHAT__SECRET", "secret-from-env"),
+                ("HUIGONG__AUTH__JWT_SECRET", "jwt-from-env"),
+            ],
+        );
+        assert_eq!(s.server.host, "0.0.0.0");
+        assert_eq!(s.server.port, 9090);
+        assert_eq!(s.database.url.expose(), "postgres://u@h/db");
+        assert_eq!(s.redis.url.expose(), "redis://127.0.0.1:6379/");
+        assert_eq!(s.wechat.mode, WechatMode::Live);
+        assert_eq!(s.wechat.appid, "wx-from-env");
+        assert_eq!(s.wechat.secret.expose(), "secret-from-env");
+        assert_eq!(s.auth.jwt_secret.expose(), "jwt-from-env");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = with_env(Profile::Development, &[("HUIGONG__SERVER__PROT", "1")]).err();
+        assert!(err.is_some_and(|e| format!("{e:#}").contains("prot")));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = load(Profile::Production, &PRODUCTION_ENV);
+        let shown = format!("{s:?}");
+        for (_, value) in PRODUCTION_ENV.iter().filter(|(k, _)| k.contains("SECRET")) {
+            assert!(!shown.contains(value), "{value} printed");
+        }
+    }
+
+    #[test]
+    fn production_starts_with_real_secrets() {
+        let s = load(Profile::Production, &PRODUCTION_ENV);
+        assert_eq!(s.profile, Profile::Production);
+        assert_eq!(s.check_for_production(), Ok(()));
+    }
+
+    #[test]
+    fn production_refuses_missing_or_development_secrets() {
+        let cases: [(&str, &str, &str); 7] = [
+            ("HUIGONG__AUTH__JWT_SECRET", "", "auth.jwt_secret"),
+            (
+                "HUIGONG__AUTH__JWT_SECRET",
+                "dev-only-jwt-secret-not-for-production-use",
+                "auth.jwt_secret",
+            ),
+            ("HUIGONG__AUTH__JWT_SECRET", "short", "32 bytes"),
+            ("HUIGONG__WECHAT__SECRET", "", "wechat.secret"),
+            (
+                "HUIGONG__WECHAT__SECRET",
+                "dev-only-wechat-secret",
+                "wechat.secret",
+            ),
+            ("HUIGONG__WECHAT__APPID", "wx-dev-appid", "wechat.appid"),
+            ("HUIGONG__WECHAT__MODE", "mock", "wechat.mode"),
+        ];
+        for (key, value, reason) in cases {
+            let mut vars: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
+            vars.retain(|(k, _)| *k != key);
+            vars.push((key, value));
+            let s = load(Profile::Production, &vars);
+            let err = s.check_for_production().err().unwrap_or_default();
+            assert!(err.contains(reason), "{key}={value:?}: {err:?}");
+            assert!(!err.contains('\n'), "the reason is one line");
+        }
+        let mut no_redis: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
+        no_redis.retain(|(k, _)| *k != "HUIGONG__REDIS__URL");
+        let s = load(Profile::Production, &no_redis);
+        assert!(
+            s.check_for_production()
+                .err()
+                .unwrap_or_default()
+                .contains("redis.url")
+        );
     }
 }

@@ -60,7 +60,10 @@ impl Application {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
 
-    pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         settings
             .check_for_production()
             .map_err(|reason| anyhow::anyhow!("refusing to start: {reason}"))?;
@@ -72,7 +75,12 @@ impl Application {
         let store = session_store(&settings).await?;
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
-            .with_context(|| format!("cannot listen on {}:{}", settings.server.host, settings.server.port))?;
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
 
         let (mock, base_url) = match settings.wechat.mode {
@@ -112,7 +120,9 @@ impl Application {
             let mock = mock_for_app.clone();
             build_app(data.clone(), options.clone(), move |cfg| {
                 if let Some(mock) = mock {
-                    cfg.service(web::scope(MOCK_PREFIX).configure(miniprogram_stub::configure(mock)));
+                    cfg.service(
+                        web::scope(MOCK_PREFIX).configure(miniprogram_stub::configure(mock)),
+                    );
                 }
             })
         })

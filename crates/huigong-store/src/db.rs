@@ -115,7 +115,10 @@ impl Database {
         }
         let conn = sea_orm::Database::connect(opts).await.map_err(|e| {
             // The URL may hold a password: report the kind of failure only.
-            StoreError::Unavailable(format!("cannot connect to the {backend:?} database: {}", redact_db_error(&e)))
+            StoreError::Unavailable(format!(
+                "cannot connect to the {backend:?} database: {}",
+                redact_db_error(&e)
+            ))
         })?;
         Ok(Self { conn, backend })
     }
@@ -155,7 +158,10 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = std::path::Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
     }

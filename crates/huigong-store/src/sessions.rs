@@ -54,7 +54,11 @@ impl Sessions {
     }
 
     /// Stores a new session and returns its id. It lives until `record.expires_at`.
-    pub async fn create(&self, record: &SessionRecord, now: DateTime<Utc>) -> Result<Uuid, EphemeralError> {
+    pub async fn create(
+        &self,
+        record: &SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, EphemeralError> {
         let id = Uuid::now_v7();
         let stored = Stored {
             user_id: record.user_id,
@@ -73,7 +77,11 @@ impl Sessions {
     }
 
     /// The live session with this id. A record that cannot be read counts as absent.
-    pub async fn get(&self, id: Uuid, now: DateTime<Utc>) -> Result<Option<SessionRecord>, EphemeralError> {
+    pub async fn get(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, EphemeralError> {
         let Some(bytes) = self.store.get(&key(id)).await? else {
             return Ok(None);
         };

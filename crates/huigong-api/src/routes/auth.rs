@@ -52,13 +52,17 @@ pub async fn wechat_login(
 ) -> Result<HttpResponse, ApiError> {
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::invalid_field("code", "code 须为 wx.login() 返回的登录凭证"));
+        return Err(ApiError::invalid_field(
+            "code",
+            "code 须为 wx.login() 返回的登录凭证",
+        ));
     }
     let wx = state.wechat.code2session(code).await?;
     let now = state.clock.now();
-    let user = users::upsert_wechat_login(&state.db, &wx.openid, wx.unionid.as_deref(), now).await?;
-    let ttl = chrono::Duration::from_std(state.auth.session_ttl)
-        .map_err(|e| ApiError::internal(&e))?;
+    let user =
+        users::upsert_wechat_login(&state.db, &wx.openid, wx.unionid.as_deref(), now).await?;
+    let ttl =
+        chrono::Duration::from_std(state.auth.session_ttl).map_err(|e| ApiError::internal(&e))?;
     let expires_at = now + ttl;
     let record = SessionRecord {
         user_id: user.id,

@@ -52,7 +52,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         check(state.readiness_timeout, state.sessions.store().ping()),
     );
     let label = |ok| if ok { "ok" } else { "unavailable" };
-    let checks = BTreeMap::from([("database", label(db_ok)), ("session_store", label(store_ok))]);
+    let checks = BTreeMap::from([
+        ("database", label(db_ok)),
+        ("session_store", label(store_ok)),
+    ]);
     if db_ok && store_ok {
         return HttpResponse::Ok().json(Readiness {
             status: "ready",

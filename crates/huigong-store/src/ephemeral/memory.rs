@@ -97,10 +97,7 @@ impl Ephemeral for MemoryStore {
 
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError> {
         let now = Instant::now();
-        Ok(self
-            .lock()
-            .remove(key)
-            .is_some_and(|e| e.expires_at > now))
+        Ok(self.lock().remove(key).is_some_and(|e| e.expires_at > now))
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
