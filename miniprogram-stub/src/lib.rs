@@ -7,7 +7,7 @@
 //! * `POST /wx/login` stands in for the phone's `wx.login()`: `{"openid"?: "..."}` → `{"code"}`.
 //!   Without an openid the code belongs to a stable test worker derived from the appid.
 //! * `/mock/...` control endpoints for tests: move the mock's clock, force the next answers of
-//!   an API to carry a given errcode, read call counters.
+//!   an API to carry a given errcode, read call counters, issue many codes at once for load tests.
 //!
 //! [`configure`] mounts the routes into any actix-web scope (the Huigong service mounts them under
 //! `/wechat-mock` in mock mode); [`MockServer::start`] runs them on their own port.
@@ -61,9 +61,18 @@ struct Inner {
     /// Per openid: (window start in seconds, calls in it).
     per_user_window: HashMap<String, (u64, u32)>,
     calls: HashMap<String, u64>,
-    /// Every session_key handed out, so tests can prove none of them reaches a log.
-    session_keys: Vec<String>,
+    /// The session keys handed out (the most recent ones), so tests can prove none of them
+    /// reaches a log.
+    session_keys: VecDeque<String>,
+    issued: u64,
 }
+
+/// How many codes are issued between sweeps of the expired ones.
+const SWEEP_EVERY: u64 = 4096;
+/// How many session keys the mock remembers for tests.
+const KEEP_SESSION_KEYS: usize = 10_000;
+/// Most codes one `/mock/codes` call may issue.
+const MAX_BULK_CODES: usize = 200_000;
 
 /// The mock's state, shared by its handlers. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -109,10 +118,13 @@ impl MockWechat {
         let code = random_token(24);
         let mut inner = self.lock();
         let issued_at = Self::now(&inner);
-        // Forget codes that can no longer be used, so a long-running mock does not grow.
-        inner
-            .codes
-            .retain(|_, c| issued_at.saturating_sub(c.issued_at) <= CODE_TTL * 2);
+        inner.issued += 1;
+        if inner.issued.is_multiple_of(SWEEP_EVERY) {
+            // Forget codes that can no longer be used, so a long-running mock does not grow.
+            inner
+                .codes
+                .retain(|_, c| issued_at.saturating_sub(c.issued_at) <= CODE_TTL * 2);
+        }
         inner.codes.insert(
             code.clone(),
             IssuedCode {
@@ -122,6 +134,14 @@ impl MockWechat {
             },
         );
         code
+    }
+
+    /// Issues `count` codes spread over `users` openids (`{prefix}{n}`), for load tests.
+    pub fn issue_codes(&self, count: usize, users: usize, prefix: &str) -> Vec<String> {
+        let users = users.max(1);
+        (0..count)
+            .map(|i| self.issue_code(Some(&format!("{prefix}{:07}", i % users))))
+            .collect()
     }
 
     /// Moves the mock's clock forward.
@@ -143,7 +163,7 @@ impl MockWechat {
 
     /// Every session_key the mock has handed out.
     pub fn issued_session_keys(&self) -> Vec<String> {
-        self.lock().session_keys.clone()
+        self.lock().session_keys.iter().cloned().collect()
     }
 
     /// The app secret the mock checks (tests use it to prove the secret never reaches a log).
@@ -198,7 +218,10 @@ impl MockWechat {
         }
         let session_key =
             base64::engine::general_purpose::STANDARD.encode(rand::rng().random::<[u8; 16]>());
-        inner.session_keys.push(session_key.clone());
+        if inner.session_keys.len() == KEEP_SESSION_KEYS {
+            inner.session_keys.pop_front();
+        }
+        inner.session_keys.push_back(session_key.clone());
         json!({
             "openid": openid,
             "session_key": session_key,
@@ -276,6 +299,23 @@ fn one() -> u32 {
     1
 }
 
+#[derive(Debug, Deserialize)]
+struct BulkCodesBody {
+    count: usize,
+    #[serde(default = "one_user")]
+    users: usize,
+    #[serde(default = "bulk_prefix")]
+    openid_prefix: String,
+}
+
+fn one_user() -> usize {
+    1
+}
+
+fn bulk_prefix() -> String {
+    "o_load_".to_owned()
+}
+
 async fn jscode2session(
     mock: web::Data<MockWechat>,
     q: web::Query<Code2SessionQuery>,
@@ -305,6 +345,18 @@ async fn force_error(mock: web::Data<MockWechat>, body: web::Json<ForceBody>) ->
     HttpResponse::NoContent().finish()
 }
 
+/// Many codes at once, one per line (text/plain), for load tests such as `tests/bench.sh`.
+async fn bulk_codes(mock: web::Data<MockWechat>, body: web::Json<BulkCodesBody>) -> HttpResponse {
+    if body.count > MAX_BULK_CODES {
+        return HttpResponse::BadRequest()
+            .json(json!({ "errcode": 40097, "errmsg": "count too large" }));
+    }
+    let codes = mock.issue_codes(body.count, body.users, &body.openid_prefix);
+    let mut text = codes.join("\n");
+    text.push('\n');
+    HttpResponse::Ok().content_type("text/plain").body(text)
+}
+
 async fn stats(mock: web::Data<MockWechat>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "jscode2session": mock.calls("jscode2session") }))
 }
@@ -317,6 +369,7 @@ pub fn configure(mock: MockWechat) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/wx/login", web::post().to(wx_login))
             .route("/mock/clock/advance", web::post().to(advance_clock))
             .route("/mock/errors", web::post().to(force_error))
+            .route("/mock/codes", web::post().to(bulk_codes))
             .route("/mock/stats", web::get().to(stats));
     }
 }

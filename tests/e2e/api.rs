@@ -111,3 +111,30 @@ async fn openapi_document_lists_every_route() {
     assert!(html.contains("<html"), "docs page is not HTML");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn mock_routes_exist_only_in_mock_mode() {
+    let mock = TestApp::spawn().await;
+    let (status, body) = mock
+        .post_json("/wechat-mock/wx/login", &serde_json::json!({}), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    mock.stop().await;
+
+    let live = TestApp::spawn_with(|s| {
+        s.wechat.mode = huigong_server::settings::WechatMode::Live;
+        s.wechat.base_url = "http://127.0.0.1:9".into();
+    })
+    .await;
+    for path in ["/wechat-mock/wx/login", "/wechat-mock/mock/clock/advance"] {
+        let (status, body) = live.post_json(path, &serde_json::json!({}), None).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+    let (status, _) = live.get("/wechat-mock/sns/jscode2session", None).await;
+    assert_eq!(status, 404);
+    live.stop().await;
+}

@@ -197,6 +197,9 @@ impl Settings {
                     .into(),
             );
         }
+        if self.database.url.is_empty() {
+            return Err("database.url is empty: set HUIGONG__DATABASE__URL".into());
+        }
         if self.redis.url.is_empty() {
             return Err("redis.url is empty: production runs several instances, which must share sessions through Redis".into());
         }

@@ -103,7 +103,8 @@ async fn code_older_than_five_minutes_is_40029() {
 async fn forced_errcodes_are_typed() {
     let server = mock();
     let c = client(&server);
-    let cases: [(i64, fn(&WechatError) -> bool); 4] = [
+    type IsExpected = fn(&WechatError) -> bool;
+    let cases: [(i64, IsExpected); 4] = [
         (45011, |e| matches!(e, WechatError::RateLimited)),
         (40226, |e| matches!(e, WechatError::HighRiskUser)),
         (40029, |e| matches!(e, WechatError::InvalidCode)),

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Benchmarks of the HTTP paths, on both backends: the release binary, PostgreSQL and Redis started
+# as tests/run.sh does, load from wrk (installed from Debian packages when missing, as root) on
+# the same machine. Prints figures; asserts nothing about timing. Non-2xx answers are reported:
+# a run with any is not a valid figure.
+#
+#   tests/bench.sh                 # 10 s per path, 64 connections
+#   BENCH_SECONDS=30 BENCH_CONNECTIONS=128 tests/bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER_PATH=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+export WRK_THREADS=2
+
+# shellcheck source=tests/services.sh
+. tests/services.sh
+if ! command -v wrk >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "wrk is missing: sudo apt-get install wrk"
+  apt-get install -y -qq wrk >/dev/null
+fi
+cargo build --release --locked -q
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
+echo "load: wrk -t$WRK_THREADS -c$CONNECTIONS -d${SECONDS_PER_PATH}s on loopback"
+
+bench_backend() {
+  local name=$1 port
+  port=$(free_port)
+  HUIGONG__SERVER__PORT=$port RUST_LOG=warn ./target/release/huigong >"$TMP/server-$name.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "localhost:$port/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
+  local base="http://127.0.0.1:$port"
+  # Enough codes for the run (~20k logins/s at most), 50 logins per openid: returning users,
+  # inside WeChat's 100 calls per user per minute.
+  local count=$(( SECONDS_PER_PATH * 20000 ))
+  curl -sf -XPOST "$base/wechat-mock/mock/codes" -H 'content-type: application/json' \
+    -d "{\"count\": $count, \"users\": $(( count / 50 ))}" >"$TMP/codes-$name.txt"
+  local token
+  token=$(curl -sf -XPOST "$base/wechat-mock/wx/login" \
+    | curl -sf "$base/api/v1/auth/wechat/login" -H 'content-type: application/json' -d @- \
+    | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  run() {
+    local label=$1; shift
+    wrk -t$WRK_THREADS -c"$CONNECTIONS" -d"${SECONDS_PER_PATH}s" --latency "$@" >"$TMP/wrk.txt"
+    awk -v label="$label" -v backend="$name" '
+      /Requests\/sec/ { rps = $2 }
+      / 50%/ { p50 = $2 } / 99%/ { p99 = $2 }
+      /Non-2xx/ { bad = $NF }
+      END { printf "%-10s %-34s %10.0f req/s  p50 %8s  p99 %8s  non-2xx %s\n", backend, label, rps, p50, p99, (bad == "" ? 0 : bad) }
+    ' "$TMP/wrk.txt"
+  }
+  run "GET /healthz" "$base/healthz"
+  CODES_FILE="$TMP/codes-$name.txt" run "POST /api/v1/auth/wechat/login" -s tests/bench/login.lua "$base"
+  run "GET /api/v1/me" -H "authorization: Bearer $token" "$base/api/v1/me"
+  echo "           service RSS after the run: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$pid/status")"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+HUIGONG__DATABASE__URL="sqlite://$TMP/bench.sqlite" HUIGONG__REDIS__URL="" bench_backend sqlite+mem
+psql "$HUIGONG_TEST_PG_URL" -qc "CREATE DATABASE bench"
+HUIGONG__DATABASE__URL="${HUIGONG_TEST_PG_URL%/postgres}/bench" HUIGONG__REDIS__URL="$HUIGONG_TEST_REDIS_URL" bench_backend pg+redis
