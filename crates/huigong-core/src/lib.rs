@@ -1,11 +1,32 @@
 //! Pure domain of Huigong: the vocabulary every other crate shares.
 //!
 //! Nothing here performs I/O or depends on a web or database framework.
+//!
+//! - [`clock`], [`role`], [`secret`]: time as a dependency, authorisation roles, secret text.
+//! - [`id_number`]: Chinese identity numbers (GB 11643), with the birth date, sex and kind of
+//!   document they encode.
+//! - [`unit_code`]: an employer's unified social credit code (GB 32100) or legacy
+//!   organisation code (GB 11714).
+//! - [`phone`]: a member's mobile number and an organisation's contact phone.
+//! - [`mask`]: masking of names, identity numbers, mobile numbers and addresses for display
+//!   and logs.
+//!
+//! Values that are personal data ([`IdNumber`], [`Mobile`]) print only their masked form with
+//! `Debug`, have no `Display`, and their parse errors never contain the input.
 
 pub mod clock;
+pub mod id_number;
+pub mod mask;
+pub mod phone;
 pub mod role;
 pub mod secret;
+pub mod unit_code;
+mod width;
 
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use id_number::{IdKind, IdNumber, IdNumberError, Sex};
+pub use mask::{mask_address, mask_id_number, mask_mobile, mask_name};
+pub use phone::{ContactPhone, Landline, Mobile, PhoneError};
 pub use role::Role;
 pub use secret::Secret;
+pub use unit_code::{UnitCode, UnitCodeError, UnitCodeKind};
