@@ -67,3 +67,4 @@ redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 || { cat "$TMP/redis.log"; die "
 
 export HUIGONG_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 export HUIGONG_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+export HUIGONG_TEST_PG_DUMP="$PG_BIN/pg_dump"

@@ -1,7 +1,10 @@
 //! Database connection: one code path for SQLite (embedded default) and PostgreSQL.
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use std::time::Duration;
 
 /// Which SQL engine a connection talks to.
@@ -130,6 +133,20 @@ impl Database {
             .await
             .map(|_| ())
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that upgrades to a write can fail with
+    /// "database is locked" despite the busy timeout.
+    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.conn
+            .begin_with_options(options)
+            .await
+            .map_err(StoreError::from)
     }
 
     /// Applies every pending migration.

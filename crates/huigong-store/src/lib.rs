@@ -2,15 +2,21 @@
 //!
 //! * [`db`]: connecting to SQLite or PostgreSQL with the same schema and behaviour.
 //! * [`migration`]: the schema, as sea-orm-migration migrations that never import entities.
-//! * [`entity`] and the repositories ([`users`]).
+//! * [`entity`] and the repositories ([`users`], [`people`]).
+//! * [`sealed`]: encrypted columns; [`rotation`]: re-encryption under a new key.
+//! * [`audit`]: the append-only, hash-chained audit log.
 //! * [`ephemeral`]: short-lived shared state (sessions now; rate limits and one-time tokens later)
 //!   behind one trait, in process or in Redis.
 //! * [`sessions`]: login sessions on top of the ephemeral store.
 
+pub mod audit;
 pub mod db;
 pub mod entity;
 pub mod ephemeral;
 pub mod migration;
+pub mod people;
+pub mod rotation;
+pub mod sealed;
 pub mod sessions;
 pub mod users;
 

@@ -250,3 +250,550 @@ async fn wechat_login_upsert_keeps_one_account_per_openid() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+// ---- people, encryption at rest, rotation, audit ------------------------------------------
+
+mod personal_data {
+    use super::*;
+    use huigong_core::id_number::{IdNumber, Sex};
+    use huigong_core::phone::Mobile;
+    use huigong_store::audit::{self, Actor, Entry, Outcome};
+    use huigong_store::people::{self, PersonInput};
+    use huigong_store::sealed::SEALED_COLUMNS;
+    use huigong_store::{StoreError, rotation};
+    use huigong_vault::{KeyMaterial, KeyRing};
+
+    /// A valid ID number for region 330522, the given birth date and sequence (check digit
+    /// computed per GB 11643).
+    pub fn id_number(birth: &str, seq: u32) -> IdNumber {
+        let body = format!("330522{birth}{seq:03}");
+        const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = body
+            .bytes()
+            .zip(W)
+            .map(|(b, w)| u32::from(b - b'0') * w)
+            .sum();
+        let check = b"10X98765432"[(sum % 11) as usize] as char;
+        IdNumber::parse(&format!("{body}{check}"), Utc::now().date_naive())
+            .unwrap_or_else(|e| panic!("test ID number: {e}"))
+    }
+
+    fn mobile(n: u32) -> Mobile {
+        Mobile::parse(&format!("139{n:08}")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            user_id: Some(uuid::Uuid::now_v7()),
+            role: "county_admin".into(),
+            client_ip: Some("127.0.0.1".into()),
+            request_id: Some("req-1".into()),
+        }
+    }
+
+    async fn save(
+        db: &Database,
+        vault: &KeyRing,
+        id: &IdNumber,
+        name: &str,
+        m: Option<&Mobile>,
+    ) -> (people::Person, bool) {
+        let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+        let saved = people::save(
+            &txn,
+            vault,
+            PersonInput {
+                id_number: id,
+                name,
+                mobile: m,
+            },
+            &actor(),
+            Utc::now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("save: {e}"));
+        txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        saved
+    }
+
+    fn ring() -> (KeyMaterial, KeyRing) {
+        let material = KeyMaterial::generate();
+        let ring = KeyRing::new(&material);
+        (material, ring)
+    }
+
+    #[tokio::test]
+    async fn people_are_found_by_id_number_and_decrypted() {
+        let (db, _dir) = database().await;
+        let (_, vault) = ring();
+        let id = id_number("19900101", 123);
+        let m = mobile(12345678);
+        let (saved, created) = save(&db, &vault, &id, "张三丰", Some(&m)).await;
+        assert!(created);
+        assert_eq!(saved.sex, Sex::Male);
+        assert_eq!(saved.birth_date.to_string(), "1990-01-01");
+        let found = people::find_by_id_number(&db.conn, &vault, &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("not found"));
+        assert_eq!(found.id, saved.id);
+        assert_eq!(found.name.as_str(), "张三丰");
+        assert_eq!(found.mobile.as_ref().map(Mobile::as_str), Some(m.as_str()));
+        assert_eq!(found.id_number.as_str(), id.as_str());
+        // Debug output is masked.
+        let shown = format!("{found:?}");
+        assert!(
+            !shown.contains(id.as_str())
+                && !shown.contains("张三丰")
+                && !shown.contains(m.as_str()),
+            "{shown}"
+        );
+        let other = id_number("19900101", 124);
+        assert!(
+            people::find_by_id_number(&db.conn, &vault, &other)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn saving_the_same_person_again_updates_and_audits_the_change() {
+        let (db, _dir) = database().await;
+        let (_, vault) = ring();
+        let id = id_number("19851231", 2);
+        let (first, created) = save(&db, &vault, &id, "李四", None).await;
+        assert!(created);
+        let (same, created) = save(&db, &vault, &id, "李四", None).await;
+        assert!(!created);
+        assert_eq!(same.id, first.id);
+        let (renamed, _) = save(&db, &vault, &id, "李斯", Some(&mobile(1))).await;
+        assert_eq!(renamed.id, first.id);
+        assert_eq!(renamed.name.as_str(), "李斯");
+        assert_eq!(people::count(&db.conn).await.ok(), Some(1));
+        let (events, total) = audit::list(
+            &db,
+            &audit::Filter {
+                target_id: Some(first.id.to_string()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            total, 2,
+            "create and one update; the unchanged save writes nothing"
+        );
+        assert_eq!(events[0].action, "person.update");
+        assert_eq!(events[0].fields, "name,mobile");
+        assert_eq!(events[1].action, "person.create");
+        assert_eq!(events[1].fields, "id_number,name");
+        assert_eq!(events[1].actor_role, "county_admin");
+        assert_eq!(events[1].request_id.as_deref(), Some("req-1"));
+    }
+
+    #[tokio::test]
+    async fn concurrent_saves_of_one_new_person_make_one_row() {
+        let (db, _dir) = database().await;
+        let (_, vault) = ring();
+        let vault = Arc::new(vault);
+        let id = id_number("20000229", 77);
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let (db, vault, id) = (db.clone(), vault.clone(), id.clone());
+                tokio::spawn(async move { save(&db, &vault, &id, "王五", None).await.0.id })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            ids.insert(t.await.unwrap_or_else(|e| panic!("{e}")));
+        }
+        assert_eq!(ids.len(), 1);
+        assert_eq!(people::count(&db.conn).await.ok(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_ciphertext_copied_onto_another_row_does_not_decrypt() {
+        let (db, _dir) = database().await;
+        let (_, vault) = ring();
+        let (a, _) = save(&db, &vault, &id_number("19700101", 1), "赵六", None).await;
+        let (b, _) = save(&db, &vault, &id_number("19700101", 3), "钱七", None).await;
+        let backend = db.conn.get_database_backend();
+        let copy = sea_orm::Statement::from_sql_and_values(
+            backend,
+            match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    "UPDATE people SET name_enc = (SELECT name_enc FROM people WHERE id = $1) WHERE id = $2"
+                }
+                _ => {
+                    "UPDATE people SET name_enc = (SELECT name_enc FROM people WHERE id = ?) WHERE id = ?"
+                }
+            },
+            [a.id.into(), b.id.into()],
+        );
+        db.conn
+            .execute_raw(copy)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = people::get(&db.conn, &vault, b.id).await.err();
+        assert!(
+            matches!(&err, Some(StoreError::Other(m)) if m.contains("cannot read name")),
+            "{err:?}"
+        );
+        // The original row still reads.
+        assert!(people::get(&db.conn, &vault, a.id).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn rotation_reseals_everything_and_old_keys_can_then_go() {
+        let (db, _dir) = database().await;
+        let (mut material, old) = ring();
+        let mut ids = Vec::new();
+        for i in 0..23u32 {
+            let id = id_number("19880808", i * 2 + 1);
+            let m = (i % 2 == 0).then(|| mobile(i));
+            save(&db, &old, &id, &format!("测试{i}"), m.as_ref()).await;
+            ids.push(id);
+        }
+        material.add_new_active_key();
+        let new = KeyRing::new(&material);
+        let mut batches = 0;
+        let report = rotation::rotate(&db, &new, 5, |_| batches += 1)
+            .await
+            .unwrap_or_else(|e| panic!("rotate: {e}"));
+        let resealed: u64 = report.iter().map(|p| p.resealed).sum();
+        assert_eq!(resealed, 23 + 23 + 12, "{report:?}");
+        assert!(batches >= 12, "{batches} batches of at most 5");
+        // Nothing sealed with key 1 is left in any encrypted column.
+        for column in SEALED_COLUMNS {
+            let sql = format!(
+                "SELECT {} FROM {} WHERE {} IS NOT NULL",
+                column.column, column.table, column.column
+            );
+            let rows = db
+                .conn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.conn.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            for row in rows {
+                let bytes: Vec<u8> = row.try_get_by_index(0).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    u16::from_be_bytes([bytes[1], bytes[2]]),
+                    2,
+                    "{}.{}",
+                    column.table,
+                    column.column
+                );
+            }
+        }
+        // Without key 1 at all, everyone still reads.
+        material.encryption.remove(&1);
+        let only_new = KeyRing::new(&material);
+        for id in &ids {
+            let p = people::find_by_id_number(&db.conn, &only_new, id)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(p.is_some());
+        }
+        // A second run (or a resumed one) has nothing left to do.
+        let again = rotation::rotate(&db, &only_new, 5, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.iter().map(|p| p.resealed).sum::<u64>(), 0);
+    }
+
+    async fn record_events(db: &Database, n: usize) {
+        for i in 0..n {
+            let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+            audit::record(
+                &txn,
+                &actor(),
+                &Entry {
+                    action: "test.event",
+                    target_type: "person",
+                    target_id: Some(format!("t{i}")),
+                    fields: &["name"],
+                    outcome: if i % 3 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    },
+                },
+                Utc::now(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    fn sql(db: &Database, sqlite: &str, postgres: &str) -> sea_orm::Statement {
+        let backend = db.conn.get_database_backend();
+        let text = if backend == sea_orm::DatabaseBackend::Postgres {
+            postgres
+        } else {
+            sqlite
+        };
+        sea_orm::Statement::from_string(backend, text.to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_refuses_updates_and_young_deletes() {
+        let (db, _dir) = database().await;
+        record_events(&db, 2).await;
+        let update = db
+            .conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_events SET action = 'x'",
+                "UPDATE audit_events SET action = 'x'",
+            ))
+            .await;
+        assert!(update.is_err(), "update was allowed");
+        let delete = db
+            .conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events",
+                "DELETE FROM audit_events",
+            ))
+            .await;
+        assert!(delete.is_err(), "delete of a fresh event was allowed");
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            v,
+            audit::Verification {
+                checked: 2,
+                broken: None
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_finds_the_first_tampered_event() {
+        let (db, _dir) = database().await;
+        record_events(&db, 6).await;
+        assert_eq!(audit::verify(&db).await.ok().and_then(|v| v.broken), None);
+        // Someone with database rights removes the guard and edits event 3.
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DROP TRIGGER audit_events_no_update",
+                "DROP TRIGGER audit_events_guard ON audit_events",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_events SET outcome = 'failure' WHERE seq = 3",
+                "UPDATE audit_events SET outcome = 'failure' WHERE seq = 3",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.checked, 2);
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("altered")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_finds_removed_events() {
+        let (db, _dir) = database().await;
+        record_events(&db, 5).await;
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DROP TRIGGER audit_events_retention",
+                "DROP TRIGGER audit_events_guard ON audit_events",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events WHERE seq = 5",
+                "DELETE FROM audit_events WHERE seq = 5",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((5, why)) if why.contains("end")),
+            "{v:?}"
+        );
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events WHERE seq = 2",
+                "DELETE FROM audit_events WHERE seq = 2",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("missing")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn audit_list_filters_and_pages() {
+        let (db, _dir) = database().await;
+        record_events(&db, 7).await;
+        let all = audit::Filter::default();
+        let (page1, total) = audit::list(&db, &all, None, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(total, 7);
+        assert_eq!(
+            page1.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![7, 6, 5]
+        );
+        let (page2, _) = audit::list(&db, &all, Some(5), 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            page2.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![4, 3, 2]
+        );
+        let one = audit::Filter {
+            target_id: Some("t4".into()),
+            ..Default::default()
+        };
+        let (found, total) = audit::list(&db, &one, None, 10)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((total, found.len()), (1, 1));
+        let later = audit::Filter {
+            from: Some(Utc::now() + ChronoDuration::hours(1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            audit::list(&db, &later, None, 10)
+                .await
+                .ok()
+                .map(|(_, t)| t),
+            Some(0)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_encrypted_column_of_the_schema_is_registered_for_rotation() {
+        let (db, _dir) = database().await;
+        let query = sql(
+            &db,
+            "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+            "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = current_schema()",
+        );
+        let rows = db
+            .conn
+            .query_all_raw(query)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut encrypted = Vec::new();
+        for row in rows {
+            let table: String = row.try_get_by_index(0).unwrap_or_else(|e| panic!("{e}"));
+            let column: String = row.try_get_by_index(1).unwrap_or_else(|e| panic!("{e}"));
+            if column.ends_with("_enc") {
+                encrypted.push((table, column));
+            }
+        }
+        assert!(encrypted.len() >= 3, "{encrypted:?}");
+        for (table, column) in encrypted {
+            assert!(
+                SEALED_COLUMNS
+                    .iter()
+                    .any(|c| c.table == table && c.column == column),
+                "{table}.{column} is encrypted but missing from SEALED_COLUMNS"
+            );
+        }
+    }
+
+    /// After people are stored, neither the raw database files nor a dump contain any ID
+    /// number, mobile or name in clear text.
+    #[tokio::test]
+    async fn no_personal_data_in_clear_text_at_rest() {
+        let (db, dir) = database().await;
+        let (_, vault) = ring();
+        let mut secrets = Vec::new();
+        for i in 0..20u32 {
+            let id = id_number("19950615", i * 7 + 1);
+            let m = mobile(87654000 + i);
+            let name = format!("明文检查{i}");
+            save(&db, &vault, &id, &name, Some(&m)).await;
+            secrets.push(id.as_str().to_owned());
+            secrets.push(m.as_str().to_owned());
+            secrets.push(name);
+        }
+        let raw: Vec<u8> = match &dir {
+            Some(dir) => {
+                db.conn
+                    .close_by_ref()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut all = Vec::new();
+                for entry in std::fs::read_dir(dir.join("nested")).unwrap_or_else(|e| panic!("{e}"))
+                {
+                    let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+                    all.extend(
+                        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+                    );
+                }
+                all
+            }
+            None => {
+                let pg_dump = required_env("HUIGONG_TEST_PG_DUMP");
+                let url = db_url_of(&db).await;
+                let out = std::process::Command::new(pg_dump)
+                    .arg("--dbname")
+                    .arg(&url)
+                    .output()
+                    .unwrap_or_else(|e| panic!("pg_dump: {e}"));
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            }
+        };
+        assert!(raw.len() > 1000, "nothing was read ({} bytes)", raw.len());
+        // The search works on these bytes: the table name, stored in clear, is found.
+        assert!(raw.windows(6).any(|w| w == b"people"));
+        for secret in &secrets {
+            assert!(
+                !raw.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a stored value appears in clear text"
+            );
+        }
+        if let Some(dir) = dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    async fn db_url_of(db: &Database) -> String {
+        let row = db
+            .conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.conn.get_database_backend(),
+                "SELECT current_database()".to_owned(),
+            ))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("current_database"));
+        let name: String = row.try_get_by_index(0).unwrap_or_else(|e| panic!("{e}"));
+        let admin = required_env("HUIGONG_TEST_PG_URL");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        format!("{base}/{name}")
+    }
+}

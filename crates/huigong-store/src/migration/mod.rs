@@ -4,12 +4,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_users;
+mod m20261127_000002_people_audit;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_users::Migration)]
+        vec![
+            Box::new(m20261126_000001_users::Migration),
+            Box::new(m20261127_000002_people_audit::Migration),
+        ]
     }
 }

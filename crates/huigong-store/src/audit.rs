@@ -1,0 +1,296 @@
+//! The audit log: append-only, each event's hash covering all its columns and the previous
+//! event's hash.
+//!
+//! Events are written with [`record`] inside the transaction of the change they describe, so a
+//! change without its event (or the reverse) cannot be committed. Writers serialise on the
+//! single `audit_head` row, which gives events consecutive sequence numbers. [`verify`] walks the
+//! chain and reports the first broken link. Database triggers refuse updates, and deletes of
+//! events younger than 180 days; the chain catches whoever bypasses them.
+
+use crate::entity::{audit_event, audit_head};
+use crate::{Database, StoreError};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Who acted. `role` is a role name, or `system` for commands run from the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub role: String,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// An operator's command (`huigong keys rotate`, …).
+    pub fn system() -> Self {
+        Self {
+            user_id: None,
+            role: "system".to_owned(),
+            client_ip: None,
+            request_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// What happened, to what, and which personal fields it read or changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// Dotted verb, for example `person.create`, `person.read_full`, `vault.rotate`.
+    pub action: &'a str,
+    pub target_type: &'a str,
+    pub target_id: Option<String>,
+    pub fields: &'a [&'a str],
+    pub outcome: Outcome,
+}
+
+/// The chain hash of an event: SHA-256 over the previous hash and every column, each
+/// length-prefixed so no two different events encode alike.
+pub fn event_hash(event: &audit_event::Model) -> [u8; 32] {
+    let mut h = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        h.update((bytes.len() as u32).to_be_bytes());
+        h.update(bytes);
+    };
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    part(&event.prev_hash);
+    part(event.id.as_bytes());
+    part(&event.seq.to_be_bytes());
+    part(&event.occurred_at.timestamp_micros().to_be_bytes());
+    part(&event.occurred_at_unix.to_be_bytes());
+    part(
+        event
+            .actor_user_id
+            .map(|u| *u.as_bytes())
+            .unwrap_or_default()
+            .as_slice(),
+    );
+    part(event.actor_role.as_bytes());
+    part(event.action.as_bytes());
+    part(event.target_type.as_bytes());
+    part(opt(&event.target_id).as_bytes());
+    part(event.fields.as_bytes());
+    part(event.outcome.as_bytes());
+    part(opt(&event.client_ip).as_bytes());
+    part(opt(&event.request_id).as_bytes());
+    h.finalize().into()
+}
+
+/// Appends an event. Call it with the transaction of the change it records.
+pub async fn record<C: ConnectionTrait>(
+    txn: &C,
+    actor: &Actor,
+    entry: &Entry<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    // Taking the head row's lock first serialises writers (PostgreSQL row lock; SQLite writers
+    // are serialised by the database lock already).
+    audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::Seq,
+            Expr::col(audit_head::Column::Seq).add(1),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(txn)
+        .await?;
+    let head = audit_head::Entity::find_by_id(1)
+        .one(txn)
+        .await?
+        .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
+    let occurred_at = now.trunc_subsecs(6);
+    let mut event = audit_event::Model {
+        id: Uuid::now_v7(),
+        seq: head.seq,
+        occurred_at,
+        occurred_at_unix: occurred_at.timestamp(),
+        actor_user_id: actor.user_id,
+        actor_role: actor.role.clone(),
+        action: entry.action.to_owned(),
+        target_type: entry.target_type.to_owned(),
+        target_id: entry.target_id.clone(),
+        fields: entry.fields.join(","),
+        outcome: entry.outcome.as_str().to_owned(),
+        client_ip: actor.client_ip.clone(),
+        request_id: actor.request_id.clone(),
+        prev_hash: head.hash,
+        hash: Vec::new(),
+    };
+    event.hash = event_hash(&event).to_vec();
+    let hash = event.hash.clone();
+    audit_event::Entity::insert(audit_event::ActiveModel {
+        id: Set(event.id),
+        seq: Set(event.seq),
+        occurred_at: Set(event.occurred_at),
+        occurred_at_unix: Set(event.occurred_at_unix),
+        actor_user_id: Set(event.actor_user_id),
+        actor_role: Set(event.actor_role),
+        action: Set(event.action),
+        target_type: Set(event.target_type),
+        target_id: Set(event.target_id),
+        fields: Set(event.fields),
+        outcome: Set(event.outcome),
+        client_ip: Set(event.client_ip),
+        request_id: Set(event.request_id),
+        prev_hash: Set(event.prev_hash),
+        hash: Set(event.hash),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::Hash, Expr::value(hash))
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The outcome of [`verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Events checked.
+    pub checked: u64,
+    /// The first broken link: the sequence number where it breaks and why.
+    pub broken: Option<(i64, String)>,
+}
+
+const VERIFY_PAGE: u64 = 1000;
+
+/// Walks the whole chain in sequence order.
+pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
+    let mut checked = 0u64;
+    let mut previous: Option<(i64, Vec<u8>)> = None;
+    loop {
+        let after = previous.as_ref().map_or(i64::MIN, |(seq, _)| *seq);
+        let page = audit_event::Entity::find()
+            .filter(audit_event::Column::Seq.gt(after))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(VERIFY_PAGE)
+            .all(&db.conn)
+            .await?;
+        let last_page = (page.len() as u64) < VERIFY_PAGE;
+        for event in page {
+            let broken = |why: &str| Verification {
+                checked,
+                broken: Some((event.seq, why.to_owned())),
+            };
+            // The first remaining event may come after 1 only where old events were pruned
+            // (after 180 days); its predecessor's hash is then taken on trust.
+            match &previous {
+                None => {}
+                Some((seq, _)) if event.seq != seq + 1 => {
+                    return Ok(broken(&format!(
+                        "sequence jumps from {seq} (events missing)"
+                    )));
+                }
+                Some((_, hash)) if &event.prev_hash != hash => {
+                    return Ok(broken("does not name the previous event's hash"));
+                }
+                Some(_) => {}
+            }
+            if event.seq == 1 && event.prev_hash != vec![0u8; 32] {
+                return Ok(broken("first event does not start the chain"));
+            }
+            if event_hash(&event).as_slice() != event.hash.as_slice() {
+                return Ok(broken("content does not match its hash (altered)"));
+            }
+            checked += 1;
+            previous = Some((event.seq, event.hash));
+        }
+        if last_page {
+            break;
+        }
+    }
+    // The head must name the last event: otherwise events were cut off the end.
+    let head = audit_head::Entity::find_by_id(1)
+        .one(&db.conn)
+        .await?
+        .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
+    let (last_seq, last_hash) = previous.unwrap_or((0, vec![0u8; 32]));
+    if head.seq != last_seq || head.hash != last_hash {
+        return Ok(Verification {
+            checked,
+            broken: Some((
+                last_seq + 1,
+                format!(
+                    "the head names event {} but the log ends at {last_seq} (events removed from the end)",
+                    head.seq
+                ),
+            )),
+        });
+    }
+    Ok(Verification {
+        checked,
+        broken: None,
+    })
+}
+
+/// Filters for [`list`]; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub actor_user_id: Option<Uuid>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub action: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Events matching `filter`, newest first, `limit` at a time before sequence `before` (for
+/// keyset pagination), with the total count of matches.
+pub async fn list(
+    db: &Database,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<(Vec<audit_event::Model>, u64), StoreError> {
+    let mut query = audit_event::Entity::find();
+    if let Some(actor) = filter.actor_user_id {
+        query = query.filter(audit_event::Column::ActorUserId.eq(actor));
+    }
+    if let Some(t) = &filter.target_type {
+        query = query.filter(audit_event::Column::TargetType.eq(t.as_str()));
+    }
+    if let Some(t) = &filter.target_id {
+        query = query.filter(audit_event::Column::TargetId.eq(t.as_str()));
+    }
+    if let Some(a) = &filter.action {
+        query = query.filter(audit_event::Column::Action.eq(a.as_str()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_event::Column::OccurredAtUnix.gte(from.timestamp()));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_event::Column::OccurredAtUnix.lt(to.timestamp()));
+    }
+    let total = query.clone().count(&db.conn).await?;
+    if let Some(before) = before {
+        query = query.filter(audit_event::Column::Seq.lt(before));
+    }
+    let events = query
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(limit)
+        .all(&db.conn)
+        .await?;
+    Ok((events, total))
+}

@@ -1,0 +1,27 @@
+//! A natural person. Nothing else in the schema stores an ID number, name or mobile.
+
+use crate::sealed::Sealed;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "people")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// HMAC of the normalised ID number: unique, for lookup.
+    pub id_number_bidx: Vec<u8>,
+    pub id_number_enc: Sealed,
+    pub name_enc: Sealed,
+    pub mobile_enc: Option<Sealed>,
+    pub mobile_bidx: Option<Vec<u8>>,
+    /// `male` or `female`, derived from the ID number.
+    pub sex: String,
+    pub birth_date: Date,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
