@@ -64,6 +64,14 @@ pub fn base_settings() -> Settings {
     s.database.max_connections = 4;
     s.database.acquire_timeout_ms = 1500;
     s.redis.timeout_ms = 500;
+    // Development keys in a file of this test's own (instances given these settings share it).
+    s.vault.dev_key_file = std::env::temp_dir()
+        .join(format!(
+            "huigong-test-keys-{}.toml",
+            uuid::Uuid::now_v7().simple()
+        ))
+        .display()
+        .to_string();
     s
 }
 
@@ -251,6 +259,8 @@ impl TestApp {
 
     pub async fn stop(self) {
         self.handle.stop(false).await;
+        // Shared by instances spawned from the same settings: the first to stop removes it.
+        let _ = std::fs::remove_file(&self.settings.vault.dev_key_file);
     }
 }
 

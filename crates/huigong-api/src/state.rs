@@ -3,6 +3,7 @@
 use crate::auth::JwtKeys;
 use huigong_core::Clock;
 use huigong_store::{Database, Sessions};
+use huigong_vault::KeyRing;
 use huigong_wechat::WechatClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub sessions: Sessions,
     pub wechat: WechatClient,
     pub jwt: Arc<JwtKeys>,
+    /// Encryption and blind-index keys for personal data.
+    pub vault: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthSettings,
     /// Upper bound for each `/readyz` check.

@@ -1,10 +1,15 @@
 //! `huigong`: the Huigong service and its operations commands.
 
 use anyhow::Context as _;
+use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use huigong_server::settings::{LogFormat, Profile, WechatMode};
-use huigong_server::{Application, Settings, startup, telemetry};
+use huigong_server::{Application, Settings, keys, startup, telemetry};
+use huigong_store::{audit, rotation};
+use huigong_vault::{KeyMaterial, KeyRing};
+use rand::RngCore as _;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
@@ -39,16 +44,62 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Key management for personal data.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a fresh set of secrets as environment variables (nothing is stored).
+    Generate,
+    /// Re-encrypt every stored personal value that is not sealed with the active key, in
+    /// batches, while the service keeps serving. Safe to interrupt and run again.
+    ///
+    /// In production, first add the new key to HUIGONG__VAULT__KEYS (with a higher id, or set
+    /// HUIGONG__VAULT__ACTIVE_KEY_ID) and restart the instances so every one can read it.
+    Rotate {
+        /// Development keys only: add a new key to the development key file and make it active.
+        #[arg(long)]
+        new_key: bool,
+        /// Values per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch_size: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero and names the first broken link if there is one.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("huigong: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Keys(KeysCommand::Generate) = command {
+        print_fresh_secrets();
+        return Ok(ExitCode::SUCCESS);
+    }
     let profile = Profile::parse(&cli.profile)?;
     let settings = Settings::load(&cli.config_dir, profile)
         .with_context(|| format!("loading configuration from {}", cli.config_dir.display()))?;
     if let Err(reason) = settings.check_for_production() {
         eprintln!("huigong: refusing to start: {reason}");
-        std::process::exit(2);
+        return Ok(ExitCode::from(2));
     }
     telemetry::init(&settings.log, std::io::stdout);
     huigong_wechat::install_crypto_provider();
@@ -56,19 +107,95 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => serve(settings).await,
             Command::Migrate => {
                 let db = startup::connect_database(&settings).await?;
                 db.migrate().await?;
                 println!("migrations applied");
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
+            Command::Keys(KeysCommand::Rotate {
+                new_key,
+                batch_size,
+            }) => rotate(settings, new_key, batch_size).await,
+            Command::Keys(KeysCommand::Generate) => Ok(ExitCode::SUCCESS),
+            Command::Audit(AuditCommand::Verify) => verify(settings).await,
         }
     })
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+fn print_fresh_secrets() {
+    let material = KeyMaterial::generate();
+    let mut jwt = [0u8; 48];
+    rand::rng().fill_bytes(&mut jwt);
+    println!(
+        "# Fresh Huigong secrets. Store them in your secret manager, never in the repository."
+    );
+    println!("HUIGONG__VAULT__KEYS={}", material.keys_text().as_str());
+    println!(
+        "HUIGONG__VAULT__BLIND_INDEX_KEY={}",
+        material.blind_index.to_base64().as_str()
+    );
+    println!(
+        "HUIGONG__AUTH__JWT_SECRET={}",
+        base64::engine::general_purpose::STANDARD.encode(jwt)
+    );
+}
+
+async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::Result<ExitCode> {
+    let mut material = keys::load_material(&settings)?;
+    if new_key {
+        anyhow::ensure!(
+            settings.vault.keys.is_empty(),
+            "--new-key only changes development keys; in production add the key to HUIGONG__VAULT__KEYS, restart the instances, then run `huigong keys rotate`"
+        );
+        let id = material.add_new_active_key();
+        keys::write_dev_file(&keys::dev_key_file(&settings), &material)?;
+        println!("development key {id} added and active");
+    }
+    let vault = KeyRing::new(&material);
+    let db = startup::connect_database(&settings).await?;
+    println!(
+        "re-encrypting personal data with key {}",
+        vault.active_key_id()
+    );
+    let report = rotation::rotate(&db, &vault, batch_size, |p| {
+        println!(
+            "  {}.{}: {} scanned, {} re-encrypted",
+            p.table, p.column, p.scanned, p.resealed
+        );
+    })
+    .await?;
+    let skipped: u64 = report.iter().map(|p| p.skipped).sum();
+    let resealed: u64 = report.iter().map(|p| p.resealed).sum();
+    println!("done: {resealed} values re-encrypted");
+    if skipped > 0 {
+        println!("{skipped} values changed while rotating: run `huigong keys rotate` again");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
+    let db = startup::connect_database(&settings).await?;
+    let result = audit::verify(&db).await?;
+    match result.broken {
+        None => {
+            println!("audit log intact: {} events", result.checked);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some((seq, why)) => {
+            println!(
+                "audit log BROKEN at event {seq}: {why} ({} events before it are intact)",
+                result.checked
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
     let mock = settings.wechat.mode == WechatMode::Mock;
     let pretty = settings.log.format == LogFormat::Pretty;
     let app = Application::build(settings).await?;
@@ -86,5 +213,5 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     app.run_until_stopped().await?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -45,6 +45,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub wechat: WechatSettings,
     pub auth: AuthSettings,
+    pub vault: VaultSettings,
     pub log: LogSettings,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
@@ -110,6 +111,20 @@ pub struct AuthSettings {
     /// HS256 key for session tokens: every instance needs the same one.
     pub jwt_secret: Secret,
     pub session_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// AES-256 keys for personal data, `ID:BASE64[,ID:BASE64…]` (`huigong keys generate`).
+    /// Empty outside production: development keys are generated into `dev_key_file`.
+    pub keys: Secret,
+    /// The key that seals new values; 0 means the highest id.
+    pub active_key_id: u16,
+    /// HMAC key for blind indexes, BASE64 of 32 bytes. Never the same as an encryption key.
+    pub blind_index_key: Secret,
+    /// Where development keys live; empty means beside the SQLite file (or under `data/`).
+    pub dev_key_file: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -197,6 +212,9 @@ impl Settings {
                     .into(),
             );
         }
+        if self.vault.keys.is_empty() || self.vault.blind_index_key.is_empty() {
+            return Err("vault.keys or vault.blind_index_key is missing: create them with `huigong keys generate` and set HUIGONG__VAULT__KEYS and HUIGONG__VAULT__BLIND_INDEX_KEY".into());
+        }
         if self.database.url.is_empty() {
             return Err("database.url is empty: set HUIGONG__DATABASE__URL".into());
         }
@@ -237,7 +255,7 @@ mod tests {
         with_env(profile, vars).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    const PRODUCTION_ENV: [(&str, &str); 5] = [
+    const PRODUCTION_ENV: [(&str, &str); 7] = [
         ("HUIGONG__DATABASE__URL", "postgres://huigong@db/huigong"),
         ("HUIGONG__REDIS__URL", "redis://redis:6379/0"),
         ("HUIGONG__WECHAT__APPID", "wx1234567890abcdef"),
@@ -248,6 +266,14 @@ mod tests {
         (
             "HUIGONG__AUTH__JWT_SECRET",
             "k3Jz0c7QxW1vYt8uN2mP5rS9aB4dE6fG",
+        ),
+        (
+            "HUIGONG__VAULT__KEYS",
+            "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ),
+        (
+            "HUIGONG__VAULT__BLIND_INDEX_KEY",
+            "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=",
         ),
     ];
 
@@ -297,7 +323,10 @@ mod tests {
     fn secrets_are_redacted_in_debug_output() {
         let s = load(Profile::Production, &PRODUCTION_ENV);
         let shown = format!("{s:?}");
-        for (_, value) in PRODUCTION_ENV.iter().filter(|(k, _)| k.contains("SECRET")) {
+        for (_, value) in PRODUCTION_ENV
+            .iter()
+            .filter(|(k, _)| k.contains("SECRET") || k.contains("KEY"))
+        {
             assert!(!shown.contains(value), "{value} printed");
         }
     }
@@ -337,6 +366,15 @@ mod tests {
             assert!(err.contains(reason), "{key}={value:?}: {err:?}");
             assert!(!err.contains('\n'), "the reason is one line");
         }
+        let mut no_keys: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
+        no_keys.retain(|(k, _)| *k != "HUIGONG__VAULT__KEYS");
+        let s = load(Profile::Production, &no_keys);
+        assert!(
+            s.check_for_production()
+                .err()
+                .unwrap_or_default()
+                .contains("vault.keys")
+        );
         let mut no_redis: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
         no_redis.retain(|(k, _)| *k != "HUIGONG__REDIS__URL");
         let s = load(Profile::Production, &no_redis);

@@ -68,6 +68,7 @@ impl Application {
             .check_for_production()
             .map_err(|reason| anyhow::anyhow!("refusing to start: {reason}"))?;
 
+        let vault = Arc::new(crate::keys::load_key_ring(&settings)?);
         let db = connect_database(&settings).await?;
         if settings.database.migrate_on_start {
             db.migrate().await.context("applying migrations")?;
@@ -107,6 +108,7 @@ impl Application {
             sessions: Sessions::new(store),
             wechat,
             jwt: Arc::new(JwtKeys::new(&settings.auth.jwt_secret)),
+            vault,
             clock,
             auth: AuthSettings {
                 session_ttl: settings.session_ttl(),

@@ -1,0 +1,251 @@
+//! The `huigong` binary's operations commands, run as a process against an SQLite database
+//! (the commands' storage logic is tested on both backends in huigong-store).
+
+use huigong_server::keys;
+use huigong_server::settings::{Profile, Settings};
+use huigong_store::Database;
+use huigong_store::audit::{self, Actor, Entry, Outcome};
+use huigong_store::db::DatabaseOptions;
+use huigong_store::people::{self, PersonInput};
+use huigong_vault::{KeyMaterial, KeyRing};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn repo_config() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+struct Sandbox {
+    dir: PathBuf,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("huigong-cli-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        Self { dir }
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}/huigong.sqlite", self.dir.display())
+    }
+
+    /// Runs `huigong ARGS` in development profile on this sandbox's database.
+    fn huigong(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_huigong"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("HUIGONG") || k == "RUST_LOG" {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args)
+            .env("HUIGONG_CONFIG_DIR", repo_config())
+            .env("HUIGONG_PROFILE", "development")
+            .env("HUIGONG__DATABASE__URL", self.db_url())
+            .env("HUIGONG__LOG__FILTER", "warn");
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("running huigong: {e}"))
+    }
+
+    fn settings(&self) -> Settings {
+        let mut s = Settings::load_files(&repo_config(), Profile::Development)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        s.database.url = self.db_url().into();
+        s
+    }
+
+    async fn database(&self) -> Database {
+        let db = Database::connect(&DatabaseOptions {
+            url: self.db_url(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(3),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        db.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        db
+    }
+
+    fn key_file(&self) -> PathBuf {
+        keys::dev_key_file(&self.settings())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn keys_generate_prints_usable_fresh_secrets() {
+    let sandbox = Sandbox::new();
+    let a = sandbox.huigong(&["keys", "generate"], &[]);
+    let b = sandbox.huigong(&["keys", "generate"], &[]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let out = text(&a.stdout);
+    let value = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing from: {out}"))
+            .to_owned()
+    };
+    let material = KeyMaterial::parse(
+        &value("HUIGONG__VAULT__KEYS"),
+        0,
+        &value("HUIGONG__VAULT__BLIND_INDEX_KEY"),
+    );
+    assert!(material.is_ok(), "{material:?}");
+    assert!(value("HUIGONG__AUTH__JWT_SECRET").len() >= 44);
+    assert_ne!(a.stdout, b.stdout, "two runs gave the same secrets");
+    // Nothing was written: generate stores nothing.
+    assert!(!sandbox.key_file().exists());
+}
+
+#[test]
+fn production_without_secrets_refuses_with_one_line() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.huigong(&["migrate"], &[("HUIGONG_PROFILE", "production")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("refusing to start"), "{err}");
+}
+
+#[test]
+fn migrate_applies_and_is_repeatable() {
+    let sandbox = Sandbox::new();
+    for _ in 0..2 {
+        let out = sandbox.huigong(&["migrate"], &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("migrations applied"));
+    }
+}
+
+async fn write_events(db: &Database, n: usize) {
+    for i in 0..n {
+        let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+        let entry = Entry {
+            action: "cli.test",
+            target_type: "test",
+            target_id: Some(i.to_string()),
+            fields: &[],
+            outcome: Outcome::Success,
+        };
+        audit::record(&txn, &Actor::system(), &entry, chrono::Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_passes_then_names_the_tampered_event() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.database().await;
+    write_events(&db, 4).await;
+    let ok = sandbox.huigong(&["audit", "verify"], &[]);
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    assert!(
+        text(&ok.stdout).contains("intact: 4 events"),
+        "{}",
+        text(&ok.stdout)
+    );
+
+    use sea_orm::ConnectionTrait as _;
+    db.conn
+        .execute_unprepared("DROP TRIGGER audit_events_no_update")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    db.conn
+        .execute_unprepared("UPDATE audit_events SET target_id = 'forged' WHERE seq = 2")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let broken = sandbox.huigong(&["audit", "verify"], &[]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stdout).contains("BROKEN at event 2"),
+        "{}",
+        text(&broken.stdout)
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_new_key_reencrypts_development_data() {
+    let sandbox = Sandbox::new();
+    let settings = sandbox.settings();
+    let db = sandbox.database().await;
+    let old = KeyRing::new(&keys::load_material(&settings).unwrap_or_else(|e| panic!("{e:#}")));
+    let id = huigong_core::id_number::IdNumber::parse(
+        "11010519491231002X",
+        chrono::Utc::now().date_naive(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+    people::save(
+        &txn,
+        &old,
+        PersonInput {
+            id_number: &id,
+            name: "张三",
+            mobile: None,
+        },
+        &Actor::system(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+
+    let out = sandbox.huigong(&["keys", "rotate", "--new-key", "--batch-size", "1"], &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("done: 2 values re-encrypted"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let material = keys::load_material(&settings).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(material.active, 2);
+    let new = KeyRing::new(&material);
+    let person = people::find_by_id_number(&db.conn, &new, &id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(person.map(|p| p.name.to_string()), Some("张三".to_owned()));
+    // Configured (production-style) keys are never changed by the command.
+    let refused = sandbox.huigong(
+        &["keys", "rotate", "--new-key"],
+        &[
+            ("HUIGONG__VAULT__KEYS", &material.keys_text()),
+            (
+                "HUIGONG__VAULT__BLIND_INDEX_KEY",
+                &material.blind_index.to_base64(),
+            ),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("HUIGONG__VAULT__KEYS"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
