@@ -91,6 +91,7 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/auth/wechat/login", "post"),
         ("/api/v1/auth/logout", "post"),
         ("/api/v1/me", "get"),
+        ("/api/v1/admin/audit", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -152,6 +152,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub mock: MockWechat,
     pub settings: Settings,
+    /// The service's own state (database, session store, keys), for arranging test data.
+    pub state: huigong_api::AppState,
     handle: actix_web::dev::ServerHandle,
     _dir: Option<tempdir::TempDir>,
 }
@@ -187,6 +189,7 @@ impl TestApp {
             })
         });
         let handle = app.handle();
+        let state = app.state().clone();
         tokio::spawn(app.run_until_stopped());
         Self {
             base,
@@ -196,9 +199,41 @@ impl TestApp {
                 .unwrap_or_else(|e| panic!("http client: {e}")),
             mock,
             settings,
+            state,
             handle,
             _dir: dir,
         }
+    }
+
+    /// A token for a new account with `role`, made directly in the service's stores (the
+    /// password login of administrators comes with the accounts issue).
+    pub async fn token_for(&self, role: huigong_core::Role) -> (uuid::Uuid, String) {
+        let now = chrono::Utc::now();
+        let user = huigong_store::users::create_account(&self.state.db, role, now)
+            .await
+            .unwrap_or_else(|e| panic!("create account: {e}"));
+        let expires_at = now + chrono::Duration::hours(1);
+        let record = huigong_store::SessionRecord {
+            user_id: user.id,
+            role,
+            openid: None,
+            unionid: None,
+            session_key: None,
+            created_at: now,
+            expires_at,
+        };
+        let sid = self
+            .state
+            .sessions
+            .create(&record, now)
+            .await
+            .unwrap_or_else(|e| panic!("session: {e}"));
+        let token = self
+            .state
+            .jwt
+            .issue(user.id, sid, now, expires_at)
+            .unwrap_or_else(|e| panic!("token: {e}"));
+        (user.id, token)
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,6 +6,7 @@
 mod helpers;
 mod proxy;
 
+mod admin;
 mod api;
 mod login;
 mod operations;

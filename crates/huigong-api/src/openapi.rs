@@ -22,6 +22,7 @@ use utoipa_actix_web::AppExt as _;
         (name = "auth", description = "登录与退出"),
         (name = "me", description = "当前用户"),
         (name = "operations", description = "健康检查"),
+        (name = "admin", description = "管理后台"),
     )
 )]
 struct ApiDoc;

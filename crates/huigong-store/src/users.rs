@@ -78,3 +78,24 @@ pub async fn find(db: &Database, id: Uuid) -> Result<Option<User>, StoreError> {
         .map(User::try_from)
         .transpose()
 }
+
+/// Creates an account with `role` and no WeChat identity (administrators and merchant staff;
+/// their credentials come with the accounts issue).
+pub async fn create_account(
+    db: &Database,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<User, StoreError> {
+    let saved = user::Entity::insert(user::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        role: Set(role.as_str().to_owned()),
+        wechat_openid: Set(None),
+        wechat_unionid: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(None),
+    })
+    .exec_with_returning(&db.conn)
+    .await?;
+    saved.try_into()
+}

@@ -1,5 +1,6 @@
 //! Routes, one module per audience.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
@@ -13,5 +14,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::readyz)
         .service(auth::wechat_login)
         .service(auth::logout)
-        .service(me::me);
+        .service(me::me)
+        .service(admin::audit_log);
 }
