@@ -1,0 +1,1 @@
+//! Excel import/export in the notice's layouts (work in progress).
