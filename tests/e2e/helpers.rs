@@ -48,6 +48,11 @@ fn init_logging(settings: &Settings) {
     });
 }
 
+/// The county federation created by the first migration.
+pub fn county_org() -> uuid::Uuid {
+    uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID).unwrap_or_default()
+}
+
 pub fn config_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config")
 }
@@ -209,7 +214,13 @@ impl TestApp {
     /// password login of administrators comes with the accounts issue).
     pub async fn token_for(&self, role: huigong_core::Role) -> (uuid::Uuid, String) {
         let now = chrono::Utc::now();
-        let user = huigong_store::users::create_account(&self.state.db, role, now)
+        let account = huigong_store::users::NewAccount {
+            role,
+            username: None,
+            password_hash: None,
+            org_id: Some(county_org()),
+        };
+        let user = huigong_store::users::create_account(&self.state.db.conn, account, now)
             .await
             .unwrap_or_else(|e| panic!("create account: {e}"));
         let expires_at = now + chrono::Duration::hours(1);

@@ -11,3 +11,4 @@ mod api;
 mod login;
 mod operations;
 mod sessions;
+mod unions;

@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use huigong_core::{Role, Secret};
@@ -123,6 +123,68 @@ impl FromRequest for Caller {
                 session_id,
                 role: session.role,
                 session,
+            })
+        })
+    }
+}
+
+/// An administrator and the scope it may see: its org's subtree (a path prefix).
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub caller: Caller,
+    pub org_id: Uuid,
+    /// The path of the administrator's org: every org in scope has a path starting with it.
+    pub scope: String,
+}
+
+impl AdminCaller {
+    pub fn actor(&self, req: &HttpRequest) -> huigong_store::audit::Actor {
+        self.caller.actor(req)
+    }
+}
+
+impl Caller {
+    /// The audit actor for this caller and request.
+    pub fn actor(&self, req: &HttpRequest) -> huigong_store::audit::Actor {
+        huigong_store::audit::Actor {
+            user_id: Some(self.user_id),
+            role: self.role.as_str().to_owned(),
+            client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+            request_id: req
+                .extensions()
+                .get::<tracing_actix_web::RequestId>()
+                .map(ToString::to_string),
+        }
+    }
+}
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let caller = caller.await?;
+            let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
+            if !matches!(
+                caller.role,
+                Role::CountyAdmin | Role::DistrictAdmin | Role::GrassrootsAdmin
+            ) {
+                return Err(ApiError::forbidden());
+            }
+            let user = huigong_store::users::find(&state.db, caller.user_id)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?;
+            let org_id = user.org_id.ok_or_else(ApiError::forbidden)?;
+            let scope = huigong_store::orgs::path_of(&state.db.conn, org_id)
+                .await?
+                .ok_or_else(ApiError::forbidden)?;
+            Ok(AdminCaller {
+                caller,
+                org_id,
+                scope,
             })
         })
     }

@@ -70,6 +70,10 @@ impl ApiError {
         )
     }
 
+    pub fn forbidden() -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "无权访问该功能")
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "请求的资源不存在")
     }
@@ -90,6 +94,12 @@ impl ApiError {
             "internal_error",
             "服务器内部错误，请稍后再试",
         )
+    }
+
+    /// Names the request field at fault.
+    pub fn with_field(mut self, field: &'static str) -> Self {
+        self.body.field = Some(field.into());
+        self
     }
 
     pub fn with_retry_after(mut self, secs: u64) -> Self {

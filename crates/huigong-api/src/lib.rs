@@ -8,11 +8,12 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod openapi;
+pub mod password;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
 
 pub use app::build_app;
-pub use auth::{Caller, JwtKeys};
+pub use auth::{AdminCaller, Caller, JwtKeys};
 pub use error::ApiError;
 pub use state::{AppState, AuthSettings};

@@ -16,6 +16,7 @@
 
 pub mod clock;
 pub mod id_number;
+pub mod labels;
 pub mod mask;
 pub mod phone;
 pub mod role;

@@ -50,6 +50,28 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Administrator accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator account (the first county admin, typically). The password is
+    /// read from standard input, never from the command line.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// county_admin, district_admin or grassroots_admin.
+        #[arg(long, default_value = "county_admin")]
+        role: String,
+        /// The org the account belongs to; defaults to the county federation.
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+        /// Read the password from standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +143,12 @@ fn run() -> anyhow::Result<ExitCode> {
             }) => rotate(settings, new_key, batch_size).await,
             Command::Keys(KeysCommand::Generate) => Ok(ExitCode::SUCCESS),
             Command::Audit(AuditCommand::Verify) => verify(settings).await,
+            Command::Admin(AdminCommand::Create {
+                username,
+                role,
+                org,
+                password_stdin,
+            }) => create_admin(settings, &username, &role, org, password_stdin).await,
         }
     })
 }
@@ -174,6 +202,88 @@ async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::R
         println!("{skipped} values changed while rotating: run `huigong keys rotate` again");
         return Ok(ExitCode::from(3));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn create_admin(
+    settings: Settings,
+    username: &str,
+    role: &str,
+    org: Option<uuid::Uuid>,
+    password_stdin: bool,
+) -> anyhow::Result<ExitCode> {
+    use huigong_core::Role;
+    anyhow::ensure!(
+        password_stdin,
+        "pass --password-stdin and the password on standard input"
+    );
+    let role: Role = role.parse()?;
+    anyhow::ensure!(
+        matches!(
+            role,
+            Role::CountyAdmin | Role::DistrictAdmin | Role::GrassrootsAdmin
+        ),
+        "role must be county_admin, district_admin or grassroots_admin"
+    );
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    if huigong_api::password::check_policy(&password).is_err() {
+        anyhow::bail!(
+            "the password needs 10–128 characters with three of: lower case, upper case, digits, symbols"
+        );
+    }
+    let db = startup::connect_database(&settings).await?;
+    if settings.database.migrate_on_start {
+        db.migrate().await?;
+    }
+    let org = match org {
+        Some(id) => id,
+        None => uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID)?,
+    };
+    let path = huigong_store::orgs::path_of(&db.conn, org)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no org {org}"))?;
+    let depth = path.matches('/').count() - 1;
+    let expected = match role {
+        Role::CountyAdmin => 1,
+        Role::DistrictAdmin => 2,
+        _ => 3,
+    };
+    anyhow::ensure!(depth == expected, "the role does not match the org's level");
+    let hash = huigong_api::password::hash_blocking(&password).map_err(|e| anyhow::anyhow!(e))?;
+    let now = chrono::Utc::now();
+    let txn = db.begin_write().await?;
+    let user = huigong_store::users::create_account(
+        &txn,
+        huigong_store::users::NewAccount {
+            role,
+            username: Some(username),
+            password_hash: Some(hash),
+            org_id: Some(org),
+        },
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        huigong_store::StoreError::Conflict => anyhow::anyhow!("username {username:?} is taken"),
+        other => other.into(),
+    })?;
+    audit::record(
+        &txn,
+        &audit::Actor::system(),
+        &audit::Entry {
+            action: "account.create",
+            target_type: "user",
+            target_id: Some(user.id.to_string()),
+            fields: &[],
+            outcome: audit::Outcome::Success,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    println!("created {} {username} ({})", role.as_str(), user.id);
     Ok(ExitCode::SUCCESS)
 }
 

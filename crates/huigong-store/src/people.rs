@@ -63,7 +63,7 @@ pub fn id_number_index(vault: &KeyRing, id_number: &IdNumber) -> BlindIndex {
     vault.blind_index(ID_NUMBER_DOMAIN, id_number.as_str())
 }
 
-fn decrypt(vault: &KeyRing, row: person::Model) -> Result<Person, StoreError> {
+pub(crate) fn decrypt(vault: &KeyRing, row: person::Model) -> Result<Person, StoreError> {
     let broken = |what: &str, e: &dyn std::fmt::Display| {
         StoreError::Other(format!("people {}: cannot read {what}: {e}", row.id))
     };

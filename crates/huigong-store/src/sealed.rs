@@ -73,5 +73,14 @@ pub const PEOPLE_ID_NUMBER: SealedColumn = SealedColumn::new("people", "id_numbe
 pub const PEOPLE_NAME: SealedColumn = SealedColumn::new("people", "name_enc");
 pub const PEOPLE_MOBILE: SealedColumn = SealedColumn::new("people", "mobile_enc");
 
+pub const ORGS_LEADER_NAME: SealedColumn = SealedColumn::new("orgs", "leader_name_enc");
+pub const ORGS_PHONE: SealedColumn = SealedColumn::new("orgs", "phone_enc");
+
 /// Every encrypted column of the schema. Each table named here has a UUID primary key `id`.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[PEOPLE_ID_NUMBER, PEOPLE_NAME, PEOPLE_MOBILE];
+pub const SEALED_COLUMNS: &[SealedColumn] = &[
+    PEOPLE_ID_NUMBER,
+    PEOPLE_NAME,
+    PEOPLE_MOBILE,
+    ORGS_LEADER_NAME,
+    ORGS_PHONE,
+];

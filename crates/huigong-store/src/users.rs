@@ -17,6 +17,8 @@ pub struct User {
     pub wechat_unionid: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub username: Option<String>,
+    pub org_id: Option<Uuid>,
 }
 
 impl TryFrom<user::Model> for User {
@@ -33,6 +35,8 @@ impl TryFrom<user::Model> for User {
             wechat_unionid: m.wechat_unionid,
             created_at: m.created_at,
             last_login_at: m.last_login_at,
+            username: m.username,
+            org_id: m.org_id,
         })
     }
 }
@@ -54,6 +58,7 @@ pub async fn upsert_wechat_login(
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(Some(now)),
+        ..Default::default()
     };
     let mut update = vec![user::Column::LastLoginAt, user::Column::UpdatedAt];
     if unionid.is_some() {
@@ -79,23 +84,119 @@ pub async fn find(db: &Database, id: Uuid) -> Result<Option<User>, StoreError> {
         .transpose()
 }
 
-/// Creates an account with `role` and no WeChat identity (administrators and merchant staff;
-/// their credentials come with the accounts issue).
-pub async fn create_account(
-    db: &Database,
-    role: Role,
+/// A new administrator or merchant-staff account.
+#[derive(Debug, Clone)]
+pub struct NewAccount<'a> {
+    pub role: Role,
+    pub username: Option<&'a str>,
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    pub org_id: Option<Uuid>,
+}
+
+/// Creates an account without a WeChat identity. A taken username is `StoreError::Conflict`.
+pub async fn create_account<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    account: NewAccount<'_>,
     now: DateTime<Utc>,
 ) -> Result<User, StoreError> {
     let saved = user::Entity::insert(user::ActiveModel {
         id: Set(Uuid::now_v7()),
-        role: Set(role.as_str().to_owned()),
+        role: Set(account.role.as_str().to_owned()),
         wechat_openid: Set(None),
         wechat_unionid: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
+        username: Set(account.username.map(str::to_owned)),
+        password_hash: Set(account.password_hash),
+        org_id: Set(account.org_id),
+        failed_logins: Set(0),
+        locked_until: Set(None),
     })
-    .exec_with_returning(&db.conn)
+    .exec_with_returning(conn)
     .await?;
     saved.try_into()
+}
+
+/// What password login needs to know about an account.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// The account with this username (exact, case-sensitive), if any.
+pub async fn find_credentials(
+    db: &Database,
+    username: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let Some(m) = user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(&db.conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let password_hash = m.password_hash.clone();
+    let failed_logins = m.failed_logins;
+    let locked_until = m.locked_until;
+    Ok(Some(Credentials {
+        user: m.try_into()?,
+        password_hash,
+        failed_logins,
+        locked_until,
+    }))
+}
+
+/// Counts a failed password; from `max_failures` on, locks the account until `lock_until`.
+/// One statement, so concurrent failures on several instances all count.
+pub async fn record_login_failure(
+    db: &Database,
+    id: Uuid,
+    max_failures: i32,
+    lock_until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, QueryFilter};
+    user::Entity::update_many()
+        .col_expr(
+            user::Column::FailedLogins,
+            Expr::col(user::Column::FailedLogins).add(1),
+        )
+        .filter(user::Column::Id.eq(id))
+        .exec(&db.conn)
+        .await?;
+    user::Entity::update_many()
+        .col_expr(user::Column::LockedUntil, Expr::value(lock_until))
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .filter(user::Column::Id.eq(id))
+        .filter(user::Column::FailedLogins.gte(max_failures))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// A successful password login: clears failures and the lock, records the time.
+pub async fn record_login_success(
+    db: &Database,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .col_expr(
+            user::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(user::Column::LastLoginAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::params::parse;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
@@ -61,20 +62,6 @@ pub struct AuditPage {
     pub total: u64,
     /// Pass as `before` for the next page; absent on the last page.
     pub next_before: Option<i64>,
-}
-
-fn parse<T>(
-    field: &'static str,
-    value: Option<&str>,
-    what: &str,
-    f: impl Fn(&str) -> Option<T>,
-) -> Result<Option<T>, ApiError> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(v) => f(v)
-            .map(Some)
-            .ok_or_else(|| ApiError::invalid_field(field, format!("{field} 须为{what}"))),
-    }
 }
 
 fn time(v: &str) -> Option<DateTime<Utc>> {

@@ -4,6 +4,9 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod me;
+pub mod members;
+pub mod orgs;
+pub mod params;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -15,5 +18,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(auth::wechat_login)
         .service(auth::logout)
         .service(me::me)
-        .service(admin::audit_log);
+        .service(auth::password_login)
+        .service(admin::audit_log)
+        .service(orgs::list_orgs)
+        .service(orgs::get_org)
+        .service(orgs::create_org)
+        .service(orgs::create_user)
+        .service(members::search_members)
+        .service(members::list_members)
+        .service(members::add_member)
+        .service(members::get_member);
 }

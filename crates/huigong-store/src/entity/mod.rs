@@ -2,5 +2,8 @@
 
 pub mod audit_event;
 pub mod audit_head;
+pub mod membership;
+pub mod org;
 pub mod person;
+pub mod unit;
 pub mod user;

@@ -14,6 +14,14 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Administrators and merchant staff log in with a username and password.
+    pub username: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// The organisation an administrator is bound to.
+    pub org_id: Option<Uuid>,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

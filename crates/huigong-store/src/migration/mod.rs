@@ -5,6 +5,9 @@ use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_users;
 mod m20261127_000002_people_audit;
+mod m20261127_000003_orgs_accounts_members;
+
+pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
 pub struct Migrator;
 
@@ -14,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_users::Migration),
             Box::new(m20261127_000002_people_audit::Migration),
+            Box::new(m20261127_000003_orgs_accounts_members::Migration),
         ]
     }
 }

@@ -1,0 +1,462 @@
+//! `/api/v1/admin/orgs` and `/api/v1/admin/users`: the hierarchy and its administrators.
+
+use crate::auth::AdminCaller;
+use crate::error::{ApiError, ErrorBody};
+use crate::password;
+use crate::routes::params::{self, Page, parse, required_text};
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use huigong_core::Role;
+use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+use huigong_core::phone::ContactPhone;
+use huigong_core::unit_code::UnitCode;
+use huigong_store::orgs::{self, NewUnion, Org};
+use huigong_store::{StoreError, users};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitView {
+    pub id: Uuid,
+    pub name: String,
+    /// Unified social credit code (or legacy organisation code).
+    pub code: String,
+    #[schema(value_type = String, example = "私营经济")]
+    pub nature: UnitNature,
+    pub address: String,
+    pub employee_count: u32,
+}
+
+/// A grassroots union's registration (the notice's 11 fields, units apart).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnionView {
+    pub founded_on: NaiveDate,
+    #[schema(value_type = String, example = "单建")]
+    pub union_type: UnionType,
+    /// Declared by the union.
+    pub member_count_declared: u32,
+    pub leader_name: String,
+    pub phone: String,
+    pub units: Vec<UnitView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    /// `county`, `district` or `grassroots`.
+    #[schema(value_type = String, example = "grassroots")]
+    pub level: OrgLevel,
+    pub name: String,
+    pub status: String,
+    /// Active members on the roster.
+    pub member_count_registered: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub union: Option<UnionView>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn view(org: Org, registered: u64) -> OrgView {
+    OrgView {
+        id: org.id,
+        parent_id: org.parent_id,
+        level: org.level,
+        name: org.name,
+        status: org.status,
+        member_count_registered: registered,
+        union: org.union.map(|u| UnionView {
+            founded_on: u.founded_on,
+            union_type: u.union_type,
+            member_count_declared: u.member_count_declared,
+            leader_name: u.leader_name.to_string(),
+            phone: u.phone,
+            units: u
+                .units
+                .into_iter()
+                .map(|x| UnitView {
+                    id: x.id,
+                    name: x.name,
+                    code: x.code,
+                    nature: x.nature,
+                    address: x.address,
+                    employee_count: x.employee_count,
+                })
+                .collect(),
+        }),
+        created_at: org.created_at,
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrgListQuery {
+    /// `district` or `grassroots` (or `county`).
+    level: Option<String>,
+    /// Part of the name.
+    q: Option<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+/// The caller's subtree of the hierarchy (its own org included), parents before children.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(OrgListQuery),
+    responses((status = 200, body = Page<OrgView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+#[get("/api/v1/admin/orgs")]
+pub async fn list_orgs(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    query: web::Query<OrgListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
+    let level = parse(
+        "level",
+        query.level.as_deref(),
+        " county、district 或 grassroots",
+        OrgLevel::parse_zh,
+    )?;
+    let filter = orgs::ListFilter {
+        level,
+        name_contains: query.q.clone(),
+    };
+    let (items, total) = orgs::list(
+        &state.db.conn,
+        &state.vault,
+        &admin.scope,
+        &filter,
+        page,
+        per_page,
+    )
+    .await?;
+    let ids: Vec<Uuid> = items.iter().map(|o| o.id).collect();
+    let counts = orgs::registered_member_counts(&state.db.conn, &ids).await?;
+    let items = items
+        .into_iter()
+        .map(|o| {
+            let n = counts.get(&o.id).copied().unwrap_or(0);
+            view(o, n)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// One org of the caller's subtree; anything else is 404, exactly as if it did not exist.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, body = OrgView), (status = 404, body = ErrorBody))
+)]
+#[get("/api/v1/admin/orgs/{id}")]
+pub async fn get_org(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let counts = orgs::registered_member_counts(&state.db.conn, &[org.id]).await?;
+    let n = counts.get(&org.id).copied().unwrap_or(0);
+    Ok(HttpResponse::Ok().json(view(org, n)))
+}
+
+/// A child org. For `level: "grassroots"` the notice's registration fields are required.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgRequest {
+    pub parent_id: Uuid,
+    /// `district` or `grassroots`.
+    pub level: String,
+    /// The union's name (工会名称).
+    pub name: String,
+    pub unit_name: Option<String>,
+    /// 18-character unified social credit code or 9-character organisation code.
+    pub unit_code: Option<String>,
+    /// One of 党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资.
+    pub unit_nature: Option<String>,
+    pub unit_address: Option<String>,
+    pub employee_count: Option<u32>,
+    /// YYYY-MM-DD.
+    pub founded_on: Option<String>,
+    /// 单建、联合工会 or 工会联合会.
+    pub union_type: Option<String>,
+    pub member_count: Option<u32>,
+    pub leader_name: Option<String>,
+    /// Mobile, or landline with area code (0572-6022447).
+    pub phone: Option<String>,
+}
+
+fn need<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str, ApiError> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid_field(field, format!("基层工会须填写 {field}")))
+}
+
+/// Creates a district union under the county, or a grassroots union under a district.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateOrgRequest,
+    responses(
+        (status = 201, body = OrgView),
+        (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
+        (status = 404, body = ErrorBody, description = "parent outside the caller's scope"),
+        (status = 409, body = ErrorBody, description = "the unit code is already registered"),
+    )
+)]
+#[post("/api/v1/admin/orgs")]
+pub async fn create_org(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    body: web::Json<CreateOrgRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let parent = orgs::get_in_scope(&state.db.conn, &state.vault, b.parent_id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let level = OrgLevel::parse_zh(&b.level)
+        .filter(|l| *l != OrgLevel::County)
+        .ok_or_else(|| ApiError::invalid_field("level", "level 须为 district 或 grassroots"))?;
+    let expected_parent = match level {
+        OrgLevel::District => OrgLevel::County,
+        _ => OrgLevel::District,
+    };
+    if parent.level != expected_parent {
+        return Err(ApiError::invalid_field(
+            "parent_id",
+            match level {
+                OrgLevel::District => {
+                    "乡镇（街道、园区）总工会或县直属产业（行业）工会须建在县总工会之下"
+                }
+                _ => "基层工会须建在乡镇（街道、园区）总工会或县直属产业（行业）工会之下",
+            },
+        ));
+    }
+    let name = required_text("name", &b.name, 128)?;
+    let today = state.clock.now().date_naive();
+    let owned;
+    let union = if level == OrgLevel::Grassroots {
+        let unit_code = UnitCode::parse(need("unit_code", &b.unit_code)?)
+            .map_err(|e| ApiError::invalid_field("unit_code", e.message_zh()))?;
+        let unit_nature =
+            UnitNature::parse_zh(need("unit_nature", &b.unit_nature)?).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "unit_nature",
+                    format!("unit_nature 须为：{}", UnitNature::labels_zh()),
+                )
+            })?;
+        let union_type =
+            UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "union_type",
+                    format!("union_type 须为：{}", UnionType::labels_zh()),
+                )
+            })?;
+        let founded_on = NaiveDate::parse_from_str(need("founded_on", &b.founded_on)?, "%Y-%m-%d")
+            .ok()
+            .filter(|d| *d <= today)
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "founded_on",
+                    "founded_on 须为不晚于今天的日期，格式如 2001-05-06",
+                )
+            })?;
+        let phone = ContactPhone::parse(need("phone", &b.phone)?)
+            .map_err(|e| ApiError::invalid_field("phone", e.message_zh()))?;
+        let employee_count = b.employee_count.ok_or_else(|| {
+            ApiError::invalid_field("employee_count", "基层工会须填写 employee_count")
+        })?;
+        let member_count = b.member_count.ok_or_else(|| {
+            ApiError::invalid_field("member_count", "基层工会须填写 member_count")
+        })?;
+        owned = (
+            required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
+            unit_code,
+            required_text("unit_address", need("unit_address", &b.unit_address)?, 255)?,
+            required_text("leader_name", need("leader_name", &b.leader_name)?, 32)?,
+            phone,
+        );
+        Some(NewUnion {
+            unit_name: &owned.0,
+            unit_code: &owned.1,
+            unit_nature,
+            unit_address: &owned.2,
+            employee_count,
+            founded_on,
+            union_type,
+            member_count,
+            leader_name: &owned.3,
+            phone: &owned.4,
+        })
+    } else {
+        None
+    };
+    let txn = state.db.begin_write().await?;
+    let created = orgs::create(
+        &txn,
+        &state.vault,
+        &parent,
+        &orgs::NewOrg {
+            level,
+            name: &name,
+            union: union.as_ref(),
+        },
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await;
+    let org = match created {
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unit_code_taken",
+                "该单位（统一社会信用代码）已登记",
+            )
+            .with_field("unit_code"));
+        }
+        other => other?,
+    };
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(HttpResponse::Created().json(view(org, 0)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 3–32 characters: letters, digits, `_`, `.`, `-`.
+    pub username: String,
+    /// 10–128 characters with three of: lower case, upper case, digits, symbols.
+    pub password: String,
+    /// `county_admin`, `district_admin` or `grassroots_admin`, matching the org's level.
+    pub role: String,
+    pub org_id: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub username: String,
+    pub role: String,
+    pub org_id: Uuid,
+}
+
+/// An administrator account for an org of the caller's subtree.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = AccountView),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "org outside the caller's scope"),
+        (status = 409, body = ErrorBody, description = "username taken"),
+    )
+)]
+#[post("/api/v1/admin/users")]
+pub async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    body: web::Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let org = orgs::get_in_scope(&state.db.conn, &state.vault, b.org_id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let role: Role = b
+        .role
+        .parse()
+        .ok()
+        .filter(|r| {
+            matches!(
+                r,
+                Role::CountyAdmin | Role::DistrictAdmin | Role::GrassrootsAdmin
+            )
+        })
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "role",
+                "role 须为 county_admin、district_admin 或 grassroots_admin",
+            )
+        })?;
+    let level_of_role = match role {
+        Role::CountyAdmin => OrgLevel::County,
+        Role::DistrictAdmin => OrgLevel::District,
+        _ => OrgLevel::Grassroots,
+    };
+    if org.level != level_of_role {
+        return Err(ApiError::invalid_field(
+            "role",
+            "角色须与所属组织的层级一致",
+        ));
+    }
+    let username = b.username.trim().to_owned();
+    let valid_name = (3..=32).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid_name {
+        return Err(ApiError::invalid_field(
+            "username",
+            "用户名须为 3–32 位字母、数字或 _ . -",
+        ));
+    }
+    password::check_policy(&b.password)?;
+    let hash = password::hash_off_thread(b.password).await?;
+    let now = state.clock.now();
+    let txn = state.db.begin_write().await?;
+    let created = users::create_account(
+        &txn,
+        users::NewAccount {
+            role,
+            username: Some(&username),
+            password_hash: Some(hash),
+            org_id: Some(org.id),
+        },
+        now,
+    )
+    .await;
+    let user = match created {
+        Err(StoreError::Conflict) => {
+            return Err(
+                ApiError::new(StatusCode::CONFLICT, "username_taken", "用户名已被使用")
+                    .with_field("username"),
+            );
+        }
+        other => other?,
+    };
+    huigong_store::audit::record(
+        &txn,
+        &admin.actor(&req),
+        &huigong_store::audit::Entry {
+            action: "account.create",
+            target_type: "user",
+            target_id: Some(user.id.to_string()),
+            fields: &[],
+            outcome: huigong_store::audit::Outcome::Success,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(HttpResponse::Created().json(AccountView {
+        id: user.id,
+        username,
+        role: role.as_str().to_owned(),
+        org_id: org.id,
+    }))
+}

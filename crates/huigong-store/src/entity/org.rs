@@ -1,0 +1,33 @@
+//! An organisation: the county federation, a district union, or a grassroots union.
+
+use crate::sealed::Sealed;
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "orgs")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    /// An [`huigong_core::labels::OrgLevel`] label.
+    pub level: String,
+    /// The union's name (工会名称).
+    pub name: String,
+    /// `/county/…/own-id/`: the subtree of an org is every path starting with its own.
+    pub path: String,
+    /// `active` (later: `pending`, `dissolved`).
+    pub status: String,
+    pub founded_on: Option<Date>,
+    /// A [`huigong_core::labels::UnionType`] label.
+    pub union_type: Option<String>,
+    pub member_count_declared: Option<i32>,
+    pub leader_name_enc: Option<Sealed>,
+    pub phone_enc: Option<Sealed>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,304 @@
+//! Organisations and the units grassroots unions cover. Scope is a path prefix: an
+//! administrator of an org sees every org whose path starts with its own.
+
+use crate::StoreError;
+use crate::audit::{self, Actor, Entry, Outcome};
+use crate::entity::{membership, org, unit};
+use crate::sealed::{ORGS_LEADER_NAME, ORGS_PHONE};
+use chrono::{DateTime, NaiveDate, Utc};
+use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+use huigong_core::phone::ContactPhone;
+use huigong_core::unit_code::UnitCode;
+use huigong_vault::KeyRing;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// An employer record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub id: Uuid,
+    pub name: String,
+    pub code: String,
+    pub nature: UnitNature,
+    pub address: String,
+    pub employee_count: u32,
+}
+
+/// The notice's registration fields of a grassroots union.
+#[derive(Debug, Clone)]
+pub struct UnionDetails {
+    pub founded_on: NaiveDate,
+    pub union_type: UnionType,
+    pub member_count_declared: u32,
+    pub leader_name: Zeroizing<String>,
+    pub phone: String,
+    pub units: Vec<Unit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub level: OrgLevel,
+    pub name: String,
+    pub path: String,
+    pub status: String,
+    pub union: Option<UnionDetails>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A child org: its level, name, and for a grassroots union its registration.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOrg<'a> {
+    pub level: OrgLevel,
+    pub name: &'a str,
+    pub union: Option<&'a NewUnion<'a>>,
+}
+
+/// A grassroots union's registration, validated.
+#[derive(Debug, Clone)]
+pub struct NewUnion<'a> {
+    pub unit_name: &'a str,
+    pub unit_code: &'a UnitCode,
+    pub unit_nature: UnitNature,
+    pub unit_address: &'a str,
+    pub employee_count: u32,
+    pub founded_on: NaiveDate,
+    pub union_type: UnionType,
+    pub member_count: u32,
+    pub leader_name: &'a str,
+    pub phone: &'a ContactPhone,
+}
+
+fn bad(what: &str, id: Uuid) -> StoreError {
+    StoreError::Other(format!("orgs {id}: unreadable {what}"))
+}
+
+async fn assemble<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    rows: Vec<org::Model>,
+) -> Result<Vec<Org>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut units: HashMap<Uuid, Vec<Unit>> = HashMap::new();
+    if !ids.is_empty() {
+        for u in unit::Entity::find()
+            .filter(unit::Column::OrgId.is_in(ids))
+            .order_by_asc(unit::Column::CreatedAt)
+            .all(conn)
+            .await?
+        {
+            let nature =
+                UnitNature::parse_zh(&u.nature).ok_or_else(|| bad("unit nature", u.org_id))?;
+            units.entry(u.org_id).or_default().push(Unit {
+                id: u.id,
+                name: u.name,
+                code: u.code,
+                nature,
+                address: u.address,
+                employee_count: u32::try_from(u.employee_count).unwrap_or_default(),
+            });
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            let level = OrgLevel::parse_zh(&r.level).ok_or_else(|| bad("level", r.id))?;
+            let union = match (
+                r.founded_on,
+                r.union_type.as_deref(),
+                &r.leader_name_enc,
+                &r.phone_enc,
+            ) {
+                (Some(founded_on), Some(union_type), Some(leader), Some(phone)) => {
+                    Some(UnionDetails {
+                        founded_on,
+                        union_type: UnionType::parse_zh(union_type)
+                            .ok_or_else(|| bad("union type", r.id))?,
+                        member_count_declared: r
+                            .member_count_declared
+                            .and_then(|n| u32::try_from(n).ok())
+                            .unwrap_or(0),
+                        leader_name: ORGS_LEADER_NAME
+                            .open(vault, r.id, leader)
+                            .map_err(|_| bad("leader name", r.id))?,
+                        phone: ORGS_PHONE
+                            .open(vault, r.id, phone)
+                            .map_err(|_| bad("phone", r.id))?
+                            .to_string(),
+                        units: units.remove(&r.id).unwrap_or_default(),
+                    })
+                }
+                _ => None,
+            };
+            Ok(Org {
+                id: r.id,
+                parent_id: r.parent_id,
+                level,
+                name: r.name,
+                path: r.path,
+                status: r.status,
+                union,
+                created_at: r.created_at,
+            })
+        })
+        .collect()
+}
+
+/// The org, if it exists and lies within `scope` (a path prefix). Outside the scope is the
+/// same answer as not existing.
+pub async fn get_in_scope<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    id: Uuid,
+    scope: &str,
+) -> Result<Option<Org>, StoreError> {
+    let Some(row) = org::Entity::find_by_id(id).one(conn).await? else {
+        return Ok(None);
+    };
+    if !row.path.starts_with(scope) {
+        return Ok(None);
+    }
+    Ok(assemble(conn, vault, vec![row]).await?.pop())
+}
+
+/// The path of an org (the scope of its administrators).
+pub async fn path_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<String>, StoreError> {
+    Ok(org::Entity::find_by_id(id).one(conn).await?.map(|o| o.path))
+}
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub level: Option<OrgLevel>,
+    /// Part of the name.
+    pub name_contains: Option<String>,
+}
+
+/// Orgs in `scope`, by path (parents before children), one page, with the total.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    scope: &str,
+    filter: &ListFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Org>, u64), StoreError> {
+    let mut query = org::Entity::find().filter(org::Column::Path.starts_with(scope));
+    if let Some(level) = filter.level {
+        query = query.filter(org::Column::Level.eq(level.label_zh()));
+    }
+    if let Some(q) = filter.name_contains.as_deref().filter(|q| !q.is_empty()) {
+        query = query.filter(org::Column::Name.contains(q));
+    }
+    let total = query.clone().count(conn).await?;
+    let rows = query
+        .order_by_asc(org::Column::Path)
+        .offset(page.saturating_sub(1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await?;
+    Ok((assemble(conn, vault, rows).await?, total))
+}
+
+/// Active members registered in each of `ids`.
+pub async fn registered_member_counts<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, u64>, StoreError> {
+    let mut counts = HashMap::new();
+    if ids.is_empty() {
+        return Ok(counts);
+    }
+    let rows: Vec<(Uuid, i64)> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::OrgId)
+        .column_as(membership::Column::Id.count(), "n")
+        .filter(membership::Column::OrgId.is_in(ids.to_vec()))
+        .filter(membership::Column::Status.eq("active"))
+        .group_by(membership::Column::OrgId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (id, n) in rows {
+        counts.insert(id, u64::try_from(n).unwrap_or_default());
+    }
+    Ok(counts)
+}
+
+/// Creates a child org of `parent` in the caller's transaction, with its audit event.
+/// A grassroots union comes with its first unit; a unit code already registered is
+/// `StoreError::Conflict`.
+pub async fn create<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    parent: &Org,
+    new: &NewOrg<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Org, StoreError> {
+    let NewOrg { level, name, union } = *new;
+    let id = Uuid::now_v7();
+    let path = format!("{}{id}/", parent.path);
+    org::Entity::insert(org::ActiveModel {
+        id: Set(id),
+        parent_id: Set(Some(parent.id)),
+        level: Set(level.label_zh().to_owned()),
+        name: Set(name.to_owned()),
+        path: Set(path),
+        status: Set("active".to_owned()),
+        founded_on: Set(union.map(|u| u.founded_on)),
+        union_type: Set(union.map(|u| u.union_type.label_zh().to_owned())),
+        member_count_declared: Set(union.map(|u| i32::try_from(u.member_count).unwrap_or(i32::MAX))),
+        leader_name_enc: Set(union.map(|u| ORGS_LEADER_NAME.seal(vault, id, u.leader_name))),
+        phone_enc: Set(union.map(|u| ORGS_PHONE.seal(vault, id, u.phone.as_str()))),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    if let Some(u) = union {
+        unit::Entity::insert(unit::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(id),
+            name: Set(u.unit_name.to_owned()),
+            code: Set(u.unit_code.as_str().to_owned()),
+            nature: Set(u.unit_nature.label_zh().to_owned()),
+            address: Set(u.unit_address.to_owned()),
+            employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    audit::record(
+        txn,
+        actor,
+        &Entry {
+            action: "org.create",
+            target_type: "org",
+            target_id: Some(id.to_string()),
+            fields: if union.is_some() {
+                &["leader_name", "phone"]
+            } else {
+                &[]
+            },
+            outcome: Outcome::Success,
+        },
+        now,
+    )
+    .await?;
+    let row = org::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    assemble(txn, vault, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
