@@ -58,7 +58,11 @@ pub async fn upsert_wechat_login(
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(Some(now)),
-        ..Default::default()
+        username: Set(None),
+        password_hash: Set(None),
+        org_id: Set(None),
+        failed_logins: Set(0),
+        locked_until: Set(None),
     };
     let mut update = vec![user::Column::LastLoginAt, user::Column::UpdatedAt];
     if unionid.is_some() {
