@@ -263,3 +263,287 @@ pub async fn find_in_scope<C: ConnectionTrait>(
         .collect();
     with_people(conn, vault, rows).await
 }
+
+// ---- roster import ------------------------------------------------------------------------
+
+/// One validated roster row to import.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    pub id_number: huigong_core::id_number::IdNumber,
+    pub name: String,
+    pub mobile: Option<huigong_core::phone::Mobile>,
+    pub fields: RosterFields,
+}
+
+/// A row whose person is already an active member of another union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElsewhereConflict {
+    /// Index into the imported rows.
+    pub index: usize,
+    pub org_id: Uuid,
+    pub org_name: String,
+}
+
+/// What a committed import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportOutcome {
+    /// New memberships.
+    pub created: u64,
+    /// Memberships of this union whose roster fields changed.
+    pub updated: u64,
+    /// Rows identical to what was stored.
+    pub unchanged: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// Some people are active members elsewhere; nothing was written.
+    #[error("{} rows belong to other unions", .0.len())]
+    Elsewhere(Vec<ElsewhereConflict>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for ImportError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ImportError::Store(e.into())
+    }
+}
+
+const CHUNK: usize = 500;
+
+/// Person ids by blind index, for the rows' ID numbers.
+async fn people_by_index<C: ConnectionTrait>(
+    conn: &C,
+    indexes: &[Vec<u8>],
+) -> Result<std::collections::HashMap<Vec<u8>, Uuid>, StoreError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in indexes.chunks(CHUNK) {
+        let rows: Vec<(Uuid, Vec<u8>)> = person::Entity::find()
+            .select_only()
+            .column(person::Column::Id)
+            .column(person::Column::IdNumberBidx)
+            .filter(person::Column::IdNumberBidx.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (id, bidx) in rows {
+            found.insert(bidx, id);
+        }
+    }
+    Ok(found)
+}
+
+/// Active memberships of these people.
+async fn active_by_person<C: ConnectionTrait>(
+    conn: &C,
+    person_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, membership::Model>, StoreError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in person_ids.chunks(CHUNK) {
+        for m in membership::Entity::find()
+            .filter(membership::Column::PersonId.is_in(chunk.to_vec()))
+            .filter(membership::Column::Status.eq("active"))
+            .all(conn)
+            .await?
+        {
+            found.insert(m.person_id, m);
+        }
+    }
+    Ok(found)
+}
+
+async fn elsewhere<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    rows: &[ImportRow],
+) -> Result<(Vec<ElsewhereConflict>, Vec<Vec<u8>>), StoreError> {
+    let indexes: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| people::id_number_index(vault, &r.id_number).to_vec())
+        .collect();
+    let people = people_by_index(conn, &indexes).await?;
+    let ids: Vec<Uuid> = people.values().copied().collect();
+    let active = active_by_person(conn, &ids).await?;
+    let mut names = std::collections::HashMap::new();
+    let mut conflicts = Vec::new();
+    for (index, bidx) in indexes.iter().enumerate() {
+        let Some(m) = people.get(bidx).and_then(|p| active.get(p)) else {
+            continue;
+        };
+        if m.org_id == org_id {
+            continue;
+        }
+        if !names.contains_key(&m.org_id) {
+            let name = org::Entity::find_by_id(m.org_id)
+                .one(conn)
+                .await?
+                .map(|o| o.name)
+                .unwrap_or_default();
+            names.insert(m.org_id, name);
+        }
+        conflicts.push(ElsewhereConflict {
+            index,
+            org_id: m.org_id,
+            org_name: names.get(&m.org_id).cloned().unwrap_or_default(),
+        });
+    }
+    Ok((conflicts, indexes))
+}
+
+/// The rows whose people are already active members of another union (a dry run's check).
+pub async fn import_conflicts<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    rows: &[ImportRow],
+) -> Result<Vec<ElsewhereConflict>, StoreError> {
+    Ok(elsewhere(conn, vault, org_id, rows).await?.0)
+}
+
+/// Imports a validated roster into grassroots union `org_id` in one transaction: creates the
+/// people not yet known, updates names and mobiles that changed, creates or updates the
+/// memberships, and records one audit event. Any conflict writes nothing.
+pub async fn import(
+    db: &Database,
+    vault: &KeyRing,
+    org_id: Uuid,
+    rows: &[ImportRow],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<ImportOutcome, ImportError> {
+    let txn = db.begin_write().await?;
+    let (conflicts, indexes) = elsewhere(&txn, vault, org_id, rows).await?;
+    if !conflicts.is_empty() {
+        return Err(ImportError::Elsewhere(conflicts));
+    }
+    // People: insert the unknown ones in batches (the blind index decides who is known).
+    let known = people_by_index(&txn, &indexes).await?;
+    let mut new_people = Vec::new();
+    for (row, bidx) in rows.iter().zip(&indexes) {
+        if known.contains_key(bidx) {
+            continue;
+        }
+        let id = Uuid::now_v7();
+        new_people.push(person::ActiveModel {
+            id: Set(id),
+            id_number_bidx: Set(bidx.clone()),
+            id_number_enc: Set(crate::sealed::PEOPLE_ID_NUMBER.seal(vault, id, row.id_number.as_str())),
+            name_enc: Set(crate::sealed::PEOPLE_NAME.seal(vault, id, &row.name)),
+            mobile_enc: Set(row.mobile.as_ref().map(|m| crate::sealed::PEOPLE_MOBILE.seal(vault, id, m.as_str()))),
+            mobile_bidx: Set(row.mobile.as_ref().map(|m| vault.blind_index(people::MOBILE_DOMAIN, m.as_str()).to_vec())),
+            sex: Set(match row.id_number.sex() {
+                huigong_core::id_number::Sex::Male => "male".to_owned(),
+                huigong_core::id_number::Sex::Female => "female".to_owned(),
+            }),
+            birth_date: Set(row.id_number.birth_date()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+    }
+    for chunk in new_people.chunks(CHUNK) {
+        person::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    let ids = people_by_index(&txn, &indexes).await?;
+    // Known people whose name or mobile changed.
+    for (row, bidx) in rows.iter().zip(&indexes) {
+        let Some(person_id) = known.get(bidx) else { continue };
+        let Some(current) = people::get(&txn, vault, *person_id).await? else { continue };
+        let mobile_changed = row.mobile.is_some()
+            && current.mobile.as_ref().map(|m| m.as_str()) != row.mobile.as_ref().map(|m| m.as_str());
+        if current.name.as_str() != row.name || mobile_changed {
+            people::save(
+                &txn,
+                vault,
+                PersonInput {
+                    id_number: &row.id_number,
+                    name: &row.name,
+                    mobile: row.mobile.as_ref(),
+                },
+                actor,
+                now,
+            )
+            .await?;
+        }
+    }
+    // Memberships.
+    let person_ids: Vec<Uuid> = indexes.iter().filter_map(|b| ids.get(b).copied()).collect();
+    let active = active_by_person(&txn, &person_ids).await?;
+    let mut outcome = ImportOutcome::default();
+    let mut new_members = Vec::new();
+    for (row, bidx) in rows.iter().zip(&indexes) {
+        let person_id = *ids
+            .get(bidx)
+            .ok_or_else(|| StoreError::Other("imported person not found".to_owned()))?;
+        match active.get(&person_id) {
+            Some(m) if roster_fields(m) == row.fields => outcome.unchanged += 1,
+            Some(m) => {
+                membership::Entity::update(membership::ActiveModel {
+                    id: Set(m.id),
+                    unit_name: Set(row.fields.unit_name.clone()),
+                    nationality: Set(row.fields.nationality.clone()),
+                    education: Set(row.fields.education.clone()),
+                    household_type: Set(row.fields.household_type.clone()),
+                    employment_status: Set(row.fields.employment_status.clone()),
+                    union_post: Set(row.fields.union_post.clone()),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .exec(&txn)
+                .await?;
+                outcome.updated += 1;
+            }
+            None => {
+                new_members.push(membership::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    person_id: Set(person_id),
+                    org_id: Set(org_id),
+                    unit_name: Set(row.fields.unit_name.clone()),
+                    nationality: Set(row.fields.nationality.clone()),
+                    education: Set(row.fields.education.clone()),
+                    household_type: Set(row.fields.household_type.clone()),
+                    employment_status: Set(row.fields.employment_status.clone()),
+                    union_post: Set(row.fields.union_post.clone()),
+                    status: Set("active".to_owned()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                });
+                outcome.created += 1;
+            }
+        }
+    }
+    for chunk in new_members.chunks(CHUNK) {
+        membership::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        actor,
+        &Entry {
+            action: "roster.import",
+            target_type: "org",
+            target_id: Some(org_id.to_string()),
+            fields: &["id_number", "name", "mobile"],
+            outcome: Outcome::Success,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(outcome)
+}
+
+/// Every active member of `org_id`, oldest first (for the roster export).
+pub async fn all_of<C: ConnectionTrait>(conn: &C, vault: &KeyRing, org_id: Uuid) -> Result<Vec<Member>, StoreError> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(org_id))
+        .filter(membership::Column::Status.eq("active"))
+        .order_by_asc(membership::Column::Id)
+        .all(conn)
+        .await?;
+    with_people(conn, vault, rows).await
+}
