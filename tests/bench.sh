@@ -16,7 +16,7 @@ export WRK_THREADS=2
 . tests/services.sh
 if ! command -v wrk >/dev/null; then
   [ "$(id -u)" = 0 ] || die "wrk is missing: sudo apt-get install wrk"
-  apt-get install -y -qq wrk >/dev/null
+  apt-get update -qq && apt-get install -y -qq wrk curl >/dev/null
 fi
 cargo build --release --locked -q
 

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 status=0
 run_pass() {
-  HUIGONG_TEST_BACKEND=$1 cargo test --workspace --locked --no-fail-fast --lib --bins --tests -- "${@:2}" 2>&1 \
+  HUIGONG_TEST_BACKEND=$1 cargo test --workspace --locked --no-fail-fast --lib --tests -- "${@:2}" 2>&1 \
     | tee -a "$TMP/results.log"
   return "${PIPESTATUS[0]}"
 }

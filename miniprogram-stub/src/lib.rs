@@ -146,7 +146,8 @@ impl MockWechat {
 
     /// Moves the mock's clock forward.
     pub fn advance_clock(&self, by: Duration) {
-        self.lock().clock_offset += by;
+        let mut inner = self.lock();
+        inner.clock_offset = inner.clock_offset.saturating_add(by);
     }
 
     /// The next `times` calls to `api` (for example `"jscode2session"`) answer `errcode`.

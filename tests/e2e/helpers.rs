@@ -44,7 +44,14 @@ pub fn captured_logs() -> String {
 fn init_logging(settings: &Settings) {
     static ONCE: OnceLock<()> = OnceLock::new();
     ONCE.get_or_init(|| {
-        telemetry::init(&settings.log, || CaptureWriter);
+        // The filter comes from the test profile alone: RUST_LOG must not change what the
+        // log-content tests see.
+        let filter = tracing_subscriber::EnvFilter::new(&settings.log.filter);
+        let _ = tracing::subscriber::set_global_default(telemetry::subscriber_with_filter(
+            &settings.log,
+            filter,
+            || CaptureWriter,
+        ));
     });
 }
 

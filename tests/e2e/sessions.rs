@@ -129,11 +129,26 @@ async fn expired_token_is_401_even_with_a_live_session() {
 
 #[tokio::test]
 async fn session_expires_server_side_with_its_ttl() {
-    let app = TestApp::spawn_with(|s| s.auth.session_ttl_secs = 1).await;
+    let app = TestApp::spawn_with(|s| s.auth.session_ttl_secs = 2).await;
     let token = app.login("o_short_session").await;
-    assert_eq!(app.get("/api/v1/me", Some(&token)).await.0, 200);
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(app.get("/api/v1/me", Some(&token)).await.0, 401);
+    // A token for the same session that itself expires much later: only the server-side
+    // session's TTL can end it.
+    let claims = decode_claims(&token);
+    let long_lived = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &Claims {
+            iss: "huigong",
+            sub: claims["sub"].as_str().unwrap_or_default().to_owned(),
+            sid: claims["sid"].as_str().unwrap_or_default().to_owned(),
+            iat: Utc::now().timestamp(),
+            exp: Utc::now().timestamp() + 3600,
+        },
+        &EncodingKey::from_secret(app.settings.auth.jwt_secret.expose().as_bytes()),
+    )
+    .unwrap_or_default();
+    assert_eq!(app.get("/api/v1/me", Some(&long_lived)).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(app.get("/api/v1/me", Some(&long_lived)).await.0, 401);
     app.stop().await;
 }
 

@@ -78,14 +78,6 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "请求的资源不存在")
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "不支持该请求方法",
-        )
-    }
-
     /// 500 with a fixed message; `cause` goes to the log only.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -247,7 +239,7 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
     api.into()
 }
 
-fn deserialize_error(e: &serde_json::Error) -> ApiError {
+pub(crate) fn deserialize_error(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => {

@@ -171,7 +171,7 @@ impl Settings {
             .add_source(config::File::from(base))
             .add_source(
                 config::File::from(config_dir.join(format!("{}.toml", profile.as_str())))
-                    .required(false),
+                    .required(true),
             );
         if let Some(env) = env {
             builder = builder.add_source(env);
@@ -184,10 +184,23 @@ impl Settings {
 
     /// Refuses settings that must never reach production: returns the one-line reason.
     pub fn check_for_production(&self) -> Result<(), String> {
+        let dev = |s: &Secret| s.expose().contains(DEV_SECRET_MARKER);
+        // In every profile: tokens need a real key, and a service anyone can log in to (the mock
+        // mints codes for any openid) or whose key is public must not listen beyond loopback.
+        if self.auth.jwt_secret.expose().len() < 32 {
+            return Err("auth.jwt_secret must be at least 32 bytes".into());
+        }
+        let public_door = self.wechat.mode == WechatMode::Mock || dev(&self.auth.jwt_secret);
+        let loopback = matches!(self.server.host.as_str(), "127.0.0.1" | "::1" | "localhost");
+        if public_door && !loopback {
+            return Err(format!(
+                "wechat mock mode and dev-only secrets may only listen on loopback, not {}",
+                self.server.host
+            ));
+        }
         if self.profile != Profile::Production {
             return Ok(());
         }
-        let dev = |s: &Secret| s.expose().contains(DEV_SECRET_MARKER);
         if self.auth.jwt_secret.is_empty() || dev(&self.auth.jwt_secret) {
             return Err("auth.jwt_secret is missing or a development default: set HUIGONG__AUTH__JWT_SECRET".into());
         }
@@ -196,6 +209,9 @@ impl Settings {
         }
         if self.wechat.mode != WechatMode::Live {
             return Err("wechat.mode must be \"live\" in production".into());
+        }
+        if !self.wechat.base_url.starts_with("https://") {
+            return Err("wechat.base_url must be https:// in production".into());
         }
         if self.wechat.appid.is_empty()
             || self.wechat.appid.contains(DEV_SECRET_MARKER)
@@ -332,6 +348,26 @@ mod tests {
     }
 
     #[test]
+    fn mock_mode_or_dev_secrets_never_listen_beyond_loopback() {
+        let s = load(
+            Profile::Development,
+            &[("HUIGONG__SERVER__HOST", "0.0.0.0")],
+        );
+        let err = s.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("loopback"), "{err}");
+        let short = load(
+            Profile::Development,
+            &[("HUIGONG__AUTH__JWT_SECRET", "short")],
+        );
+        assert!(short.check_for_production().is_err());
+        assert!(
+            load(Profile::Development, &[])
+                .check_for_production()
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn production_starts_with_real_secrets() {
         let s = load(Profile::Production, &PRODUCTION_ENV);
         assert_eq!(s.profile, Profile::Production);
@@ -341,11 +377,11 @@ mod tests {
     #[test]
     fn production_refuses_missing_or_development_secrets() {
         let cases: [(&str, &str, &str); 7] = [
-            ("HUIGONG__AUTH__JWT_SECRET", "", "auth.jwt_secret"),
+            ("HUIGONG__AUTH__JWT_SECRET", "", "32 bytes"),
             (
                 "HUIGONG__AUTH__JWT_SECRET",
                 "dev-only-jwt-secret-not-for-production-use",
-                "auth.jwt_secret",
+                "loopback",
             ),
             ("HUIGONG__AUTH__JWT_SECRET", "short", "32 bytes"),
             ("HUIGONG__WECHAT__SECRET", "", "wechat.secret"),
@@ -355,7 +391,7 @@ mod tests {
                 "wechat.secret",
             ),
             ("HUIGONG__WECHAT__APPID", "wx-dev-appid", "wechat.appid"),
-            ("HUIGONG__WECHAT__MODE", "mock", "wechat.mode"),
+            ("HUIGONG__WECHAT__MODE", "mock", "loopback"),
         ];
         for (key, value, reason) in cases {
             let mut vars: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();

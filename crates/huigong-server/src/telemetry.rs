@@ -15,6 +15,18 @@ where
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    subscriber_with_filter(settings, filter, writer)
+}
+
+/// As [`subscriber`], with the filter given (tests must not depend on `RUST_LOG`).
+pub fn subscriber_with_filter<W>(
+    settings: &LogSettings,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let builder = fmt().with_env_filter(filter).with_writer(writer);
     match settings.format {
         LogFormat::Json => Box::new(

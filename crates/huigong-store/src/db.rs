@@ -2,8 +2,8 @@
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::time::Duration;
 
@@ -41,7 +41,9 @@ impl From<DbErr> for StoreError {
                 StoreError::Unavailable(err.to_string())
             }
             DbErr::RecordNotFound(_) => StoreError::NotFound,
-            DbErr::Exec(e) | DbErr::Query(e) if is_connection_failure(&e.to_string()) => {
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+                if is_outage(e) =>
+            {
                 StoreError::Unavailable(err.to_string())
             }
             _ => StoreError::Other(err.to_string()),
@@ -49,20 +51,23 @@ impl From<DbErr> for StoreError {
     }
 }
 
-/// sqlx reports a dropped connection mid-query as an I/O error inside `Exec`/`Query`.
-fn is_connection_failure(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    [
-        "error communicating with database",
-        "connection reset",
-        "connection refused",
-        "broken pipe",
-        "pool timed out",
-        "unexpected eof",
-        "connection closed",
-    ]
-    .iter()
-    .any(|needle| m.contains(needle))
+/// Whether a failed statement means the database is unreachable or refusing work for now,
+/// rather than a bug: I/O and pool failures, PostgreSQL's connection (08…), shutdown
+/// (57P01–57P03), too-many-connections (53300) and read-only-failover (25006) states, and
+/// SQLite's BUSY/LOCKED after the busy timeout.
+fn is_outage(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        E::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || [
+                    "57P01", "57P02", "57P03", "53300", "25006", "5", "6", "517", "262",
+                ]
+                .contains(&code.as_ref())
+        }),
+        _ => false,
+    }
 }
 
 /// Connection settings.

@@ -429,10 +429,21 @@ pub async fn import(
         new_people.push(person::ActiveModel {
             id: Set(id),
             id_number_bidx: Set(bidx.clone()),
-            id_number_enc: Set(crate::sealed::PEOPLE_ID_NUMBER.seal(vault, id, row.id_number.as_str())),
+            id_number_enc: Set(crate::sealed::PEOPLE_ID_NUMBER.seal(
+                vault,
+                id,
+                row.id_number.as_str(),
+            )),
             name_enc: Set(crate::sealed::PEOPLE_NAME.seal(vault, id, &row.name)),
-            mobile_enc: Set(row.mobile.as_ref().map(|m| crate::sealed::PEOPLE_MOBILE.seal(vault, id, m.as_str()))),
-            mobile_bidx: Set(row.mobile.as_ref().map(|m| vault.blind_index(people::MOBILE_DOMAIN, m.as_str()).to_vec())),
+            mobile_enc: Set(row
+                .mobile
+                .as_ref()
+                .map(|m| crate::sealed::PEOPLE_MOBILE.seal(vault, id, m.as_str()))),
+            mobile_bidx: Set(row.mobile.as_ref().map(|m| {
+                vault
+                    .blind_index(people::MOBILE_DOMAIN, m.as_str())
+                    .to_vec()
+            })),
             sex: Set(match row.id_number.sex() {
                 huigong_core::id_number::Sex::Male => "male".to_owned(),
                 huigong_core::id_number::Sex::Female => "female".to_owned(),
@@ -450,10 +461,15 @@ pub async fn import(
     let ids = people_by_index(&txn, &indexes).await?;
     // Known people whose name or mobile changed.
     for (row, bidx) in rows.iter().zip(&indexes) {
-        let Some(person_id) = known.get(bidx) else { continue };
-        let Some(current) = people::get(&txn, vault, *person_id).await? else { continue };
+        let Some(person_id) = known.get(bidx) else {
+            continue;
+        };
+        let Some(current) = people::get(&txn, vault, *person_id).await? else {
+            continue;
+        };
         let mobile_changed = row.mobile.is_some()
-            && current.mobile.as_ref().map(|m| m.as_str()) != row.mobile.as_ref().map(|m| m.as_str());
+            && current.mobile.as_ref().map(|m| m.as_str())
+                != row.mobile.as_ref().map(|m| m.as_str());
         if current.name.as_str() != row.name || mobile_changed {
             people::save(
                 &txn,
@@ -538,7 +554,11 @@ pub async fn import(
 }
 
 /// Every active member of `org_id`, oldest first (for the roster export).
-pub async fn all_of<C: ConnectionTrait>(conn: &C, vault: &KeyRing, org_id: Uuid) -> Result<Vec<Member>, StoreError> {
+pub async fn all_of<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+) -> Result<Vec<Member>, StoreError> {
     let rows = membership::Entity::find()
         .filter(membership::Column::OrgId.eq(org_id))
         .filter(membership::Column::Status.eq("active"))

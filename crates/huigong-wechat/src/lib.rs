@@ -89,8 +89,18 @@ impl WechatError {
     }
 
     fn transport(err: reqwest::Error) -> Self {
-        // reqwest's message includes the URL, whose query carries the app secret.
-        Self::Transport(err.without_url().to_string())
+        // reqwest's message includes the URL, whose query carries the app secret: drop it, and
+        // say what kind of failure it was (the message alone is only "error sending request").
+        let kind = if err.is_timeout() {
+            "timeout"
+        } else if err.is_connect() {
+            "connect"
+        } else if err.is_decode() {
+            "decode"
+        } else {
+            "request"
+        };
+        Self::Transport(format!("{kind}: {}", err.without_url()))
     }
 }
 
@@ -123,6 +133,8 @@ impl WechatClient {
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .user_agent(concat!("huigong/", env!("CARGO_PKG_VERSION")))
+            // Requests carry the app secret in their query: never follow them elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(WechatError::transport)?;
         Ok(Self {
@@ -143,7 +155,14 @@ impl WechatClient {
         match self.code2session_once(code).await {
             Err(WechatError::Busy) => {
                 tracing::warn!("wechat jscode2session busy, retrying once");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                // 100–199 ms, so instances that met the same busy WeChat do not retry in step.
+                let jitter = u64::from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .subsec_nanos(),
+                ) % 100;
+                tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
                 self.code2session_once(code).await
             }
             other => other,

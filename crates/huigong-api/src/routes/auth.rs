@@ -48,7 +48,7 @@ pub struct LoginResponse {
 #[post("/api/v1/auth/wechat/login")]
 pub async fn wechat_login(
     state: web::Data<AppState>,
-    body: web::Json<WechatLoginRequest>,
+    body: crate::json::Json<WechatLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.chars().all(|c| c.is_ascii_graphic()) {
@@ -127,7 +127,7 @@ pub struct PasswordLoginRequest {
 #[post("/api/v1/auth/password/login")]
 pub async fn password_login(
     state: web::Data<AppState>,
-    body: web::Json<PasswordLoginRequest>,
+    body: crate::json::Json<PasswordLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let PasswordLoginRequest { username, password } = body.into_inner();
     if username.is_empty() || username.len() > 64 || password.is_empty() || password.len() > 256 {

@@ -129,7 +129,7 @@ pub async fn add_member(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    body: web::Json<AddMemberRequest>,
+    body: crate::json::Json<AddMemberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id).await?;
     if org.level != OrgLevel::Grassroots {

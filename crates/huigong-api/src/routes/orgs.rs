@@ -222,7 +222,7 @@ pub async fn create_org(
     req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
-    body: web::Json<CreateOrgRequest>,
+    body: crate::json::Json<CreateOrgRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let parent = orgs::get_in_scope(&state.db.conn, &state.vault, b.parent_id, &admin.scope)
@@ -371,7 +371,7 @@ pub async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
-    body: web::Json<CreateUserRequest>,
+    body: crate::json::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let org = orgs::get_in_scope(&state.db.conn, &state.vault, b.org_id, &admin.scope)
