@@ -375,13 +375,13 @@ async fn elsewhere<C: ConnectionTrait>(
         if m.org_id == org_id {
             continue;
         }
-        if !names.contains_key(&m.org_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.org_id) {
             let name = org::Entity::find_by_id(m.org_id)
                 .one(conn)
                 .await?
                 .map(|o| o.name)
                 .unwrap_or_default();
-            names.insert(m.org_id, name);
+            slot.insert(name);
         }
         conflicts.push(ElsewhereConflict {
             index,
