@@ -10,5 +10,6 @@ mod admin;
 mod api;
 mod login;
 mod operations;
+mod roster;
 mod sessions;
 mod unions;

@@ -1,1 +1,39 @@
-//! Excel import/export in the notice's layouts (work in progress).
+//! Excel import and export in the layouts of the county federation's notice (长总工〔2018〕12号):
+//! the member roster of 附件3 and the organisation table of 附件1.
+//!
+//! The crate is pure: bytes in, typed rows and a validation report out ([`parse_roster`],
+//! [`parse_orgs`]); typed rows in, `.xlsx` bytes out ([`write_roster`], [`write_orgs`]). It
+//! does no I/O and reads no clock (`today` is a parameter).
+//!
+//! Reading is defensive, because the bytes come from an upload:
+//! - the zip container is checked before any XML is parsed (size, declared uncompressed
+//!   size, compression ratio, entry count; see [`Limits`]), and an old `.xls` or a
+//!   password-protected file is named as such ([`WorkbookError::LegacyFormat`]);
+//! - the sheet is streamed row by row and only the table's columns are kept, so neither a
+//!   far-away cell nor a huge row count can blow up memory; reading stops at
+//!   [`Limits::max_rows`].
+//!
+//! Problems with single cells are [`RowError`]s that name the row, the column and a stable
+//! code, never the cell's content: the report can be shown and logged without leaking the
+//! personal data it is about. Only a problem with the whole file is a [`WorkbookError`].
+
+#![warn(missing_docs)]
+
+mod cell;
+mod container;
+mod error;
+pub mod labels;
+mod orgs;
+mod out;
+mod report;
+mod roster;
+mod sheet;
+
+pub use error::{Limits, WorkbookError};
+pub use labels::{UnionType, UnitNature};
+pub use orgs::{ORGS_TITLE, OrgExportRow, OrgRow, ParsedOrgs, parse_orgs, write_orgs};
+pub use report::RowError;
+pub use roster::{
+    ParsedRoster, ROSTER_TITLE, RosterExportRow, RosterHeader, RosterRow, parse_roster,
+    write_roster,
+};

@@ -7,6 +7,7 @@ pub mod me;
 pub mod members;
 pub mod orgs;
 pub mod params;
+pub mod roster;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -27,5 +28,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(members::search_members)
         .service(members::list_members)
         .service(members::add_member)
-        .service(members::get_member);
+        .service(members::get_member)
+        .service(roster::import_roster)
+        .service(roster::export_roster);
 }

@@ -1,0 +1,370 @@
+//! The roster in and out of Excel over HTTP.
+
+use crate::helpers::{TestApp, county_org};
+use crate::unions::id_number;
+use huigong_core::Role;
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+use serde_json::{Value, json};
+
+async fn setup() -> (TestApp, String, String, String) {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.token_for(Role::CountyAdmin).await;
+    let (_, district) = app
+        .post_json(
+            "/api/v1/admin/orgs",
+            &json!({"parent_id": county_org(), "level": "district", "name": "雉城街道总工会"}),
+            Some(&token),
+        )
+        .await;
+    let district = district["id"].as_str().unwrap_or_default().to_owned();
+    let mut ids = Vec::new();
+    for (name, code) in [
+        ("甲公司工会", "91350100M000100Y43"),
+        ("乙公司工会", "9135052155323005XL"),
+    ] {
+        let (status, org) = app
+            .post_json("/api/v1/admin/orgs", &json!({
+                "parent_id": district, "level": "grassroots", "name": name, "unit_name": name,
+                "unit_code": code, "unit_nature": "私营经济", "unit_address": "长兴县", "employee_count": 50,
+                "founded_on": "2010-01-01", "union_type": "单建", "member_count": 30,
+                "leader_name": "王主席", "phone": "0572-6022447"}), Some(&token))
+            .await;
+        assert_eq!(status, 201, "{org}");
+        ids.push(org["id"].as_str().unwrap_or_default().to_owned());
+    }
+    (app, token, ids[0].clone(), ids[1].clone())
+}
+
+/// A roster as a clerk makes one: title lines, header on row 5 with columns in their own
+/// order, text and number cells mixed.
+fn clerk_roster(
+    rows: &[[&str; 10]],
+    extra: impl FnOnce(&mut rust_xlsxwriter::Worksheet),
+) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let _ = ws.write_string(0, 0, "长兴县基层工会会员花名册");
+    let _ = ws.write_string(1, 0, "工会名称：甲公司工会");
+    let _ = ws.write_string(2, 0, "联系人：王主席");
+    let _ = ws.write_string(3, 0, "联系电话：6022447");
+    let header = [
+        "序号",
+        "姓名",
+        "身份证号码",
+        "性别",
+        "国籍",
+        "学历",
+        "手机号码",
+        "户籍类型",
+        "所属单位",
+        "就业状况",
+        "担任工会职务",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        let _ = ws.write_string(4, c as u16, *h);
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = 5 + i as u32;
+        let _ = ws.write_number(row, 0, (i + 1) as f64);
+        // name, id, sex, nationality, education, mobile, household, unit, employment, post
+        for (c, v) in r.iter().enumerate() {
+            let _ = ws.write_string(row, (c + 1) as u16, *v);
+        }
+    }
+    extra(ws);
+    wb.save_to_buffer().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn row<'a>(name: &'a str, id: &'a str, sex: &'a str) -> [&'a str; 10] {
+    [
+        name,
+        id,
+        sex,
+        "汉族",
+        "大专",
+        "13957200001",
+        "农村",
+        "甲公司",
+        "在岗",
+        "会员",
+    ]
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    org: &str,
+    bytes: Vec<u8>,
+    commit: bool,
+) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("花名册.xlsx"),
+    );
+    crate::helpers::send(
+        app.http
+            .post(app.url(&format!(
+                "/api/v1/admin/orgs/{org}/roster/import?commit={commit}"
+            )))
+            .bearer_auth(token)
+            .multipart(form),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_clerks_workbook_is_checked_row_by_row_and_a_bad_commit_writes_nothing() {
+    let (app, token, union_a, _) = setup().await;
+    let good = id_number("19900101", 11);
+    let lower_x = {
+        // Find a number whose check digit is X, written in lower case.
+        (1..999)
+            .map(|n| id_number("19880808", n))
+            .find(|s| s.ends_with('X'))
+            .unwrap_or_default()
+            .to_lowercase()
+    };
+    let female = id_number("19920202", 22);
+    let rows = [
+        row("张三", &good, "男"),
+        row(
+            "李四",
+            &lower_x,
+            if lower_x.as_bytes()[16] % 2 == 1 {
+                "男"
+            } else {
+                "女"
+            },
+        ),
+        row("王五", &female, "男"), // sex mismatch: row 8
+        row("赵六", &good, "男"),   // duplicate of row 6: row 9
+    ];
+    let bytes = clerk_roster(&rows, |ws| {
+        // Row 10: an ID typed as a number (Excel kept 15 digits), a date in a text column.
+        let _ = ws.write_string(9, 1, "钱七");
+        let _ = ws.write_number(9, 2, 330522199001011000.0);
+        let _ = ws.write_string(9, 3, "男");
+        let _ = ws.write_string(9, 4, "汉族");
+        let _ = ws.write_string(9, 5, "高中");
+        let _ = ws.write_number(9, 6, 13957200002.0);
+        let _ = ws.write_string(9, 7, "城镇");
+        let _ = ws.write_string(9, 8, "甲公司");
+        let date = ExcelDateTime::from_ymd(2020, 5, 6).unwrap_or_else(|e| panic!("{e}"));
+        let _ =
+            ws.write_datetime_with_format(9, 9, &date, &Format::new().set_num_format("yyyy-mm-dd"));
+        let _ = ws.write_string(9, 10, "会员");
+    });
+    let (status, report) = upload(&app, &token, &union_a, bytes.clone(), false).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["committed"], false);
+    assert_eq!(report["rows"], 5);
+    assert_eq!(report["valid"], 2, "{report}");
+    let problems: Vec<(i64, String, String)> = report["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_i64().unwrap_or_default(),
+                e["column"].as_str().unwrap_or_default().to_owned(),
+                e["code"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        problems.contains(&(8, "性别".into(), "sex_mismatch".into())),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&(9, "身份证号码".into(), "duplicate_in_file".into())),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(&(10, "身份证号码".into(), "id_number_as_number".into())),
+        "{problems:?}"
+    );
+    // No message echoes a submitted value.
+    let text = report.to_string();
+    assert!(
+        !text.contains(&good) && !text.contains("13957200001"),
+        "{text}"
+    );
+
+    let (status, refused) = upload(&app, &token, &union_a, bytes, true).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["committed"], false);
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/admin/orgs/{union_a}/members"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(list["total"], 0, "a refused commit wrote something");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn export_then_import_is_unchanged_and_people_stay_in_one_union() {
+    let (app, token, union_a, union_b) = setup().await;
+    let ids: Vec<String> = (0..6).map(|n| id_number("19850505", n * 2 + 1)).collect();
+    let rows: Vec<[&str; 10]> = ids.iter().map(|id| row("孙悟空", id, "男")).collect();
+    let (status, report) = upload(&app, &token, &union_a, clerk_roster(&rows, |_| {}), true).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["committed"].as_bool(), report["created"].as_u64()),
+        (Some(true), Some(6))
+    );
+
+    // Full export → import: nothing changes.
+    let res = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/admin/orgs/{union_a}/roster.xlsx?full=true"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .contains("spreadsheetml")
+    );
+    let exported = res.bytes().await.unwrap_or_default().to_vec();
+    let (status, again) = upload(&app, &token, &union_a, exported, true).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["updated"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(6))
+    );
+    let (_, audit) = app
+        .get(
+            "/api/v1/admin/audit?action=roster.export_full",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(audit["total"], 1);
+
+    // The masked export shows no full ID number.
+    let masked = app
+        .http
+        .get(app.url(&format!("/api/v1/admin/orgs/{union_a}/roster.xlsx")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .bytes()
+        .await
+        .unwrap_or_default();
+    let parsed = huigong_roster::parse_roster(
+        &masked,
+        chrono::Utc::now().date_naive(),
+        &huigong_roster::Limits::default(),
+    );
+    let parsed = parsed.unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(
+        parsed.rows.len(),
+        0,
+        "masked IDs must not parse as valid numbers"
+    );
+
+    // The same people into another union: each row is an error naming them masked.
+    let (status, other) = upload(
+        &app,
+        &token,
+        &union_b,
+        clerk_roster(&rows[..2], |_| {}),
+        true,
+    )
+    .await;
+    assert_eq!(status, 422, "{other}");
+    let errors = other["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0]["code"], "member_elsewhere");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("孙**")
+    );
+    assert!(!other.to_string().contains(&ids[0]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_or_foreign_uploads_are_refused() {
+    let (app, token, union_a, _) = setup().await;
+    let (status, body) = upload(
+        &app,
+        &token,
+        &union_a,
+        b"not a workbook at all".to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["field"].as_str()),
+        (400, Some("invalid_workbook"), Some("file")),
+        "{body}"
+    );
+    let (status, _) = upload(&app, &token, &union_a, vec![0u8; 11 * 1024 * 1024], false).await;
+    assert_eq!(status, 413);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_overlapping_imports_leave_one_membership_per_person() {
+    let (app, token, union_a, union_b) = setup().await;
+    let ids: Vec<String> = (0..20).map(|n| id_number("19770707", n * 2 + 1)).collect();
+    let rows: Vec<[&str; 10]> = ids.iter().map(|id| row("周八", id, "男")).collect();
+    let a = clerk_roster(&rows[..15], |_| {});
+    let b = clerk_roster(&rows[5..], |_| {});
+    let (ra, rb) = tokio::join!(
+        upload(&app, &token, &union_a, a, true),
+        upload(&app, &token, &union_b, b, true)
+    );
+    let committed = [&ra, &rb]
+        .iter()
+        .filter(|(s, r)| *s == 200 && r["committed"] == true)
+        .count();
+    assert!(committed >= 1, "{ra:?} {rb:?}");
+    let (_, la) = app
+        .get(
+            &format!("/api/v1/admin/orgs/{union_a}/members?per_page=100"),
+            Some(&token),
+        )
+        .await;
+    let (_, lb) = app
+        .get(
+            &format!("/api/v1/admin/orgs/{union_b}/members?per_page=100"),
+            Some(&token),
+        )
+        .await;
+    let total = la["total"].as_u64().unwrap_or_default() + lb["total"].as_u64().unwrap_or_default();
+    // Either one import won whole (15) and the other wrote nothing, or both won disjointly.
+    assert!(
+        total == 15 || total == 20,
+        "{total} memberships for 20 people: {ra:?} {rb:?}"
+    );
+    for id in &ids {
+        let (_, found) = app
+            .get(
+                &format!("/api/v1/admin/members?id_number={id}"),
+                Some(&token),
+            )
+            .await;
+        assert!(
+            found.as_array().map(Vec::len).unwrap_or(0) <= 1,
+            "{id} has two memberships"
+        );
+    }
+    app.stop().await;
+}
