@@ -97,19 +97,46 @@ async fn upload(
     bytes: Vec<u8>,
     commit: bool,
 ) -> (u16, Value) {
+    upload_to(
+        app,
+        token,
+        &format!("/api/v1/admin/orgs/{org}/roster/import?commit={commit}"),
+        bytes,
+    )
+    .await
+}
+
+/// Posts `bytes` as the multipart field `file`.
+pub(crate) async fn upload_to(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let form = reqwest::multipart::Form::new().part(
         "file",
-        reqwest::multipart::Part::bytes(bytes).file_name("花名册.xlsx"),
+        reqwest::multipart::Part::bytes(bytes).file_name("导入.xlsx"),
     );
     crate::helpers::send(
         app.http
-            .post(app.url(&format!(
-                "/api/v1/admin/orgs/{org}/roster/import?commit={commit}"
-            )))
+            .post(app.url(path))
             .bearer_auth(token)
             .multipart(form),
     )
     .await
+}
+
+/// Downloads an export.
+pub(crate) async fn download(app: &TestApp, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let res = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status = res.status().as_u16();
+    (status, res.bytes().await.unwrap_or_default().to_vec())
 }
 
 #[tokio::test]
@@ -366,5 +393,458 @@ async fn concurrent_overlapping_imports_leave_one_membership_per_person() {
             "{id} has two memberships"
         );
     }
+    app.stop().await;
+}
+
+/// A valid unified social credit code made from `seed` (Huzhou, enterprise).
+pub(crate) fn credit_code(seed: u32) -> String {
+    const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    for org_check in "0123456789X".chars() {
+        for check in CHARS.chars() {
+            let code = format!("91330522{seed:08}{org_check}{check}");
+            if huigong_core::unit_code::UnitCode::parse(&code).is_ok() {
+                return code;
+            }
+        }
+    }
+    panic!("no credit code for {seed}")
+}
+
+/// One row of appendix 1: unit name, code, nature, address, employees, union name, founded,
+/// union type, members, leader, phone.
+type OrgLine<'a> = [&'a str; 11];
+
+/// An organisation table as a district clerk makes one: a title line, a blank line, the
+/// header, a founding date as an Excel date in the first row and as text elsewhere.
+fn clerk_orgs(rows: &[OrgLine<'_>]) -> Vec<u8> {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let _ = ws.write_string(0, 0, "长兴县基层工会组织信息采集汇总表");
+    let header = [
+        "序号",
+        "单位名称",
+        "单位组织机构代码证",
+        "单位性质",
+        "单位地址",
+        "职工人数",
+        "工会名称",
+        "建会时间",
+        "工会类型",
+        "会员人数",
+        "工会负责人",
+        "联系电话",
+        "备注",
+    ];
+    for (c, h) in header.iter().enumerate() {
+        let _ = ws.write_string(2, c as u16, *h);
+    }
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for (i, r) in rows.iter().enumerate() {
+        let row = 3 + i as u32;
+        let _ = ws.write_number(row, 0, (i + 1) as f64);
+        for (c, v) in r.iter().enumerate() {
+            let col = (c + 1) as u16;
+            if c == 6 && i == 0 {
+                let parts: Vec<u16> = v.split('-').filter_map(|p| p.parse().ok()).collect();
+                let when = ExcelDateTime::from_ymd(parts[0], parts[1] as u8, parts[2] as u8)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let _ = ws.write_datetime_with_format(row, col, &when, &date);
+            } else if c == 4 || c == 8 {
+                let _ = ws.write_number(row, col, v.parse::<f64>().unwrap_or_default());
+            } else {
+                let _ = ws.write_string(row, col, *v);
+            }
+        }
+    }
+    wb.save_to_buffer().unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn district(app: &TestApp, token: &str, name: &str) -> String {
+    let (status, d) = app
+        .post_json(
+            "/api/v1/admin/orgs",
+            &json!({"parent_id": county_org(), "level": "district", "name": name}),
+            Some(token),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    d["id"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn grassroots_under(app: &TestApp, token: &str, district: &str) -> Vec<Value> {
+    let (_, list) = app
+        .get(
+            "/api/v1/admin/orgs?level=grassroots&per_page=100",
+            Some(token),
+        )
+        .await;
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o["parent_id"] == district)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_org_table_creates_unions_joint_ones_with_their_units_and_round_trips() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.token_for(Role::CountyAdmin).await;
+    let zhicheng = district(&app, &token, "雉城街道总工会").await;
+    let (a, b, c, d) = (
+        credit_code(1),
+        credit_code(2),
+        credit_code(3),
+        credit_code(4),
+    );
+    let rows: Vec<OrgLine<'_>> = vec![
+        [
+            "甲公司",
+            &a,
+            "私营经济",
+            "长兴县雉城街道1号",
+            "120",
+            "甲公司工会",
+            "2010-05-06",
+            "单建",
+            "100",
+            "王建国",
+            "0572-6022447",
+        ],
+        [
+            "乙商店",
+            &b,
+            "个体经济",
+            "长兴县雉城街道2号",
+            "8",
+            "雉城商圈联合工会",
+            "2015-01-01",
+            "联合工会",
+            "20",
+            "李红",
+            "13957200001",
+        ],
+        [
+            "丙饭店",
+            &c,
+            "个体经济",
+            "长兴县雉城街道3号",
+            "12",
+            "雉城商圈联合工会",
+            "2015/1/1",
+            "联合工会",
+            "20",
+            "李红",
+            "13957200001",
+        ],
+        [
+            "丁学校",
+            &d,
+            "事业单位",
+            "长兴县雉城街道4号",
+            "60",
+            "丁学校工会",
+            "2001年9月1日",
+            "单建",
+            "55",
+            "赵老师",
+            "0572-6000001",
+        ],
+    ];
+    let file = clerk_orgs(&rows);
+    let path = format!("/api/v1/admin/orgs/{zhicheng}/children/import");
+    let (status, dry) = upload_to(&app, &token, &path, file.clone()).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        (
+            dry["rows"].as_u64(),
+            dry["valid"].as_u64(),
+            dry["committed"].as_bool()
+        ),
+        (Some(4), Some(4), Some(false)),
+        "{dry}"
+    );
+    assert!(
+        grassroots_under(&app, &token, &zhicheng).await.is_empty(),
+        "a dry run writes nothing"
+    );
+
+    let (status, done) = upload_to(&app, &token, &format!("{path}?commit=true"), file).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        (done["committed"].as_bool(), done["created"].as_u64()),
+        (Some(true), Some(3)),
+        "{done}"
+    );
+    let unions = grassroots_under(&app, &token, &zhicheng).await;
+    assert_eq!(unions.len(), 3);
+    let joint = unions
+        .iter()
+        .find(|u| u["name"] == "雉城商圈联合工会")
+        .unwrap_or_else(|| panic!("no joint union in {unions:?}"));
+    assert_eq!(joint["union"]["union_type"], "联合工会");
+    assert_eq!(joint["union"]["units"].as_array().map(Vec::len), Some(2));
+    assert_eq!(joint["union"]["member_count_declared"], 20);
+    let school = unions
+        .iter()
+        .find(|u| u["name"] == "丁学校工会")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(school["union"]["founded_on"], "2001-09-01");
+
+    // The full export imports back unchanged; the masked one hides leaders' names.
+    let (status, full) = download(
+        &app,
+        &token,
+        &format!("/api/v1/admin/orgs/{zhicheng}/units.xlsx?full=true"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, again) = upload_to(&app, &token, &format!("{path}?commit=true"), full).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        (
+            again["created"].as_u64(),
+            again["updated"].as_u64(),
+            again["unchanged"].as_u64()
+        ),
+        (Some(0), Some(0), Some(3)),
+        "{again}"
+    );
+    let (_, masked) = download(
+        &app,
+        &token,
+        &format!("/api/v1/admin/orgs/{zhicheng}/units.xlsx"),
+    )
+    .await;
+    let today = chrono::Utc::now().date_naive();
+    let parsed = huigong_roster::parse_orgs(&masked, today, &huigong_roster::Limits::default())
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(parsed.total_rows, 4);
+    assert!(
+        parsed.rows.iter().all(|r| r.leader_name.contains('*')),
+        "{:?}",
+        parsed.rows
+    );
+    let (_, audit) = app
+        .get("/api/v1/admin/audit?action=units.export_full", Some(&token))
+        .await;
+    assert_eq!(audit["total"], 1);
+
+    // January's update: a new leader and one more unit in the joint union.
+    let e = credit_code(5);
+    let mut updated = rows.clone();
+    updated[0][9] = "钱多多";
+    updated.push([
+        "戊超市",
+        &e,
+        "私营经济",
+        "长兴县雉城街道5号",
+        "30",
+        "雉城商圈联合工会",
+        "2015-01-01",
+        "联合工会",
+        "20",
+        "李红",
+        "13957200001",
+    ]);
+    let (status, refresh) = upload_to(
+        &app,
+        &token,
+        &format!("{path}?commit=true"),
+        clerk_orgs(&updated),
+    )
+    .await;
+    assert_eq!(status, 200, "{refresh}");
+    assert_eq!(
+        (
+            refresh["created"].as_u64(),
+            refresh["updated"].as_u64(),
+            refresh["unchanged"].as_u64()
+        ),
+        (Some(0), Some(2), Some(1)),
+        "{refresh}"
+    );
+    let unions = grassroots_under(&app, &token, &zhicheng).await;
+    let joint = unions
+        .iter()
+        .find(|u| u["name"] == "雉城商圈联合工会")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(joint["union"]["units"].as_array().map(Vec::len), Some(3));
+    let first = unions
+        .iter()
+        .find(|u| u["name"] == "甲公司工会")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(first["union"]["leader_name"], "钱多多");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_org_table_names_rows_and_columns_and_commits_nothing() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.token_for(Role::CountyAdmin).await;
+    let zhicheng = district(&app, &token, "雉城街道总工会").await;
+    let meishan = district(&app, &token, "煤山镇总工会").await;
+    let taken = credit_code(10);
+    let first: Vec<OrgLine<'_>> = vec![[
+        "煤山厂",
+        &taken,
+        "集体经济",
+        "长兴县煤山镇",
+        "40",
+        "煤山厂工会",
+        "2012-03-04",
+        "单建",
+        "30",
+        "周厂长",
+        "0572-6000002",
+    ]];
+    let (status, r) = upload_to(
+        &app,
+        &token,
+        &format!("/api/v1/admin/orgs/{meishan}/children/import?commit=true"),
+        clerk_orgs(&first),
+    )
+    .await;
+    assert_eq!(status, 200, "{r}");
+
+    let (good, other, joint2, future) = (
+        credit_code(11),
+        credit_code(12),
+        credit_code(13),
+        credit_code(14),
+    );
+    let rows: Vec<OrgLine<'_>> = vec![
+        [
+            "好公司",
+            &good,
+            "私营经济",
+            "长兴县",
+            "10",
+            "好公司工会",
+            "2010-05-06",
+            "单建",
+            "9",
+            "吴一",
+            "0572-6022447",
+        ],
+        [
+            "煤山厂",
+            &taken,
+            "集体经济",
+            "长兴县煤山镇",
+            "40",
+            "煤山厂工会",
+            "2012-03-04",
+            "单建",
+            "30",
+            "周厂长",
+            "0572-6000002",
+        ],
+        [
+            "坏代码",
+            "91330522000000XX",
+            "私营经济",
+            "长兴县",
+            "10",
+            "坏代码工会",
+            "2010-05-06",
+            "单建",
+            "9",
+            "吴二",
+            "0572-6022447",
+        ],
+        [
+            "联一",
+            &other,
+            "个体经济",
+            "长兴县",
+            "5",
+            "某联合工会",
+            "2016-01-01",
+            "联合工会",
+            "12",
+            "郑三",
+            "13957200002",
+        ],
+        [
+            "联二",
+            &joint2,
+            "个体经济",
+            "长兴县",
+            "5",
+            "某联合工会",
+            "2016-01-01",
+            "联合工会",
+            "15",
+            "郑三",
+            "13957200002",
+        ],
+        [
+            "未来",
+            &future,
+            "外资",
+            "长兴县",
+            "5",
+            "未来工会",
+            "2999-01-01",
+            "单建",
+            "3",
+            "冯四",
+            "6022447",
+        ],
+    ];
+    let path = format!("/api/v1/admin/orgs/{zhicheng}/children/import?commit=true");
+    let (status, report) = upload_to(&app, &token, &path, clerk_orgs(&rows)).await;
+    assert_eq!(status, 422, "{report}");
+    assert_eq!(report["committed"], false);
+    assert_eq!(
+        (report["rows"].as_u64(), report["valid"].as_u64()),
+        (Some(6), Some(2)),
+        "{report}"
+    );
+    let errors = report["errors"].as_array().cloned().unwrap_or_default();
+    let has = |row: u64, column: &str, code: &str| {
+        errors
+            .iter()
+            .any(|e| e["row"] == row && e["column"] == column && e["code"] == code)
+    };
+    assert!(has(5, "单位组织机构代码证", "unit_elsewhere"), "{report}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["row"] == 6 && e["column"] == "单位组织机构代码证"),
+        "{report}"
+    );
+    assert!(has(8, "会员人数", "union_fields_differ"), "{report}");
+    assert!(has(9, "单位性质", "unit_nature_invalid"), "{report}");
+    assert!(has(9, "建会时间", "date_in_future"), "{report}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["row"] == 9 && e["column"] == "联系电话"),
+        "{report}"
+    );
+    assert!(
+        grassroots_under(&app, &token, &zhicheng).await.is_empty(),
+        "a refused commit wrote something"
+    );
+
+    // Import targets a district union.
+    let (status, body) = upload_to(
+        &app,
+        &token,
+        &format!("/api/v1/admin/orgs/{}/children/import", county_org()),
+        clerk_orgs(&first),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("not_district")),
+        "{body}"
+    );
     app.stop().await;
 }

@@ -282,6 +282,20 @@ async fn each_admin_sees_only_its_subtree_and_the_rest_is_404() {
         assert_eq!(status, 404);
         let (status, _) = w.app.post_json("/api/v1/admin/users", &json!({"username": "intruder", "password": PASSWORD, "role": "grassroots_admin", "org_id": foreign}), Some(token)).await;
         assert_eq!(status, 404);
+        // Workbooks in and out.
+        for export in ["roster.xlsx", "units.xlsx", "roster.xlsx?full=true"] {
+            let path = format!("/api/v1/admin/orgs/{foreign}/{export}");
+            assert_eq!(
+                crate::roster::download(&w.app, token, &path).await.0,
+                404,
+                "{path}"
+            );
+        }
+        for import in ["roster/import", "children/import?commit=true"] {
+            let path = format!("/api/v1/admin/orgs/{foreign}/{import}");
+            let (status, _) = crate::roster::upload_to(&w.app, token, &path, b"PK".to_vec()).await;
+            assert_eq!(status, 404, "{path}");
+        }
     }
     // A nonexistent id answers exactly like a foreign one.
     let (status, body) = w

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod imports;
 pub mod json;
 pub mod openapi;
 pub mod password;

@@ -53,6 +53,31 @@ enum Command {
     /// Administrator accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The member roster (花名册, appendix 3).
+    #[command(subcommand)]
+    Roster(ImportCommand),
+    /// The organisation table (appendix 1): grassroots unions of a district union.
+    #[command(subcommand)]
+    Orgs(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Check a workbook and, with --commit, write it in one transaction (nothing is written if
+    /// any row has an error). Prints the report; exits 1 if it lists errors.
+    Import {
+        /// The .xlsx file.
+        file: PathBuf,
+        /// The grassroots union (roster) or district union (orgs) to import into.
+        #[arg(long)]
+        org: uuid::Uuid,
+        /// Write; without it, a dry run.
+        #[arg(long)]
+        commit: bool,
+        /// Print the report as JSON (the HTTP API's shape).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +174,18 @@ fn run() -> anyhow::Result<ExitCode> {
                 org,
                 password_stdin,
             }) => create_admin(settings, &username, &role, org, password_stdin).await,
+            Command::Roster(ImportCommand::Import {
+                file,
+                org,
+                commit,
+                json,
+            }) => import(settings, Table::Roster, &file, org, commit, json).await,
+            Command::Orgs(ImportCommand::Import {
+                file,
+                org,
+                commit,
+                json,
+            }) => import(settings, Table::Orgs, &file, org, commit, json).await,
         }
     })
 }
@@ -285,6 +322,99 @@ async fn create_admin(
     txn.commit().await?;
     println!("created {} {username} ({})", role.as_str(), user.id);
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Roster,
+    Orgs,
+}
+
+async fn import(
+    settings: Settings,
+    table: Table,
+    file: &std::path::Path,
+    org: uuid::Uuid,
+    commit: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use huigong_api::imports::{self, ImportContext, ImportFailure, Imported};
+    use huigong_core::labels::OrgLevel;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let vault = KeyRing::new(&keys::load_material(&settings)?);
+    let db = startup::connect_database(&settings).await?;
+    if settings.database.migrate_on_start {
+        db.migrate().await?;
+    }
+    let target = huigong_store::orgs::get_in_scope(&db.conn, &vault, org, "")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no org {org}"))?;
+    let expected = match table {
+        Table::Roster => OrgLevel::Grassroots,
+        Table::Orgs => OrgLevel::District,
+    };
+    anyhow::ensure!(
+        target.level == expected,
+        "org {org} is not a {} union",
+        expected.label_zh()
+    );
+    let actor = audit::Actor::system();
+    let cx = ImportContext {
+        db: &db,
+        vault: &vault,
+        actor: &actor,
+        now: chrono::Utc::now(),
+        commit,
+    };
+    let result = match table {
+        Table::Roster => imports::roster(cx, &target, bytes).await,
+        Table::Orgs => imports::orgs(cx, &target, bytes).await,
+    };
+    let (report, refused) = match result {
+        Ok(Imported::Done(report)) => (report, false),
+        Ok(Imported::Refused(report)) => (report, true),
+        Err(ImportFailure::Workbook(e)) => anyhow::bail!("{}: {}", file.display(), e.message_zh()),
+        Err(ImportFailure::Conflict) => anyhow::bail!(
+            "a concurrent import registered some of the same records; nothing was written, run it again"
+        ),
+        Err(ImportFailure::Store(e)) => return Err(e.into()),
+        Err(ImportFailure::Internal(e)) => anyhow::bail!(e),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {} rows, {} valid, {} errors",
+            file.display(),
+            report.rows,
+            report.valid,
+            report.errors.len() + report.omitted_errors as usize
+        );
+        for e in &report.errors {
+            println!("  第 {} 行 {}: {} [{}]", e.row, e.column, e.message, e.code);
+        }
+        if report.omitted_errors > 0 {
+            println!("  … and {} more errors", report.omitted_errors);
+        }
+        if report.committed {
+            println!(
+                "committed: {} created, {} updated, {} unchanged",
+                report.created.unwrap_or(0),
+                report.updated.unwrap_or(0),
+                report.unchanged.unwrap_or(0)
+            );
+        } else if refused {
+            println!("nothing written: fix the errors and import again");
+        } else {
+            println!("dry run: nothing written (add --commit to write)");
+        }
+    }
+    let clean = report.errors.is_empty() && report.omitted_errors == 0;
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {

@@ -249,3 +249,198 @@ async fn keys_rotate_new_key_reencrypts_development_data() {
         text(&refused.stderr)
     );
 }
+
+/// A district union with one grassroots union under it: (district, grassroots).
+async fn two_orgs(db: &Database, vault: &KeyRing) -> (uuid::Uuid, uuid::Uuid) {
+    use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+    use huigong_store::orgs::{self, NewOrg, NewUnion, NewUnit};
+    let county_id = uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let county = orgs::get_in_scope(&db.conn, vault, county_id, "")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no county org"));
+    let now = chrono::Utc::now();
+    let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+    let district = orgs::create(
+        &txn,
+        vault,
+        &county,
+        &NewOrg {
+            level: OrgLevel::District,
+            name: "雉城街道总工会",
+            union: None,
+        },
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let code = huigong_core::unit_code::UnitCode::parse("91350100M000100Y43")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let phone =
+        huigong_core::phone::ContactPhone::parse("0572-6022447").unwrap_or_else(|e| panic!("{e}"));
+    let union = NewUnion {
+        founded_on: chrono::NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default(),
+        union_type: UnionType::Single,
+        member_count: 3,
+        leader_name: "王主席",
+        phone: &phone,
+        units: vec![NewUnit {
+            name: "甲公司",
+            code: &code,
+            nature: UnitNature::parse_zh("私营经济").unwrap_or_else(|| panic!("nature")),
+            address: "长兴县",
+            employee_count: 10,
+        }],
+    };
+    let grassroots = orgs::create(
+        &txn,
+        vault,
+        &district,
+        &NewOrg {
+            level: OrgLevel::Grassroots,
+            name: "甲公司工会",
+            union: Some(&union),
+        },
+        &Actor::system(),
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    (district.id, grassroots.id)
+}
+
+fn roster_row(name: &str, id_number: &str, sex: &str) -> huigong_roster::RosterExportRow {
+    huigong_roster::RosterExportRow {
+        name: name.to_owned(),
+        sex: sex.to_owned(),
+        id_number: id_number.to_owned(),
+        nationality: "汉族".to_owned(),
+        education: "大专".to_owned(),
+        mobile: "13957200001".to_owned(),
+        household_type: "农村".to_owned(),
+        unit_name: "甲公司".to_owned(),
+        employment_status: "在岗".to_owned(),
+        union_post: "会员".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn roster_import_checks_then_commits_and_refuses_a_bad_file_whole() {
+    let sandbox = Sandbox::new();
+    let settings = sandbox.settings();
+    let db = sandbox.database().await;
+    let vault = KeyRing::new(&keys::load_material(&settings).unwrap_or_else(|e| panic!("{e:#}")));
+    let (_, union) = two_orgs(&db, &vault).await;
+    let union = union.to_string();
+    let header = huigong_roster::RosterHeader {
+        union_name: Some("甲公司工会".to_owned()),
+        contact: None,
+        phone: None,
+    };
+    let write = |rows: &[huigong_roster::RosterExportRow], name: &str| {
+        let bytes = huigong_roster::write_roster(&header, rows).unwrap_or_else(|e| panic!("{e}"));
+        let path = sandbox.dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("{e}"));
+        path.display().to_string()
+    };
+    let good = write(
+        &[
+            roster_row("张三", "11010519491231002X", "女"),
+            roster_row("李四", "440524188001010014", "男"),
+        ],
+        "good.xlsx",
+    );
+    // 440524188001010014 is a man's number: the second row contradicts it.
+    let bad = write(
+        &[
+            roster_row("张三", "11010519491231002X", "女"),
+            roster_row("李四", "440524188001010014", "女"),
+        ],
+        "bad.xlsx",
+    );
+
+    let dry = sandbox.huigong(&["roster", "import", &good, "--org", &union], &[]);
+    assert!(
+        dry.status.success(),
+        "{}{}",
+        text(&dry.stdout),
+        text(&dry.stderr)
+    );
+    assert!(
+        text(&dry.stdout).contains("2 rows, 2 valid, 0 errors"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert!(
+        text(&dry.stdout).contains("dry run"),
+        "{}",
+        text(&dry.stdout)
+    );
+    assert_eq!(member_count(&db).await, 0, "a dry run writes nothing");
+
+    let refused = sandbox.huigong(
+        &["roster", "import", &bad, "--org", &union, "--commit"],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    let out = text(&refused.stdout);
+    assert!(
+        out.contains("第 7 行 性别"),
+        "the error names row and column: {out}"
+    );
+    assert!(
+        !out.contains("440524188001010014"),
+        "no ID number in the report: {out}"
+    );
+    assert_eq!(
+        member_count(&db).await,
+        0,
+        "a refused commit writes nothing"
+    );
+
+    let done = sandbox.huigong(
+        &[
+            "roster", "import", &good, "--org", &union, "--commit", "--json",
+        ],
+        &[],
+    );
+    assert!(
+        done.status.success(),
+        "{}{}",
+        text(&done.stdout),
+        text(&done.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&done.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report["committed"], true);
+    assert_eq!(report["created"], 2);
+    assert_eq!(member_count(&db).await, 2);
+
+    let wrong_level = sandbox.huigong(
+        &[
+            "roster",
+            "import",
+            &good,
+            "--org",
+            huigong_store::migration::COUNTY_ORG_ID,
+        ],
+        &[],
+    );
+    assert!(!wrong_level.status.success());
+    assert!(
+        text(&wrong_level.stderr).contains("is not a"),
+        "{}",
+        text(&wrong_level.stderr)
+    );
+}
+
+async fn member_count(db: &Database) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    huigong_store::entity::membership::Entity::find()
+        .count(&db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -60,19 +60,26 @@ pub struct NewOrg<'a> {
     pub union: Option<&'a NewUnion<'a>>,
 }
 
-/// A grassroots union's registration, validated.
+/// A unit (employer) a grassroots union covers, validated.
+#[derive(Debug, Clone)]
+pub struct NewUnit<'a> {
+    pub name: &'a str,
+    pub code: &'a UnitCode,
+    pub nature: UnitNature,
+    pub address: &'a str,
+    pub employee_count: u32,
+}
+
+/// A grassroots union's registration, validated: a 单建 union covers one unit, a 联合工会 or
+/// 工会联合会 several.
 #[derive(Debug, Clone)]
 pub struct NewUnion<'a> {
-    pub unit_name: &'a str,
-    pub unit_code: &'a UnitCode,
-    pub unit_nature: UnitNature,
-    pub unit_address: &'a str,
-    pub employee_count: u32,
     pub founded_on: NaiveDate,
     pub union_type: UnionType,
     pub member_count: u32,
     pub leader_name: &'a str,
     pub phone: &'a ContactPhone,
+    pub units: Vec<NewUnit<'a>>,
 }
 
 fn bad(what: &str, id: Uuid) -> StoreError {
@@ -262,19 +269,7 @@ pub async fn create<C: ConnectionTrait>(
     .exec_without_returning(txn)
     .await?;
     if let Some(u) = union {
-        unit::Entity::insert(unit::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(id),
-            name: Set(u.unit_name.to_owned()),
-            code: Set(u.unit_code.as_str().to_owned()),
-            nature: Set(u.unit_nature.label_zh().to_owned()),
-            address: Set(u.unit_address.to_owned()),
-            employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(txn)
-        .await?;
+        insert_units(txn, id, &u.units, now).await?;
     }
     audit::record(
         txn,
@@ -301,4 +296,165 @@ pub async fn create<C: ConnectionTrait>(
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
+}
+
+async fn insert_units<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    units: &[NewUnit<'_>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for u in units {
+        unit::Entity::insert(unit::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org_id),
+            name: Set(u.name.to_owned()),
+            code: Set(u.code.as_str().to_owned()),
+            nature: Set(u.nature.label_zh().to_owned()),
+            address: Set(u.address.to_owned()),
+            employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Where a registered unit is: its union and that union's parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedUnit {
+    pub org_id: Uuid,
+    pub parent_id: Option<Uuid>,
+}
+
+/// The registered units among `codes` (normalised unit codes), by code.
+pub async fn units_by_code<C: ConnectionTrait>(
+    conn: &C,
+    codes: &[String],
+) -> Result<HashMap<String, PlacedUnit>, StoreError> {
+    let mut placed = HashMap::new();
+    for chunk in codes.chunks(500) {
+        let units = unit::Entity::find()
+            .filter(unit::Column::Code.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?;
+        let org_ids: Vec<Uuid> = units.iter().map(|u| u.org_id).collect();
+        let parents: HashMap<Uuid, Option<Uuid>> = org::Entity::find()
+            .filter(org::Column::Id.is_in(org_ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.parent_id))
+            .collect();
+        for u in units {
+            let parent_id = parents.get(&u.org_id).copied().flatten();
+            placed.insert(
+                u.code,
+                PlacedUnit {
+                    org_id: u.org_id,
+                    parent_id,
+                },
+            );
+        }
+    }
+    Ok(placed)
+}
+
+/// Replaces a grassroots union's registration: its name, the union fields, and its units
+/// (a unit already covered is updated by code, a new one added; none is removed). Records
+/// an `org.update` audit event. A unit code registered to another union is
+/// `StoreError::Conflict`.
+pub async fn update_union<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    name: &str,
+    union: &NewUnion<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    org::Entity::update(org::ActiveModel {
+        id: Set(org_id),
+        name: Set(name.to_owned()),
+        founded_on: Set(Some(union.founded_on)),
+        union_type: Set(Some(union.union_type.label_zh().to_owned())),
+        member_count_declared: Set(Some(i32::try_from(union.member_count).unwrap_or(i32::MAX))),
+        leader_name_enc: Set(Some(ORGS_LEADER_NAME.seal(
+            vault,
+            org_id,
+            union.leader_name,
+        ))),
+        phone_enc: Set(Some(ORGS_PHONE.seal(vault, org_id, union.phone.as_str()))),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(txn)
+    .await?;
+    let codes: Vec<String> = union
+        .units
+        .iter()
+        .map(|u| u.code.as_str().to_owned())
+        .collect();
+    let existing: HashMap<String, unit::Model> = unit::Entity::find()
+        .filter(unit::Column::Code.is_in(codes))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.code.clone(), u))
+        .collect();
+    let mut added = Vec::new();
+    for u in &union.units {
+        match existing.get(u.code.as_str()) {
+            Some(current) if current.org_id != org_id => return Err(StoreError::Conflict),
+            Some(current) => {
+                unit::Entity::update(unit::ActiveModel {
+                    id: Set(current.id),
+                    name: Set(u.name.to_owned()),
+                    nature: Set(u.nature.label_zh().to_owned()),
+                    address: Set(u.address.to_owned()),
+                    employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .exec(txn)
+                .await?;
+            }
+            None => added.push(u.clone()),
+        }
+    }
+    insert_units(txn, org_id, &added, now).await?;
+    audit::record(
+        txn,
+        actor,
+        &Entry {
+            action: "org.update",
+            target_type: "org",
+            target_id: Some(org_id.to_string()),
+            fields: &["leader_name", "phone"],
+            outcome: Outcome::Success,
+        },
+        now,
+    )
+    .await
+}
+
+/// Every grassroots union in `scope`, by path, with its units.
+pub async fn grassroots_in<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    scope: &str,
+) -> Result<Vec<Org>, StoreError> {
+    let rows = org::Entity::find()
+        .filter(org::Column::Path.starts_with(scope))
+        .filter(org::Column::Level.eq(OrgLevel::Grassroots.label_zh()))
+        .order_by_asc(org::Column::Path)
+        .all(conn)
+        .await?;
+    let mut orgs = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(500) {
+        orgs.extend(assemble(conn, vault, chunk.to_vec()).await?);
+    }
+    Ok(orgs)
 }

@@ -30,5 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(members::add_member)
         .service(members::get_member)
         .service(roster::import_roster)
-        .service(roster::export_roster);
+        .service(roster::export_roster)
+        .service(roster::import_children)
+        .service(roster::export_units);
 }

@@ -12,7 +12,7 @@ use huigong_core::Role;
 use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
 use huigong_core::phone::ContactPhone;
 use huigong_core::unit_code::UnitCode;
-use huigong_store::orgs::{self, NewUnion, Org};
+use huigong_store::orgs::{self, NewUnion, NewUnit, Org};
 use huigong_store::{StoreError, users};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -291,16 +291,18 @@ pub async fn create_org(
             phone,
         );
         Some(NewUnion {
-            unit_name: &owned.0,
-            unit_code: &owned.1,
-            unit_nature,
-            unit_address: &owned.2,
-            employee_count,
             founded_on,
             union_type,
             member_count,
             leader_name: &owned.3,
             phone: &owned.4,
+            units: vec![NewUnit {
+                name: &owned.0,
+                code: &owned.1,
+                nature: unit_nature,
+                address: &owned.2,
+                employee_count,
+            }],
         })
     } else {
         None

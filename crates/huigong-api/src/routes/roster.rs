@@ -5,6 +5,7 @@
 
 use crate::auth::AdminCaller;
 use crate::error::{ApiError, ErrorBody};
+use crate::imports::{self, ImportContext, ImportFailure, ImportReport, Imported};
 use crate::state::AppState;
 use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
@@ -13,55 +14,15 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
-use huigong_roster::{Limits, RosterExportRow, RosterHeader, RowError, WorkbookError};
-use huigong_store::audit::{self, Entry, Outcome};
-use huigong_store::members::{self, ImportError, ImportRow, RosterFields};
-use huigong_store::{StoreError, orgs};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use huigong_roster::{RosterExportRow, RosterHeader, WorkbookError};
+use huigong_store::audit::{self, Actor, Entry, Outcome};
+use huigong_store::{StoreError, members, orgs};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// The largest workbook accepted.
 const MAX_UPLOAD: usize = 10 * 1024 * 1024;
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportProblem {
-    /// The row number Excel shows.
-    pub row: u32,
-    /// The column's header text, e.g. 身份证号码.
-    pub column: String,
-    pub code: String,
-    pub message: String,
-}
-
-/// The import report, for dry runs and commits alike.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportReport {
-    /// Data rows in the file.
-    pub rows: u32,
-    /// Rows without any error.
-    pub valid: u32,
-    pub errors: Vec<ImportProblem>,
-    /// Errors found beyond the listed ones.
-    pub omitted_errors: u32,
-    pub committed: bool,
-    /// On commit: new memberships, changed ones, identical ones.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub created: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub updated: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unchanged: Option<u64>,
-}
-
-fn row_error(e: RowError) -> ImportProblem {
-    ImportProblem {
-        row: e.row,
-        column: e.column,
-        code: e.code,
-        message: e.message,
-    }
-}
 
 fn workbook_error(e: &WorkbookError) -> ApiError {
     let status = match e {
@@ -73,23 +34,30 @@ fn workbook_error(e: &WorkbookError) -> ApiError {
     err
 }
 
-async fn grassroots_in_scope(
+/// Org `id` of the caller's subtree (else 404), of any level if `level` is `None`.
+async fn org_in_scope(
     state: &AppState,
     admin: &AdminCaller,
     id: &str,
+    level: Option<OrgLevel>,
 ) -> Result<orgs::Org, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
     let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    if org.level != OrgLevel::Grassroots {
-        return Err(ApiError::new(
+    match level {
+        Some(OrgLevel::Grassroots) if org.level != OrgLevel::Grassroots => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "not_grassroots",
             "花名册属于基层工会",
-        ));
+        )),
+        Some(OrgLevel::District) if org.level != OrgLevel::District => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "not_district",
+            "基层工会须导入到乡镇（街道、园区）总工会或县直属产业（行业）工会之下",
+        )),
+        _ => Ok(org),
     }
-    Ok(org)
 }
 
 /// Reads the multipart field `file`, at most [`MAX_UPLOAD`] bytes.
@@ -152,102 +120,40 @@ pub async fn import_roster(
     query: web::Query<ImportQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let org = grassroots_in_scope(&state, &admin, &id).await?;
+    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
     let bytes = upload(payload).await?;
-    let today = state.clock.now().date_naive();
-    let parsed =
-        web::block(move || huigong_roster::parse_roster(&bytes, today, &Limits::default()))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| workbook_error(&e))?;
-    let rows: Vec<ImportRow> = parsed
-        .rows
-        .iter()
-        .map(|r| ImportRow {
-            id_number: r.id_number.clone(),
-            name: r.name.clone(),
-            mobile: r.mobile.clone(),
-            fields: RosterFields {
-                unit_name: r.unit_name.clone(),
-                nationality: r.nationality.clone(),
-                education: r.education.clone(),
-                household_type: r.household_type.clone(),
-                employment_status: r.employment_status.clone(),
-                union_post: r.union_post.clone(),
-            },
-        })
-        .collect();
-    let mut errors: Vec<ImportProblem> = parsed.errors.into_iter().map(row_error).collect();
-    let elsewhere = members::import_conflicts(&state.db.conn, &state.vault, org.id, &rows).await?;
-    let elsewhere_errors = |conflicts: &[members::ElsewhereConflict]| -> Vec<ImportProblem> {
-        conflicts
-            .iter()
-            .map(|c| {
-                let r = &parsed.rows[c.index];
-                ImportProblem {
-                    row: r.row,
-                    column: "身份证号码".to_owned(),
-                    code: "member_elsewhere".to_owned(),
-                    message: format!(
-                        "{}（{}）已是其他工会的会员，须先办理转出",
-                        mask_name(&r.name),
-                        r.id_number.masked()
-                    ),
-                }
-            })
-            .collect()
-    };
-    errors.extend(elsewhere_errors(&elsewhere));
-    errors.sort_by_key(|e| e.row);
-    let invalid = parsed.invalid_rows + u32::try_from(elsewhere.len()).unwrap_or(u32::MAX);
-    let mut report = ImportReport {
-        rows: parsed.total_rows,
-        valid: parsed.total_rows.saturating_sub(invalid),
-        errors,
-        omitted_errors: parsed.omitted_errors,
-        committed: false,
-        created: None,
-        updated: None,
-        unchanged: None,
-    };
-    if !query.commit.unwrap_or(false) {
-        return Ok(HttpResponse::Ok().json(report));
+    let actor = admin.actor(&req);
+    let cx = import_context(&state, &actor, &query);
+    answer(imports::roster(cx, &org, bytes).await)
+}
+
+fn import_context<'a>(
+    state: &'a AppState,
+    actor: &'a Actor,
+    query: &ImportQuery,
+) -> ImportContext<'a> {
+    ImportContext {
+        db: &state.db,
+        vault: &state.vault,
+        actor,
+        now: state.clock.now(),
+        commit: query.commit.unwrap_or(false),
     }
-    if !report.errors.is_empty() || report.omitted_errors > 0 {
-        return Ok(HttpResponse::UnprocessableEntity().json(report));
-    }
-    match members::import(
-        &state.db,
-        &state.vault,
-        org.id,
-        &rows,
-        &admin.actor(&req),
-        state.clock.now(),
-    )
-    .await
-    {
-        Ok(outcome) => {
-            report.committed = true;
-            report.created = Some(outcome.created);
-            report.updated = Some(outcome.updated);
-            report.unchanged = Some(outcome.unchanged);
-            Ok(HttpResponse::Ok().json(report))
-        }
-        // Someone joined these people elsewhere meanwhile: nothing was written.
-        Err(ImportError::Elsewhere(conflicts)) => {
-            report.errors = elsewhere_errors(&conflicts);
-            report.valid = report
-                .rows
-                .saturating_sub(u32::try_from(conflicts.len()).unwrap_or(u32::MAX));
-            Ok(HttpResponse::UnprocessableEntity().json(report))
-        }
-        // A concurrent import of the same people won the unique index: nothing was written.
-        Err(ImportError::Store(StoreError::Conflict)) => Err(ApiError::new(
+}
+
+fn answer(result: Result<Imported, ImportFailure>) -> Result<HttpResponse, ApiError> {
+    match result {
+        Ok(Imported::Done(report)) => Ok(HttpResponse::Ok().json(report)),
+        Ok(Imported::Refused(report)) => Ok(HttpResponse::UnprocessableEntity().json(report)),
+        Err(ImportFailure::Workbook(e)) => Err(workbook_error(&e)),
+        // A concurrent import of the same records won the unique index: nothing was written.
+        Err(ImportFailure::Conflict) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "import_conflict",
-            "另一导入同时登记了其中的会员，本次未写入任何数据，请重新导入",
+            "另一导入同时登记了其中的记录，本次未写入任何数据，请重新导入",
         )),
-        Err(ImportError::Store(e)) => Err(e.into()),
+        Err(ImportFailure::Store(e)) => Err(e.into()),
+        Err(ImportFailure::Internal(e)) => Err(ApiError::internal(&e)),
     }
 }
 
@@ -277,25 +183,18 @@ pub async fn export_roster(
     id: web::Path<String>,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = grassroots_in_scope(&state, &admin, &id).await?;
+    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
     let full = query.full.unwrap_or(false);
     let members = members::all_of(&state.db.conn, &state.vault, org.id).await?;
     if full {
-        let txn = state.db.begin_write().await?;
-        audit::record(
-            &txn,
+        audit_full_export(
+            &state,
             &admin.actor(&req),
-            &Entry {
-                action: "roster.export_full",
-                target_type: "org",
-                target_id: Some(org.id.to_string()),
-                fields: &["name", "id_number", "mobile"],
-                outcome: Outcome::Success,
-            },
-            state.clock.now(),
+            "roster.export_full",
+            org.id,
+            &["name", "id_number", "mobile"],
         )
         .await?;
-        txn.commit().await.map_err(StoreError::from)?;
     }
     let rows: Vec<RosterExportRow> = members
         .iter()
@@ -342,18 +241,124 @@ pub async fn export_roster(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
+    Ok(xlsx(bytes, &format!("{}花名册", org.name)))
+}
+
+/// Records that `actor` exported unmasked personal data of `org_id`.
+async fn audit_full_export(
+    state: &AppState,
+    actor: &Actor,
+    action: &'static str,
+    org_id: Uuid,
+    fields: &'static [&'static str],
+) -> Result<(), ApiError> {
+    let txn = state.db.begin_write().await?;
+    audit::record(
+        &txn,
+        actor,
+        &Entry {
+            action,
+            target_type: "org",
+            target_id: Some(org_id.to_string()),
+            fields,
+            outcome: Outcome::Success,
+        },
+        state.clock.now(),
+    )
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// A workbook download named `{name}.xlsx`, never cached.
+fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
     let disposition = format!(
-        "attachment; filename=\"roster.xlsx\"; filename*=UTF-8''{}.xlsx",
-        percent_encode(&format!("{}花名册", org.name))
+        "attachment; filename=\"export.xlsx\"; filename*=UTF-8''{}.xlsx",
+        percent_encode(name)
     );
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         .insert_header((
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
         ))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(bytes))
+        .body(bytes)
+}
+
+/// Imports an organisation table (附件1 layout; multipart field `file`, `.xlsx`, ≤ 10 MB):
+/// grassroots unions under district union `{id}`. A row whose unit is already registered
+/// under `{id}` updates its union; rows of one 联合工会 (same 工会名称) make one union with
+/// several units.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ImportQuery),
+    request_body(content_type = "multipart/form-data", description = "field `file`: the .xlsx organisation table"),
+    responses(
+        (status = 200, body = ImportReport, description = "dry run (with or without errors), or committed; created/updated/unchanged count unions"),
+        (status = 400, body = ErrorBody, description = "not a valid workbook, or `{id}` is not a district union"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "a concurrent import registered some of the units; nothing was written"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ImportReport, description = "commit refused: the report lists the errors; nothing was written"),
+    )
+)]
+#[post("/api/v1/admin/orgs/{id}/children/import")]
+pub async fn import_children(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    query: web::Query<ImportQuery>,
+    payload: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let parent = org_in_scope(&state, &admin, &id, Some(OrgLevel::District)).await?;
+    let bytes = upload(payload).await?;
+    let actor = admin.actor(&req);
+    let cx = import_context(&state, &actor, &query);
+    answer(imports::orgs(cx, &parent, bytes).await)
+}
+
+/// The grassroots unions of org `{id}`'s subtree as an .xlsx in appendix 1's layout, one row
+/// per unit; leader names and phones masked unless `?full=true` (audited). A full export of a
+/// district imports back unchanged.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/api/v1/admin/orgs/{id}/units.xlsx")]
+pub async fn export_units(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(&state, &admin, &id, None).await?;
+    let full = query.full.unwrap_or(false);
+    let unions = orgs::grassroots_in(&state.db.conn, &state.vault, &org.path).await?;
+    if full {
+        audit_full_export(
+            &state,
+            &admin.actor(&req),
+            "units.export_full",
+            org.id,
+            &["leader_name", "phone"],
+        )
+        .await?;
+    }
+    let rows = imports::org_rows(&unions, full);
+    let bytes = web::block(move || huigong_roster::write_orgs(&rows))
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(xlsx(bytes, &format!("{}基层工会组织信息", org.name)))
 }
 
 /// RFC 5987 encoding of a file name.

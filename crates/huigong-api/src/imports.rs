@@ -1,0 +1,482 @@
+//! Workbook imports, shared by the HTTP API and the `huigong` command line: the roster of a
+//! grassroots union (附件3) and the grassroots unions of a district (附件1).
+//!
+//! Both follow one contract. The workbook is parsed and every row checked, then checked
+//! against the database (people already members elsewhere, units registered elsewhere). A dry
+//! run stops there and answers the report. A commit with any error writes nothing and answers
+//! the report as refused; otherwise everything is written in one transaction.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use huigong_core::labels::OrgLevel;
+use huigong_core::labels::UnionType;
+use huigong_core::mask::{mask_mobile, mask_name};
+use huigong_roster::{Limits, OrgExportRow, OrgRow, RowError, WorkbookError};
+use huigong_store::audit::Actor;
+use huigong_store::members::{self, ImportError, ImportRow, RosterFields};
+use huigong_store::orgs::{self, NewOrg, NewUnion, NewUnit, Org};
+use huigong_store::{Database, StoreError};
+use huigong_vault::KeyRing;
+use serde::Serialize;
+use std::collections::HashMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// One problem of one row.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportProblem {
+    /// The row number Excel shows.
+    pub row: u32,
+    /// The column's header text, e.g. 身份证号码.
+    pub column: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<RowError> for ImportProblem {
+    fn from(e: RowError) -> Self {
+        ImportProblem {
+            row: e.row,
+            column: e.column,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// The import report, for dry runs and commits alike.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportReport {
+    /// Data rows in the file.
+    pub rows: u32,
+    /// Rows without any error.
+    pub valid: u32,
+    pub errors: Vec<ImportProblem>,
+    /// Errors found beyond the listed ones.
+    pub omitted_errors: u32,
+    pub committed: bool,
+    /// On commit: records created, changed, and found identical (members for a roster,
+    /// unions for an organisation table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchanged: Option<u64>,
+}
+
+impl ImportReport {
+    fn new(rows: u32, invalid: u32, errors: Vec<ImportProblem>, omitted: u32) -> Self {
+        ImportReport {
+            rows,
+            valid: rows.saturating_sub(invalid),
+            errors,
+            omitted_errors: omitted,
+            committed: false,
+            created: None,
+            updated: None,
+            unchanged: None,
+        }
+    }
+
+    fn has_errors(&self) -> bool {
+        !self.errors.is_empty() || self.omitted_errors > 0
+    }
+}
+
+/// What an import came to.
+#[derive(Debug)]
+pub enum Imported {
+    /// A dry run (with or without errors), or a commit that wrote everything.
+    Done(ImportReport),
+    /// A commit refused because of the listed errors; nothing was written.
+    Refused(ImportReport),
+}
+
+/// An import that produced no report.
+#[derive(Debug)]
+pub enum ImportFailure {
+    /// The file is not a usable workbook.
+    Workbook(WorkbookError),
+    /// A concurrent import wrote some of the same records first; nothing was written.
+    Conflict,
+    Store(StoreError),
+    Internal(String),
+}
+
+impl From<StoreError> for ImportFailure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => ImportFailure::Conflict,
+            other => ImportFailure::Store(other),
+        }
+    }
+}
+
+/// Who imports what, when.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportContext<'a> {
+    pub db: &'a Database,
+    pub vault: &'a KeyRing,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+    pub commit: bool,
+}
+
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WorkbookError> + Send + 'static,
+) -> Result<T, ImportFailure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ImportFailure::Internal(e.to_string()))?
+        .map_err(ImportFailure::Workbook)
+}
+
+fn sorted(mut errors: Vec<ImportProblem>) -> Vec<ImportProblem> {
+    errors.sort_by_key(|e| e.row);
+    errors
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Imports a roster workbook into grassroots union `org`.
+pub async fn roster(
+    cx: ImportContext<'_>,
+    org: &Org,
+    bytes: Vec<u8>,
+) -> Result<Imported, ImportFailure> {
+    let today = cx.now.date_naive();
+    let parsed =
+        off_thread(move || huigong_roster::parse_roster(&bytes, today, &Limits::default())).await?;
+    let rows: Vec<ImportRow> = parsed
+        .rows
+        .iter()
+        .map(|r| ImportRow {
+            id_number: r.id_number.clone(),
+            name: r.name.clone(),
+            mobile: r.mobile.clone(),
+            fields: RosterFields {
+                unit_name: r.unit_name.clone(),
+                nationality: r.nationality.clone(),
+                education: r.education.clone(),
+                household_type: r.household_type.clone(),
+                employment_status: r.employment_status.clone(),
+                union_post: r.union_post.clone(),
+            },
+        })
+        .collect();
+    let elsewhere_errors = |conflicts: &[members::ElsewhereConflict]| -> Vec<ImportProblem> {
+        conflicts
+            .iter()
+            .map(|c| {
+                let r = &parsed.rows[c.index];
+                ImportProblem {
+                    row: r.row,
+                    column: "身份证号码".to_owned(),
+                    code: "member_elsewhere".to_owned(),
+                    message: format!(
+                        "{}（{}）已是其他工会的会员，须先办理转出",
+                        mask_name(&r.name),
+                        r.id_number.masked()
+                    ),
+                }
+            })
+            .collect()
+    };
+    let elsewhere = members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?;
+    let mut errors: Vec<ImportProblem> = parsed.errors.iter().cloned().map(Into::into).collect();
+    errors.extend(elsewhere_errors(&elsewhere));
+    let mut report = ImportReport::new(
+        parsed.total_rows,
+        parsed.invalid_rows + count(elsewhere.len()),
+        sorted(errors),
+        parsed.omitted_errors,
+    );
+    if !cx.commit {
+        return Ok(Imported::Done(report));
+    }
+    if report.has_errors() {
+        return Ok(Imported::Refused(report));
+    }
+    match members::import(cx.db, cx.vault, org.id, &rows, cx.actor, cx.now).await {
+        Ok(outcome) => {
+            report.committed = true;
+            report.created = Some(outcome.created);
+            report.updated = Some(outcome.updated);
+            report.unchanged = Some(outcome.unchanged);
+            Ok(Imported::Done(report))
+        }
+        // Someone joined these people elsewhere meanwhile: nothing was written.
+        Err(ImportError::Elsewhere(conflicts)) => {
+            report.errors = elsewhere_errors(&conflicts);
+            report.valid = report.rows.saturating_sub(count(conflicts.len()));
+            Ok(Imported::Refused(report))
+        }
+        Err(ImportError::Store(e)) => Err(e.into()),
+    }
+}
+
+const CODE_COLUMN: &str = "单位组织机构代码证";
+
+/// The rows of one union in an organisation table: a 单建 union has one row, a 联合工会 or
+/// 工会联合会 one row per unit, all with the same 工会名称 and union fields.
+struct Group {
+    rows: Vec<usize>,
+    /// The registered union these rows update, if any.
+    target: Option<Uuid>,
+}
+
+/// The first union field where two rows of one union disagree.
+fn union_difference(a: &OrgRow, b: &OrgRow) -> Option<&'static str> {
+    if a.union_type != b.union_type {
+        Some("工会类型")
+    } else if a.founded_on != b.founded_on {
+        Some("建会时间")
+    } else if a.member_count != b.member_count {
+        Some("会员人数")
+    } else if a.leader_name != b.leader_name {
+        Some("工会负责人")
+    } else if a.phone != b.phone {
+        Some("联系电话")
+    } else {
+        None
+    }
+}
+
+/// Groups the valid rows into unions, and places them against the registered units: a unit
+/// already registered under `parent` means its union is updated, under any other parent is an
+/// error.
+fn plan_orgs(
+    parent: &Org,
+    rows: &[OrgRow],
+    placed: &HashMap<String, orgs::PlacedUnit>,
+) -> (Vec<Group>, Vec<ImportProblem>) {
+    let mut errors = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.union_type == UnionType::Single {
+            groups.push(Group {
+                rows: vec![i],
+                target: None,
+            });
+            continue;
+        }
+        match by_name.get(row.union_name.as_str()) {
+            Some(&g) => {
+                let first = &rows[groups[g].rows[0]];
+                match union_difference(first, row) {
+                    Some(column) => errors.push(ImportProblem {
+                        row: row.row,
+                        column: column.to_owned(),
+                        code: "union_fields_differ".to_owned(),
+                        message: format!(
+                            "同一工会（{}）各行的{column}须一致，与第 {} 行不同",
+                            row.union_name, first.row
+                        ),
+                    }),
+                    None => groups[g].rows.push(i),
+                }
+            }
+            None => {
+                by_name.insert(&row.union_name, groups.len());
+                groups.push(Group {
+                    rows: vec![i],
+                    target: None,
+                });
+            }
+        }
+    }
+    for group in &mut groups {
+        for &i in &group.rows {
+            let row = &rows[i];
+            let Some(at) = placed.get(row.unit_code.as_str()) else {
+                continue;
+            };
+            if at.parent_id != Some(parent.id) {
+                errors.push(ImportProblem {
+                    row: row.row,
+                    column: CODE_COLUMN.to_owned(),
+                    code: "unit_elsewhere".to_owned(),
+                    message: "该单位已在其他乡镇（街道、园区）总工会或县直属工会下登记".to_owned(),
+                });
+            } else if group.target.is_some_and(|t| t != at.org_id) {
+                errors.push(ImportProblem {
+                    row: row.row,
+                    column: CODE_COLUMN.to_owned(),
+                    code: "units_in_different_unions".to_owned(),
+                    message: "同一工会各行的单位已分属不同的已登记工会".to_owned(),
+                });
+            } else {
+                group.target = Some(at.org_id);
+            }
+        }
+    }
+    (groups, errors)
+}
+
+fn unit_codes(rows: &[OrgRow]) -> Vec<String> {
+    rows.iter()
+        .map(|r| r.unit_code.as_str().to_owned())
+        .collect()
+}
+
+/// The union (and its units) that a group's rows describe.
+fn union_of<'a>(rows: &'a [OrgRow], group: &Group) -> (&'a str, NewUnion<'a>) {
+    let first = &rows[group.rows[0]];
+    let union = NewUnion {
+        founded_on: first.founded_on,
+        union_type: first.union_type,
+        member_count: first.member_count,
+        leader_name: &first.leader_name,
+        phone: &first.phone,
+        units: group
+            .rows
+            .iter()
+            .map(|&i| {
+                let r = &rows[i];
+                NewUnit {
+                    name: &r.unit_name,
+                    code: &r.unit_code,
+                    nature: r.unit_nature,
+                    address: &r.unit_address,
+                    employee_count: r.employee_count,
+                }
+            })
+            .collect(),
+    };
+    (&first.union_name, union)
+}
+
+/// Whether the registered `org` already says exactly what `union` says.
+fn same_registration(org: &Org, name: &str, union: &NewUnion<'_>) -> bool {
+    let Some(current) = &org.union else {
+        return false;
+    };
+    org.name == name
+        && current.founded_on == union.founded_on
+        && current.union_type == union.union_type
+        && current.member_count_declared == union.member_count
+        && current.leader_name.as_str() == union.leader_name
+        && current.phone == union.phone.as_str()
+        && union.units.iter().all(|u| {
+            current.units.iter().any(|c| {
+                c.code == u.code.as_str()
+                    && c.name == u.name
+                    && c.nature == u.nature
+                    && c.address == u.address
+                    && c.employee_count == u.employee_count
+            })
+        })
+}
+
+/// Imports an organisation table: the grassroots unions under district union `parent`.
+/// Rows of a unit already registered under `parent` update its union.
+pub async fn orgs(
+    cx: ImportContext<'_>,
+    parent: &Org,
+    bytes: Vec<u8>,
+) -> Result<Imported, ImportFailure> {
+    let today: NaiveDate = cx.now.date_naive();
+    let parsed =
+        off_thread(move || huigong_roster::parse_orgs(&bytes, today, &Limits::default())).await?;
+    let codes = unit_codes(&parsed.rows);
+    let placed = orgs::units_by_code(&cx.db.conn, &codes).await?;
+    let (_, plan_errors) = plan_orgs(parent, &parsed.rows, &placed);
+    let mut report = ImportReport::new(
+        parsed.total_rows,
+        parsed.invalid_rows + count(plan_errors.len()),
+        sorted(
+            parsed
+                .errors
+                .iter()
+                .cloned()
+                .map(Into::into)
+                .chain(plan_errors)
+                .collect(),
+        ),
+        parsed.omitted_errors,
+    );
+    if !cx.commit {
+        return Ok(Imported::Done(report));
+    }
+    if report.has_errors() {
+        return Ok(Imported::Refused(report));
+    }
+    // Plan again inside the write transaction, so what is written is what was checked.
+    let txn = cx.db.begin_write().await?;
+    let placed = orgs::units_by_code(&txn, &codes).await?;
+    let (groups, errors) = plan_orgs(parent, &parsed.rows, &placed);
+    if !errors.is_empty() {
+        report.valid = report.rows.saturating_sub(count(errors.len()));
+        report.errors = sorted(errors);
+        return Ok(Imported::Refused(report));
+    }
+    let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    for group in &groups {
+        let (name, union) = union_of(&parsed.rows, group);
+        match group.target {
+            Some(id) => {
+                let current = orgs::get_in_scope(&txn, cx.vault, id, &parent.path)
+                    .await?
+                    .ok_or(StoreError::Conflict)?;
+                if same_registration(&current, name, &union) {
+                    unchanged += 1;
+                } else {
+                    orgs::update_union(&txn, cx.vault, id, name, &union, cx.actor, cx.now).await?;
+                    updated += 1;
+                }
+            }
+            None => {
+                let new = NewOrg {
+                    level: OrgLevel::Grassroots,
+                    name,
+                    union: Some(&union),
+                };
+                orgs::create(&txn, cx.vault, parent, &new, cx.actor, cx.now).await?;
+                created += 1;
+            }
+        }
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    report.committed = true;
+    report.created = Some(created);
+    report.updated = Some(updated);
+    report.unchanged = Some(unchanged);
+    Ok(Imported::Done(report))
+}
+
+/// The organisation table of the grassroots unions in `orgs`, one row per unit; leader names
+/// and phones masked unless `full`.
+pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
+    let mut rows = Vec::new();
+    for org in orgs {
+        let Some(union) = &org.union else { continue };
+        for unit in &union.units {
+            rows.push(OrgExportRow {
+                unit_name: unit.name.clone(),
+                unit_code: unit.code.clone(),
+                unit_nature: unit.nature,
+                unit_address: unit.address.clone(),
+                employee_count: unit.employee_count,
+                union_name: org.name.clone(),
+                founded_on: union.founded_on,
+                union_type: union.union_type,
+                member_count: union.member_count_declared,
+                leader_name: if full {
+                    union.leader_name.to_string()
+                } else {
+                    mask_name(&union.leader_name)
+                },
+                phone: if full {
+                    union.phone.clone()
+                } else {
+                    mask_mobile(&union.phone)
+                },
+                remark: String::new(),
+            });
+        }
+    }
+    rows
+}
