@@ -149,20 +149,22 @@ pub async fn roster(
     let today = cx.now.date_naive();
     let parsed =
         off_thread(move || huigong_roster::parse_roster(&bytes, today, &Limits::default())).await?;
+    // The rows move into the store's shape; only their row numbers stay behind.
+    let row_numbers: Vec<u32> = parsed.rows.iter().map(|r| r.row).collect();
     let rows: Vec<ImportRow> = parsed
         .rows
-        .iter()
+        .into_iter()
         .map(|r| ImportRow {
-            id_number: r.id_number.clone(),
-            name: r.name.clone(),
-            mobile: r.mobile.clone(),
+            id_number: r.id_number,
+            name: r.name,
+            mobile: r.mobile,
             fields: RosterFields {
-                unit_name: r.unit_name.clone(),
-                nationality: r.nationality.clone(),
-                education: r.education.clone(),
-                household_type: r.household_type.clone(),
-                employment_status: r.employment_status.clone(),
-                union_post: r.union_post.clone(),
+                unit_name: r.unit_name,
+                nationality: r.nationality,
+                education: r.education,
+                household_type: r.household_type,
+                employment_status: r.employment_status,
+                union_post: r.union_post,
             },
         })
         .collect();
@@ -170,9 +172,9 @@ pub async fn roster(
         conflicts
             .iter()
             .map(|c| {
-                let r = &parsed.rows[c.index];
+                let r = &rows[c.index];
                 ImportProblem {
-                    row: r.row,
+                    row: row_numbers[c.index],
                     column: "身份证号码".to_owned(),
                     code: "member_elsewhere".to_owned(),
                     message: format!(
@@ -185,7 +187,7 @@ pub async fn roster(
             .collect()
     };
     let elsewhere = members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?;
-    let mut errors: Vec<ImportProblem> = parsed.errors.iter().cloned().map(Into::into).collect();
+    let mut errors: Vec<ImportProblem> = parsed.errors.into_iter().map(Into::into).collect();
     errors.extend(elsewhere_errors(&elsewhere));
     let mut report = ImportReport::new(
         parsed.total_rows,

@@ -155,17 +155,7 @@ async fn with_people<C: ConnectionTrait>(
     rows: Vec<membership::Model>,
 ) -> Result<Vec<Member>, StoreError> {
     let ids: Vec<Uuid> = rows.iter().map(|m| m.person_id).collect();
-    let mut persons = std::collections::HashMap::new();
-    if !ids.is_empty() {
-        for row in person::Entity::find()
-            .filter(person::Column::Id.is_in(ids))
-            .all(conn)
-            .await?
-        {
-            let person = people::decrypt(vault, row)?;
-            persons.insert(person.id, person);
-        }
-    }
+    let persons = people::get_many(conn, vault, &ids).await?;
     rows.into_iter()
         .map(|m| {
             let person = persons
@@ -460,11 +450,10 @@ pub async fn import(
     }
     let ids = people_by_index(&txn, &indexes).await?;
     // Known people whose name or mobile changed.
+    let known_ids: Vec<Uuid> = known.values().copied().collect();
+    let current_people = people::get_many(&txn, vault, &known_ids).await?;
     for (row, bidx) in rows.iter().zip(&indexes) {
-        let Some(person_id) = known.get(bidx) else {
-            continue;
-        };
-        let Some(current) = people::get(&txn, vault, *person_id).await? else {
+        let Some(current) = known.get(bidx).and_then(|id| current_people.get(id)) else {
             continue;
         };
         let mobile_changed = row.mobile.is_some()

@@ -124,6 +124,27 @@ pub async fn get<C: ConnectionTrait>(
         .transpose()
 }
 
+/// The people with these ids (missing ones are left out), in batches small enough for any
+/// backend's bind-parameter limit.
+pub async fn get_many<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Person>, StoreError> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        for row in person::Entity::find()
+            .filter(person::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            let person = decrypt(vault, row)?;
+            found.insert(person.id, person);
+        }
+    }
+    Ok(found)
+}
+
 /// Records the person, creating them or updating their name and mobile, with its audit event,
 /// in the caller's transaction. Returns the person and whether they were created.
 /// Concurrent saves of the same new person make one row (the unique blind index decides).
