@@ -17,4 +17,4 @@ pub mod telemetry;
 pub use app::build_app;
 pub use auth::{AdminCaller, Caller, JwtKeys};
 pub use error::ApiError;
-pub use state::{AppState, AuthSettings};
+pub use state::{AppState, AuthSettings, CardSettings};

@@ -172,7 +172,8 @@ pub async fn live_card_of_person<C: ConnectionTrait>(
         .transpose()
 }
 
-async fn live_card_of_user<C: ConnectionTrait>(
+/// The card bound to this WeChat account (not cancelled), if any.
+pub async fn live_card_of_user<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
 ) -> Result<Option<Card>, StoreError> {
@@ -286,7 +287,24 @@ async fn activate_once(
                     newly_bound: false,
                 }));
             }
-            Some(_) => return Err(ActivateError::BoundElsewhere),
+            Some(_) => {
+                // Recorded: someone else's WeChat account tried to take this person's card.
+                audit::record(
+                    &txn,
+                    actor,
+                    &Entry {
+                        action: "card.activate",
+                        target_type: "card",
+                        target_id: Some(card.id.to_string()),
+                        fields: &[],
+                        outcome: Outcome::Failure,
+                    },
+                    now,
+                )
+                .await?;
+                txn.commit().await.map_err(StoreError::from)?;
+                return Err(ActivateError::BoundElsewhere);
+            }
             None => {}
         }
     }

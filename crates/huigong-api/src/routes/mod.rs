@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod card;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -30,5 +31,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(members::add_member)
         .service(members::get_member)
         .service(roster::import_roster)
-        .service(roster::export_roster);
+        .service(roster::export_roster)
+        .service(card::preview)
+        .service(card::confirm)
+        .service(card::get_card)
+        .service(card::qr_json)
+        .service(card::qr_image)
+        .service(card::unbind);
 }
