@@ -462,3 +462,75 @@ async fn a_suspended_card_shows_its_status_and_no_qr_code() {
     }
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_qr_token_from_one_instance_is_redeemed_once_across_instances() {
+    use crate::helpers::{base_settings, county_org, fresh_pg_database, services};
+    let svc = services();
+    let mut settings = base_settings();
+    settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
+    settings.redis.url = svc.redis_url.clone().into();
+    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+    let a = TestApp::spawn_on(settings.clone(), None).await;
+    let b = TestApp::spawn_on(settings, None).await;
+
+    let (_, county) = a.token_for(huigong_core::Role::CountyAdmin).await;
+    let district = created(
+        &a,
+        "/api/v1/admin/orgs",
+        &json!({"parent_id": county_org(), "level": "district", "name": "雉城街道总工会"}),
+        &county,
+    )
+    .await;
+    let grassroots = created(
+        &a,
+        "/api/v1/admin/orgs",
+        &crate::unions::grassroots(
+            district["id"].as_str().unwrap_or_default(),
+            "甲公司工会",
+            "91350100M000100Y43",
+        ),
+        &county,
+    )
+    .await;
+    let id = id_number("19900101", 1);
+    created(
+        &a,
+        &format!(
+            "/api/v1/admin/orgs/{}/members",
+            grassroots["id"].as_str().unwrap_or_default()
+        ),
+        &member(NAME, &id, "男"),
+        &county,
+    )
+    .await;
+    let worker = a.login("card-two-instances").await;
+    // Preview on one instance, confirm on the other: the preview is shared too.
+    let (status, p) = preview(&a, &worker, NAME, &id).await;
+    assert_eq!(status, 200, "{p}");
+    let (status, c) = confirm(&b, &worker, p["preview_id"].as_str().unwrap_or_default()).await;
+    assert_eq!(status, 201, "{c}");
+
+    let (status, qr) = a.get("/api/v1/card/qr", Some(&worker)).await;
+    assert_eq!(status, 200, "{qr}");
+    let token = qr["token"].as_str().unwrap_or_default();
+    let now = Utc::now();
+    let on_b = cards::redeem_qr_token(
+        b.state.sessions.store().as_ref(),
+        &b.state.card.qr_key,
+        token,
+        now,
+    )
+    .await;
+    assert!(on_b.is_ok(), "{on_b:?}");
+    let on_a = cards::redeem_qr_token(
+        a.state.sessions.store().as_ref(),
+        &a.state.card.qr_key,
+        token,
+        now,
+    )
+    .await;
+    assert!(matches!(on_a, Err(QrError::Used)), "{on_a:?}");
+    a.stop().await;
+    b.stop().await;
+}

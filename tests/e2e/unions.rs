@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "Union-Admin-2026";
 
-fn grassroots(parent: &str, name: &str, code: &str) -> Value {
+pub(crate) fn grassroots(parent: &str, name: &str, code: &str) -> Value {
     json!({
         "parent_id": parent, "level": "grassroots", "name": name,
         "unit_name": format!("{name}所在单位"), "unit_code": code, "unit_nature": "私营经济",
