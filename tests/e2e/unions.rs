@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "Union-Admin-2026";
 
-fn grassroots(parent: &str, name: &str, code: &str) -> Value {
+pub(crate) fn grassroots(parent: &str, name: &str, code: &str) -> Value {
     json!({
         "parent_id": parent, "level": "grassroots", "name": name,
         "unit_name": format!("{name}所在单位"), "unit_code": code, "unit_nature": "私营经济",
@@ -28,7 +28,7 @@ pub fn id_number(birth: &str, seq: u32) -> String {
     format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
 }
 
-fn member(name: &str, id: &str, sex: &str) -> Value {
+pub(crate) fn member(name: &str, id: &str, sex: &str) -> Value {
     json!({
         "name": name, "sex": sex, "id_number": id, "nationality": "汉族", "education": "大专",
         "mobile": "13957212345", "household_type": "农村", "unit_name": "长兴示范企业",
@@ -37,19 +37,19 @@ fn member(name: &str, id: &str, sex: &str) -> Value {
 }
 
 /// County → two districts → one grassroots union each, and an admin for each level.
-struct World {
-    app: TestApp,
-    county: String,
-    district_a: String,
-    district_b: String,
-    union_a: String,
-    union_b: String,
-    county_token: String,
-    district_a_token: String,
-    union_a_token: String,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) county: String,
+    pub(crate) district_a: String,
+    pub(crate) district_b: String,
+    pub(crate) union_a: String,
+    pub(crate) union_b: String,
+    pub(crate) county_token: String,
+    pub(crate) district_a_token: String,
+    pub(crate) union_a_token: String,
 }
 
-async fn created(app: &TestApp, path: &str, body: &Value, token: &str) -> Value {
+pub(crate) async fn created(app: &TestApp, path: &str, body: &Value, token: &str) -> Value {
     let (status, out) = app.post_json(path, body, Some(token)).await;
     assert_eq!(status, 201, "{path}: {out}");
     out
@@ -67,7 +67,7 @@ async fn login(app: &TestApp, username: &str) -> String {
     out["token"].as_str().unwrap_or_default().to_owned()
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = TestApp::spawn().await;
     let (_, county_token) = app.token_for(Role::CountyAdmin).await;
     let county = county_org().to_string();
@@ -419,7 +419,7 @@ async fn members_are_added_masked_and_read_in_full_with_an_audit_event() {
     w.app.stop().await;
 }
 
-async fn login_new_district_b(w: &World) -> String {
+pub(crate) async fn login_new_district_b(w: &World) -> String {
     created(&w.app, "/api/v1/admin/users", &json!({"username": "district_b", "password": PASSWORD, "role": "district_admin", "org_id": w.district_b}), &w.county_token).await;
     login(&w.app, "district_b").await
 }

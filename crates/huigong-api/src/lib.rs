@@ -18,4 +18,4 @@ pub mod telemetry;
 pub use app::build_app;
 pub use auth::{AdminCaller, Caller, JwtKeys};
 pub use error::ApiError;
-pub use state::{AppState, AuthSettings};
+pub use state::{AppState, AuthSettings, CardSettings};

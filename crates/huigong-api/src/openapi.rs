@@ -23,6 +23,7 @@ use utoipa_actix_web::AppExt as _;
         (name = "me", description = "当前用户"),
         (name = "operations", description = "健康检查"),
         (name = "admin", description = "管理后台"),
+        (name = "card", description = "惠工卡：激活、查看、动态码"),
     )
 )]
 struct ApiDoc;

@@ -4,6 +4,7 @@ use crate::auth::JwtKeys;
 use huigong_core::Clock;
 use huigong_store::{Database, Sessions};
 use huigong_vault::KeyRing;
+use huigong_vault::qr::QrKey;
 use huigong_wechat::WechatClient;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,21 @@ use std::time::Duration;
 pub struct AuthSettings {
     /// How long a session (and its token) lives.
     pub session_ttl: Duration,
+}
+
+/// The 惠工卡's settings.
+#[derive(Debug, Clone)]
+pub struct CardSettings {
+    /// HMAC key of the live QR tokens (its own key).
+    pub qr_key: Arc<QrKey>,
+    /// How long a QR token is valid (at most 60 s).
+    pub qr_ttl: Duration,
+    /// How long an activation preview can be confirmed.
+    pub preview_ttl: Duration,
+    /// Failed activation previews per WeChat account per day.
+    pub max_failed_previews_per_day: u64,
+    /// Activation previews per client IP per hour.
+    pub max_previews_per_ip_per_hour: u64,
 }
 
 /// Shared by every worker; cheap to clone.
@@ -26,6 +42,7 @@ pub struct AppState {
     pub vault: Arc<KeyRing>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthSettings,
+    pub card: CardSettings,
     /// Upper bound for each `/readyz` check.
     pub readiness_timeout: Duration,
 }

@@ -2,6 +2,7 @@
 //!
 //! Nothing here performs I/O or depends on a web or database framework.
 //!
+//! - [`card_number`]: 惠工卡 numbers (issuer prefix, random digits, Luhn check digit).
 //! - [`clock`], [`role`], [`secret`]: time as a dependency, authorisation roles, secret text.
 //! - [`id_number`]: Chinese identity numbers (GB 11643), with the birth date, sex and kind of
 //!   document they encode.
@@ -14,6 +15,7 @@
 //! Values that are personal data ([`IdNumber`], [`Mobile`]) print only their masked form with
 //! `Debug`, have no `Display`, and their parse errors never contain the input.
 
+pub mod card_number;
 pub mod clock;
 pub mod id_number;
 pub mod labels;

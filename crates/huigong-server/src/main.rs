@@ -206,6 +206,12 @@ fn print_fresh_secrets() {
         "HUIGONG__AUTH__JWT_SECRET={}",
         base64::engine::general_purpose::STANDARD.encode(jwt)
     );
+    let mut qr = [0u8; 48];
+    rand::rng().fill_bytes(&mut qr);
+    println!(
+        "HUIGONG__CARD__QR_KEY={}",
+        base64::engine::general_purpose::STANDARD.encode(qr)
+    );
 }
 
 async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::Result<ExitCode> {

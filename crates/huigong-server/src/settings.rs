@@ -46,6 +46,7 @@ pub struct Settings {
     pub wechat: WechatSettings,
     pub auth: AuthSettings,
     pub vault: VaultSettings,
+    pub card: CardSettings,
     pub log: LogSettings,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
@@ -127,6 +128,23 @@ pub struct VaultSettings {
     pub dev_key_file: String,
 }
 
+/// The 惠工卡: live QR tokens and the activation's guessing limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSettings {
+    /// HMAC key of the live QR tokens, at least 32 bytes; the same on every instance and
+    /// different from every other key.
+    pub qr_key: Secret,
+    /// How long a QR token is valid, 1–60 seconds.
+    pub qr_ttl_secs: u64,
+    /// How long an activation preview can be confirmed.
+    pub preview_ttl_secs: u64,
+    /// Failed activation previews a WeChat account may make per day (Beijing time).
+    pub max_failed_previews_per_day: u64,
+    /// Activation previews per client IP per hour (workers of one factory share a NAT).
+    pub max_previews_per_ip_per_hour: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -190,7 +208,15 @@ impl Settings {
         if self.auth.jwt_secret.expose().len() < 32 {
             return Err("auth.jwt_secret must be at least 32 bytes".into());
         }
-        let public_door = self.wechat.mode == WechatMode::Mock || dev(&self.auth.jwt_secret);
+        if self.card.qr_key.expose().len() < 32 {
+            return Err("card.qr_key must be at least 32 bytes: set HUIGONG__CARD__QR_KEY".into());
+        }
+        if !(1..=60).contains(&self.card.qr_ttl_secs) {
+            return Err("card.qr_ttl_secs must be between 1 and 60".into());
+        }
+        let public_door = self.wechat.mode == WechatMode::Mock
+            || dev(&self.auth.jwt_secret)
+            || dev(&self.card.qr_key);
         let loopback = matches!(self.server.host.as_str(), "127.0.0.1" | "::1" | "localhost");
         if public_door && !loopback {
             return Err(format!(
@@ -230,6 +256,12 @@ impl Settings {
         }
         if self.vault.keys.is_empty() || self.vault.blind_index_key.is_empty() {
             return Err("vault.keys or vault.blind_index_key is missing: create them with `huigong keys generate` and set HUIGONG__VAULT__KEYS and HUIGONG__VAULT__BLIND_INDEX_KEY".into());
+        }
+        if dev(&self.card.qr_key) {
+            return Err("card.qr_key is a development default: set HUIGONG__CARD__QR_KEY".into());
+        }
+        if self.card.qr_key.expose() == self.auth.jwt_secret.expose() {
+            return Err("card.qr_key must differ from auth.jwt_secret".into());
         }
         if self.database.url.is_empty() {
             return Err("database.url is empty: set HUIGONG__DATABASE__URL".into());
@@ -271,7 +303,8 @@ mod tests {
         with_env(profile, vars).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    const PRODUCTION_ENV: [(&str, &str); 7] = [
+    const PRODUCTION_ENV: [(&str, &str); 8] = [
+        ("HUIGONG__CARD__QR_KEY", "Qm8sVh2nT7pLx4RzW9cJ1dYfK6gA3eUs"),
         ("HUIGONG__DATABASE__URL", "postgres://huigong@db/huigong"),
         ("HUIGONG__REDIS__URL", "redis://redis:6379/0"),
         ("HUIGONG__WECHAT__APPID", "wx1234567890abcdef"),
@@ -376,7 +409,18 @@ mod tests {
 
     #[test]
     fn production_refuses_missing_or_development_secrets() {
-        let cases: [(&str, &str, &str); 7] = [
+        let cases: [(&str, &str, &str); 10] = [
+            ("HUIGONG__CARD__QR_KEY", "", "card.qr_key"),
+            (
+                "HUIGONG__CARD__QR_KEY",
+                "dev-only-qr-key-not-for-production-use",
+                "loopback",
+            ),
+            (
+                "HUIGONG__CARD__QR_KEY",
+                "k3Jz0c7QxW1vYt8uN2mP5rS9aB4dE6fG",
+                "differ",
+            ),
             ("HUIGONG__AUTH__JWT_SECRET", "", "32 bytes"),
             (
                 "HUIGONG__AUTH__JWT_SECRET",

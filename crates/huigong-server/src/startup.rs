@@ -6,10 +6,11 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 use huigong_api::app::AppOptions;
-use huigong_api::{AppState, AuthSettings, JwtKeys, build_app};
+use huigong_api::{AppState, AuthSettings, CardSettings, JwtKeys, build_app};
 use huigong_core::{Clock, SystemClock};
 use huigong_store::db::DatabaseOptions;
 use huigong_store::{Database, Ephemeral, MemoryStore, RedisStore, Sessions};
+use huigong_vault::qr::QrKey;
 use huigong_wechat::{WechatClient, WechatConfig};
 use miniprogram_stub::{MockConfig, MockWechat};
 use std::net::TcpListener;
@@ -112,6 +113,16 @@ impl Application {
             clock,
             auth: AuthSettings {
                 session_ttl: settings.session_ttl(),
+            },
+            card: CardSettings {
+                qr_key: Arc::new(
+                    QrKey::new(settings.card.qr_key.expose().as_bytes())
+                        .map_err(|e| anyhow::anyhow!("card.qr_key: {e}"))?,
+                ),
+                qr_ttl: Duration::from_secs(settings.card.qr_ttl_secs),
+                preview_ttl: Duration::from_secs(settings.card.preview_ttl_secs),
+                max_failed_previews_per_day: settings.card.max_failed_previews_per_day,
+                max_previews_per_ip_per_hour: settings.card.max_previews_per_ip_per_hour,
             },
             readiness_timeout: Duration::from_secs(2),
         };

@@ -106,6 +106,11 @@ fn keys_generate_prints_usable_fresh_secrets() {
     );
     assert!(material.is_ok(), "{material:?}");
     assert!(value("HUIGONG__AUTH__JWT_SECRET").len() >= 44);
+    assert!(value("HUIGONG__CARD__QR_KEY").len() >= 44);
+    assert_ne!(
+        value("HUIGONG__CARD__QR_KEY"),
+        value("HUIGONG__AUTH__JWT_SECRET")
+    );
     assert_ne!(a.stdout, b.stdout, "two runs gave the same secrets");
     // Nothing was written: generate stores nothing.
     assert!(!sandbox.key_file().exists());

@@ -10,6 +10,7 @@
 //! * [`sessions`]: login sessions on top of the ephemeral store.
 
 pub mod audit;
+pub mod cards;
 pub mod db;
 pub mod entity;
 pub mod ephemeral;

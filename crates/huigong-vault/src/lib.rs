@@ -7,11 +7,14 @@
 //! * Blind indexes: keyed HMAC-SHA256 over a normalised value, with a key separate from the
 //!   encryption keys, for exact lookup and uniqueness ("one person, one membership") without
 //!   storing the value.
+//! * [`qr`]: signed, short-lived tokens for the 惠工卡's live QR code (HMAC-SHA256 with a key
+//!   of their own).
 //! * [`KeyMaterial`]: keys as configuration text (base64), generation of fresh sets.
 //!
 //! Key bytes are zeroized on drop and never printed: every `Debug` here shows `[redacted]`.
 
 mod keys;
+pub mod qr;
 mod ring;
 
 pub use keys::{Key, KeyMaterial, KeyMaterialError};

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod card;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -32,5 +33,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(roster::import_roster)
         .service(roster::export_roster)
         .service(roster::import_children)
-        .service(roster::export_units);
+        .service(roster::export_units)
+        .service(card::preview)
+        .service(card::confirm)
+        .service(card::get_card)
+        .service(card::qr_json)
+        .service(card::qr_image)
+        .service(card::unbind);
 }

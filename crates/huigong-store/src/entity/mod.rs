@@ -2,6 +2,7 @@
 
 pub mod audit_event;
 pub mod audit_head;
+pub mod card;
 pub mod membership;
 pub mod org;
 pub mod person;
