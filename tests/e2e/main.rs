@@ -10,6 +10,7 @@ mod admin;
 mod api;
 mod login;
 mod operations;
+mod phone;
 mod roster;
 mod sessions;
 mod unions;

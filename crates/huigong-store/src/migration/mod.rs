@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_users;
 mod m20261127_000002_people_audit;
 mod m20261127_000003_orgs_accounts_members;
+mod m20261128_000004_user_phones;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_users::Migration),
             Box::new(m20261127_000002_people_audit::Migration),
             Box::new(m20261127_000003_orgs_accounts_members::Migration),
+            Box::new(m20261128_000004_user_phones::Migration),
         ]
     }
 }
