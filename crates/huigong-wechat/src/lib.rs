@@ -133,8 +133,8 @@ impl WechatError {
             | Self::HighRiskUser
             | Self::BadCredentials { .. }
             | Self::UserRefused
-            | Self::Decode(_) => false,
-            Self::Api { errcode, .. } => *errcode == 45011,
+            | Self::Decode(_)
+            | Self::Api { .. } => false,
         }
     }
 
