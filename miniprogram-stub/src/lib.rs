@@ -6,8 +6,26 @@
 //!   100 calls a minute (45011). Answers are HTTP 200 with `errcode`/`errmsg`, like WeChat's.
 //! * `POST /wx/login` stands in for the phone's `wx.login()`: `{"openid"?: "..."}` → `{"code"}`.
 //!   Without an openid the code belongs to a stable test worker derived from the appid.
+//! * `POST /cgi-bin/stable_token` (`{grant_type, appid, secret, force_refresh?}`): tokens live
+//!   7200 s. Normal mode returns the token in force with its remaining lifetime; in its last
+//!   five minutes a new token is issued and the old one keeps working until it expires (WeChat's
+//!   overlap). `force_refresh: true` issues a new token and ends the old one at once, at most
+//!   once per 30 s (sooner calls get the current token) and 20 times a day (then 45009).
+//! * `POST /wxa/business/getuserphonenumber?access_token=…` (`{code}`): phone codes come from
+//!   `POST /wx/phone` (standing in for the `getPhoneNumber` button), work once, expire after
+//!   five minutes (40029 for unknown, used or expired codes).
+//! * `POST /cgi-bin/message/subscribe/send?access_token=…`: checks the message's shape (40003
+//!   no openid, 40037 no template, 47003 bad data) and records what it delivered, readable at
+//!   `GET /mock/subscribe/messages`.
+//! * Calls with an access token answer 41001 without one, 40001 for an unknown or invalidated
+//!   token, 42001 for an expired one. `POST /mock/access_token/invalidate` invalidates every
+//!   token (as another party's forced refresh would), so the next normal-mode `stable_token`
+//!   issues a new one.
 //! * `/mock/...` control endpoints for tests: move the mock's clock, force the next answers of
-//!   an API to carry a given errcode, read call counters, issue many codes at once for load tests.
+//!   an API to carry a given errcode (`POST /mock/errors {"api", "errcode", "times"}` with `api`
+//!   one of `jscode2session`, `stable_token`, `getuserphonenumber`, `subscribe_send`), read call
+//!   counters and the number of access tokens issued (`GET /mock/stats`), issue many codes at
+//!   once for load tests.
 //!
 //! [`configure`] mounts the routes into any actix-web scope (the Huigong service mounts them under
 //! `/wechat-mock` in mock mode); [`MockServer::start`] runs them on their own port.
@@ -27,6 +45,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 /// WeChat's limit on jscode2session per user per minute.
 pub const CALLS_PER_USER_PER_MINUTE: u32 = 100;
+/// How long an access token lives.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
+/// In its last five minutes normal-mode `stable_token` hands out the next token.
+pub const ACCESS_TOKEN_OVERLAP: Duration = Duration::from_secs(300);
+/// Forced refreshes closer together than this return the current token.
+pub const FORCE_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Forced refreshes allowed per day.
+pub const FORCE_REFRESHES_PER_DAY: usize = 20;
+/// How many subscribe messages the mock remembers.
+const KEEP_MESSAGES: usize = 10_000;
 
 /// The app credentials the mock accepts.
 #[derive(Clone)]
@@ -51,8 +79,27 @@ struct IssuedCode {
     used: bool,
 }
 
+#[derive(Debug)]
+struct PhoneCode {
+    phone: String,
+    country_code: String,
+    issued_at: Duration,
+    used: bool,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    /// Access tokens that work, with their expiry.
+    tokens: HashMap<String, Duration>,
+    /// The token normal-mode `stable_token` hands out.
+    current_token: Option<String>,
+    tokens_issued: u64,
+    /// When forced refreshes happened (the last day's).
+    force_refreshes: VecDeque<Duration>,
+    phone_codes: HashMap<String, PhoneCode>,
+    /// Subscribe messages delivered, oldest first.
+    messages: VecDeque<serde_json::Value>,
+    msgids: u64,
     codes: HashMap<String, IssuedCode>,
     /// Seconds added to the real clock by `/mock/clock/advance`.
     clock_offset: Duration,
@@ -172,6 +219,249 @@ impl MockWechat {
         &self.config.secret
     }
 
+    /// How many access tokens `stable_token` has issued (a repeat of a token in force does not
+    /// count).
+    pub fn access_tokens_issued(&self) -> u64 {
+        self.lock().tokens_issued
+    }
+
+    /// Ends every access token at once, as another party's forced refresh would: calls with them
+    /// answer 40001 and the next normal-mode `stable_token` issues a new one.
+    pub fn invalidate_access_tokens(&self) {
+        let mut inner = self.lock();
+        inner.tokens.clear();
+        inner.current_token = None;
+    }
+
+    /// Whether `token` is an access token that works now.
+    pub fn access_token_valid(&self, token: &str) -> bool {
+        let inner = self.lock();
+        let now = Self::now(&inner);
+        inner.tokens.get(token).is_some_and(|exp| *exp > now)
+    }
+
+    /// The phone number the mock reports for an openid when the test did not choose one.
+    pub fn default_phone_for(&self, openid: &str) -> String {
+        let digest = Sha256::digest(format!("phone\n{openid}").as_bytes());
+        let n = u64::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+        ]) % 100_000_000;
+        format!("139{n:08}")
+    }
+
+    /// Issues a single-use phone-number code for `openid` (the default test worker if `None`)
+    /// reporting `phone` (derived from the openid if `None`), as the `getPhoneNumber` button does.
+    pub fn issue_phone_code(&self, openid: Option<&str>, phone: Option<&str>) -> String {
+        let openid = openid
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.default_openid());
+        let phone = phone
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.default_phone_for(&openid));
+        let code = random_token(32);
+        let mut inner = self.lock();
+        let issued_at = Self::now(&inner);
+        inner
+            .phone_codes
+            .retain(|_, c| issued_at.saturating_sub(c.issued_at) <= CODE_TTL * 2);
+        inner.phone_codes.insert(
+            code.clone(),
+            PhoneCode {
+                phone,
+                country_code: "86".to_owned(),
+                issued_at,
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// The subscribe messages delivered so far, oldest first, as received (plus `msgid`).
+    pub fn subscribe_messages(&self) -> Vec<serde_json::Value> {
+        self.lock().messages.iter().cloned().collect()
+    }
+
+    fn count_and_forced(inner: &mut Inner, api: &str) -> Option<i64> {
+        *inner.calls.entry(api.to_owned()).or_default() += 1;
+        inner.forced.get_mut(api).and_then(VecDeque::pop_front)
+    }
+
+    fn issue_access_token(inner: &mut Inner, now: Duration) -> String {
+        let token = format!("mock_at_{}", random_token(40));
+        inner.tokens.retain(|_, exp| *exp > now);
+        inner.tokens.insert(token.clone(), now + ACCESS_TOKEN_TTL);
+        inner.current_token = Some(token.clone());
+        inner.tokens_issued += 1;
+        token
+    }
+
+    fn stable_token(&self, body: &[u8]) -> serde_json::Value {
+        let mut inner = self.lock();
+        if let Some(errcode) = Self::count_and_forced(&mut inner, "stable_token") {
+            return error(errcode);
+        }
+        let Ok(q) = serde_json::from_slice::<StableTokenBody>(body) else {
+            return error(47001);
+        };
+        if q.grant_type.as_deref() != Some("client_credential") {
+            return error(40002);
+        }
+        if q.appid.as_deref() != Some(self.config.appid.as_str()) {
+            return error(40013);
+        }
+        if q.secret.as_deref() != Some(self.config.secret.as_str()) {
+            return error(40125);
+        }
+        let now = Self::now(&inner);
+        let current = inner
+            .current_token
+            .clone()
+            .and_then(|t| inner.tokens.get(&t).map(|exp| (t, *exp)))
+            .filter(|(_, exp)| *exp > now);
+        let answer = |token: String, expires_at: Duration| {
+            json!({
+                "access_token": token,
+                "expires_in": expires_at.saturating_sub(now).as_secs(),
+            })
+        };
+        if q.force_refresh {
+            inner
+                .force_refreshes
+                .retain(|t| now.saturating_sub(*t) < Duration::from_secs(86_400));
+            let recent = inner
+                .force_refreshes
+                .back()
+                .is_some_and(|t| now.saturating_sub(*t) < FORCE_REFRESH_INTERVAL);
+            if let (true, Some((token, exp))) = (recent, current.clone()) {
+                return answer(token, exp);
+            }
+            if inner.force_refreshes.len() >= FORCE_REFRESHES_PER_DAY {
+                return error(45009);
+            }
+            inner.force_refreshes.push_back(now);
+            // A forced refresh ends the previous token at once.
+            if let Some((old, _)) = current {
+                inner.tokens.remove(&old);
+            }
+            let token = Self::issue_access_token(&mut inner, now);
+            return answer(token, now + ACCESS_TOKEN_TTL);
+        }
+        match current {
+            Some((token, exp)) if exp.saturating_sub(now) > ACCESS_TOKEN_OVERLAP => {
+                answer(token, exp)
+            }
+            // In its last five minutes (or when there is none) a new token is issued; the old
+            // one keeps working until its own expiry.
+            _ => {
+                let token = Self::issue_access_token(&mut inner, now);
+                answer(token, now + ACCESS_TOKEN_TTL)
+            }
+        }
+    }
+
+    fn check_access_token(inner: &Inner, token: Option<&str>) -> Result<(), i64> {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Err(41001);
+        };
+        let now = Self::now(inner);
+        match inner.tokens.get(token) {
+            None => Err(40001),
+            Some(exp) if *exp <= now => Err(42001),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn user_phone_number(&self, token: Option<&str>, body: &[u8]) -> serde_json::Value {
+        let mut inner = self.lock();
+        if let Some(errcode) = Self::count_and_forced(&mut inner, "getuserphonenumber") {
+            return error(errcode);
+        }
+        if let Err(errcode) = Self::check_access_token(&inner, token) {
+            return error(errcode);
+        }
+        let Ok(q) = serde_json::from_slice::<PhoneBody>(body) else {
+            return error(47001);
+        };
+        let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+            return error(41008);
+        };
+        let now = Self::now(&inner);
+        let appid = self.config.appid.clone();
+        match inner.phone_codes.get_mut(&code) {
+            Some(c) if !c.used && now.saturating_sub(c.issued_at) <= CODE_TTL => {
+                c.used = true;
+                let phone_number = if c.country_code == "86" {
+                    c.phone.clone()
+                } else {
+                    format!("+{}{}", c.country_code, c.phone)
+                };
+                json!({
+                    "errcode": 0,
+                    "errmsg": "ok",
+                    "phone_info": {
+                        "phoneNumber": phone_number,
+                        "purePhoneNumber": c.phone,
+                        "countryCode": c.country_code,
+                        "watermark": { "timestamp": now.as_secs(), "appid": appid },
+                    }
+                })
+            }
+            // Unknown, used or expired: WeChat answers 40029 for all three.
+            _ => error(40029),
+        }
+    }
+
+    fn subscribe_send(&self, token: Option<&str>, body: &[u8]) -> serde_json::Value {
+        let mut inner = self.lock();
+        if let Some(errcode) = Self::count_and_forced(&mut inner, "subscribe_send") {
+            return error(errcode);
+        }
+        if let Err(errcode) = Self::check_access_token(&inner, token) {
+            return error(errcode);
+        }
+        let Ok(serde_json::Value::Object(mut message)) =
+            serde_json::from_slice::<serde_json::Value>(body)
+        else {
+            return error(47001);
+        };
+        let text = |v: Option<&serde_json::Value>| {
+            v.and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if text(message.get("touser")).is_empty() {
+            return error(40003);
+        }
+        if text(message.get("template_id")).is_empty() {
+            return error(40037);
+        }
+        let data_ok = message
+            .get("data")
+            .and_then(serde_json::Value::as_object)
+            .is_some_and(|fields| {
+                !fields.is_empty()
+                    && fields
+                        .values()
+                        .all(|f| f.get("value").is_some_and(serde_json::Value::is_string))
+            });
+        if !data_ok {
+            return error(47003);
+        }
+        if let Some(state) = message.get("miniprogram_state")
+            && !matches!(state.as_str(), Some("developer" | "trial" | "formal"))
+        {
+            return error(47003);
+        }
+        inner.msgids += 1;
+        let msgid = 1_000_000_000_u64 + inner.msgids;
+        message.insert("msgid".to_owned(), json!(msgid));
+        if inner.messages.len() == KEEP_MESSAGES {
+            inner.messages.pop_front();
+        }
+        inner.messages.push_back(serde_json::Value::Object(message));
+        json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid })
+    }
+
     fn code2session(&self, q: &Code2SessionQuery) -> serde_json::Value {
         let mut inner = self.lock();
         *inner.calls.entry("jscode2session".to_owned()).or_default() += 1;
@@ -255,7 +545,18 @@ pub fn errmsg(errcode: i64) -> &'static str {
         40125 => "invalid appsecret",
         40163 => "code been used",
         40226 => "high risk user",
+        40001 => "invalid credential, access_token is invalid or not latest",
+        40003 => "invalid openid",
+        40014 => "invalid access_token",
+        40037 => "invalid template_id",
+        41001 => "access_token missing",
+        41030 => "invalid page",
         41008 => "missing code",
+        42001 => "access_token expired",
+        43101 => "user refuse to accept the msg",
+        45009 => "reach max api daily quota limit",
+        47001 => "data format error",
+        47003 => "argument invalid!",
         45011 => "api minute-quota reach limit  mustslower  retry next minute",
         _ => "mock forced error",
     }
@@ -271,6 +572,31 @@ struct Code2SessionQuery {
     secret: Option<String>,
     js_code: Option<String>,
     grant_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StableTokenBody {
+    grant_type: Option<String>,
+    appid: Option<String>,
+    secret: Option<String>,
+    #[serde(default)]
+    force_refresh: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct PhoneBody {
+    code: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WxPhoneBody {
+    openid: Option<String>,
+    phone: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,6 +662,48 @@ async fn wx_login(
     })
 }
 
+async fn stable_token(mock: web::Data<MockWechat>, body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().json(mock.stable_token(&body))
+}
+
+async fn getuserphonenumber(
+    mock: web::Data<MockWechat>,
+    q: web::Query<TokenQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    HttpResponse::Ok().json(mock.user_phone_number(q.access_token.as_deref(), &body))
+}
+
+async fn subscribe_send(
+    mock: web::Data<MockWechat>,
+    q: web::Query<TokenQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    HttpResponse::Ok().json(mock.subscribe_send(q.access_token.as_deref(), &body))
+}
+
+/// Stands in for the `getPhoneNumber` button: `{"openid"?, "phone"?}` → `{"code"}`.
+async fn wx_phone(
+    mock: web::Data<MockWechat>,
+    body: Option<web::Json<WxPhoneBody>>,
+) -> HttpResponse {
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let openid = body.openid.filter(|o| !o.is_empty());
+    let phone = body.phone.filter(|p| !p.is_empty());
+    HttpResponse::Ok().json(WxLoginAnswer {
+        code: mock.issue_phone_code(openid.as_deref(), phone.as_deref()),
+    })
+}
+
+async fn invalidate_tokens(mock: web::Data<MockWechat>) -> HttpResponse {
+    mock.invalidate_access_tokens();
+    HttpResponse::NoContent().finish()
+}
+
+async fn subscribe_messages(mock: web::Data<MockWechat>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "messages": mock.subscribe_messages() }))
+}
+
 async fn advance_clock(mock: web::Data<MockWechat>, body: web::Json<AdvanceBody>) -> HttpResponse {
     mock.advance_clock(Duration::from_secs(body.seconds));
     HttpResponse::NoContent().finish()
@@ -359,7 +727,13 @@ async fn bulk_codes(mock: web::Data<MockWechat>, body: web::Json<BulkCodesBody>)
 }
 
 async fn stats(mock: web::Data<MockWechat>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "jscode2session": mock.calls("jscode2session") }))
+    HttpResponse::Ok().json(json!({
+        "jscode2session": mock.calls("jscode2session"),
+        "stable_token": mock.calls("stable_token"),
+        "access_tokens_issued": mock.access_tokens_issued(),
+        "getuserphonenumber": mock.calls("getuserphonenumber"),
+        "subscribe_send": mock.calls("subscribe_send"),
+    }))
 }
 
 /// Registers the mock's routes (WeChat's own paths, `/wx/login` and `/mock/...`).
@@ -367,7 +741,25 @@ pub fn configure(mock: MockWechat) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(mock))
             .route("/sns/jscode2session", web::get().to(jscode2session))
+            .route("/cgi-bin/stable_token", web::post().to(stable_token))
+            .route(
+                "/wxa/business/getuserphonenumber",
+                web::post().to(getuserphonenumber),
+            )
+            .route(
+                "/cgi-bin/message/subscribe/send",
+                web::post().to(subscribe_send),
+            )
             .route("/wx/login", web::post().to(wx_login))
+            .route("/wx/phone", web::post().to(wx_phone))
+            .route(
+                "/mock/access_token/invalidate",
+                web::post().to(invalidate_tokens),
+            )
+            .route(
+                "/mock/subscribe/messages",
+                web::get().to(subscribe_messages),
+            )
             .route("/mock/clock/advance", web::post().to(advance_clock))
             .route("/mock/errors", web::post().to(force_error))
             .route("/mock/codes", web::post().to(bulk_codes))

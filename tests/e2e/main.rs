@@ -11,6 +11,7 @@ mod api;
 mod card;
 mod login;
 mod operations;
+mod phone;
 mod roster;
 mod sessions;
 mod unions;

@@ -203,7 +203,28 @@ impl From<WechatError> for ApiError {
                     "微信登录服务配置有误，请联系管理员",
                 )
             }
+            WechatError::QuotaExceeded => {
+                tracing::warn!("wechat daily quota reached (45009)");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "wechat_quota_exceeded",
+                    "微信服务今日调用次数已达上限，请稍后再试",
+                )
+                .with_retry_after(600)
+            }
+            other @ (WechatError::AccessTokenRejected { .. }
+            | WechatError::TokenCache(_)
+            | WechatError::TokenBusy) => {
+                tracing::warn!(error = %other, "wechat access token unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "wechat_unavailable",
+                    "微信服务暂时不可用，请稍后再试",
+                )
+                .with_retry_after(5)
+            }
             other @ (WechatError::Api { .. }
+            | WechatError::UserRefused
             | WechatError::Transport(_)
             | WechatError::Decode(_)) => {
                 tracing::warn!(error = %other, "wechat call failed");

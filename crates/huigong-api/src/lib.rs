@@ -14,6 +14,7 @@ pub mod password;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod wechat_tokens;
 
 pub use app::build_app;
 pub use auth::{AdminCaller, Caller, JwtKeys};

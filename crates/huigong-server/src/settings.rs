@@ -104,6 +104,10 @@ pub struct WechatSettings {
     pub secret: Secret,
     pub base_url: String,
     pub timeout_ms: u64,
+    /// Subscribe-message template for the result of an application to join (approved or
+    /// rejected); empty: no notification is sent.
+    #[serde(default)]
+    pub apply_result_template_id: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

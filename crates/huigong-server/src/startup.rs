@@ -6,6 +6,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{HttpServer, web};
 use anyhow::Context as _;
 use huigong_api::app::AppOptions;
+use huigong_api::wechat_tokens::EphemeralTokenCache;
 use huigong_api::{AppState, AuthSettings, CardSettings, JwtKeys, build_app};
 use huigong_core::{Clock, SystemClock};
 use huigong_store::db::DatabaseOptions;
@@ -102,7 +103,9 @@ impl Application {
             secret: settings.wechat.secret.clone(),
             timeout: Duration::from_millis(settings.wechat.timeout_ms),
             connect_timeout: Duration::from_millis(settings.wechat.timeout_ms.min(3_000)),
-        })?;
+        })?
+        // The access token lives in the session backend, shared by every instance.
+        .with_token_cache(Arc::new(EphemeralTokenCache(store.clone())));
 
         let state = AppState {
             db,

@@ -21,6 +21,7 @@ pub mod people;
 pub mod rotation;
 pub mod sealed;
 pub mod sessions;
+pub mod user_phones;
 pub mod users;
 
 pub use db::{Backend, Database, StoreError};

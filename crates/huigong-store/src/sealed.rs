@@ -76,6 +76,8 @@ pub const PEOPLE_MOBILE: SealedColumn = SealedColumn::new("people", "mobile_enc"
 pub const ORGS_LEADER_NAME: SealedColumn = SealedColumn::new("orgs", "leader_name_enc");
 pub const ORGS_PHONE: SealedColumn = SealedColumn::new("orgs", "phone_enc");
 
+pub const USER_PHONES_MOBILE: SealedColumn = SealedColumn::new("user_phones", "mobile_enc");
+
 /// Every encrypted column of the schema. Each table named here has a UUID primary key `id`.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
     PEOPLE_ID_NUMBER,
@@ -83,4 +85,5 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     PEOPLE_MOBILE,
     ORGS_LEADER_NAME,
     ORGS_PHONE,
+    USER_PHONES_MOBILE,
 ];

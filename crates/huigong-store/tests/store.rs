@@ -103,6 +103,22 @@ async fn set_get_delete_round_trip() {
 }
 
 #[tokio::test]
+async fn delete_if_equals_removes_only_the_expected_value() {
+    let s = ephemeral().await;
+    s.set("tok", b"fresh", Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.delete_if_equals("tok", b"stale").await.ok(), Some(false));
+    assert_eq!(
+        s.get("tok").await.ok().flatten().as_deref(),
+        Some(&b"fresh"[..])
+    );
+    assert_eq!(s.delete_if_equals("tok", b"fresh").await.ok(), Some(true));
+    assert_eq!(s.get("tok").await.ok().flatten(), None);
+    assert_eq!(s.delete_if_equals("tok", b"fresh").await.ok(), Some(false));
+}
+
+#[tokio::test]
 async fn entries_expire_after_their_ttl() {
     let s = ephemeral().await;
     s.set("short", b"x", Duration::from_millis(150))

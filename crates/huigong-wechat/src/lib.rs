@@ -5,8 +5,17 @@
 //! not instrumented with their URL, and transport errors are stripped of it.
 
 use huigong_core::Secret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::sync::Arc;
 use std::time::Duration;
+
+mod api;
+mod token;
+
+pub use api::{MiniprogramState, PhoneInfo, SubscribeMessage, TemplateValue};
+pub use token::{
+    AccessTokens, CacheError, LocalTokenCache, StableToken, TokenCache, TokenTiming, cache_ttl,
+};
 
 /// The real WeChat API host.
 pub const WECHAT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -64,6 +73,21 @@ pub enum WechatError {
     /// 40013 / 40125 / 40002: our own configuration is wrong (appid, secret, grant type).
     #[error("wechat: rejected our app credentials ({errcode})")]
     BadCredentials { errcode: i64 },
+    /// 40001 / 40014 / 42001: WeChat rejected the access token, also after one refresh.
+    #[error("wechat: access token rejected ({errcode})")]
+    AccessTokenRejected { errcode: i64 },
+    /// 43101: the user refused the subscribe message or has no subscription left. Permanent.
+    #[error("wechat: user refused the subscribe message (43101)")]
+    UserRefused,
+    /// 45009: the app's daily quota of this API is used up.
+    #[error("wechat: daily quota reached (45009)")]
+    QuotaExceeded,
+    /// The shared cache of the access token could not be reached (nothing was fetched).
+    #[error("wechat: access-token cache unavailable: {0}")]
+    TokenCache(String),
+    /// Another instance was refreshing the access token and did not finish in time.
+    #[error("wechat: timed out waiting for the access-token refresh")]
+    TokenBusy,
     /// Any other errcode.
     #[error("wechat: errcode {errcode}: {errmsg}")]
     Api { errcode: i64, errmsg: String },
@@ -84,8 +108,39 @@ impl WechatError {
             40226 => Self::HighRiskUser,
             -1 => Self::Busy,
             40013 | 40125 | 40002 => Self::BadCredentials { errcode },
+            40001 | 40014 | 42001 => Self::AccessTokenRejected { errcode },
+            43101 => Self::UserRefused,
+            45009 => Self::QuotaExceeded,
             _ => Self::Api { errcode, errmsg },
         }
+    }
+
+    /// Whether trying again later may succeed: WeChat busy (-1), timeouts and other transport
+    /// failures, rate limits and quotas, access-token trouble. Everything else — the user
+    /// refused (43101), a bad openid, template, page or data, our credentials — fails the same
+    /// way every time, so an outbox records it and stops.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Busy
+            | Self::Transport(_)
+            | Self::RateLimited
+            | Self::QuotaExceeded
+            | Self::AccessTokenRejected { .. }
+            | Self::TokenCache(_)
+            | Self::TokenBusy => true,
+            Self::InvalidCode
+            | Self::CodeUsed
+            | Self::HighRiskUser
+            | Self::BadCredentials { .. }
+            | Self::UserRefused
+            | Self::Decode(_)
+            | Self::Api { .. } => false,
+        }
+    }
+
+    /// The negation of [`WechatError::is_transient`].
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
     }
 
     fn transport(err: reqwest::Error) -> Self {
@@ -113,11 +168,13 @@ struct Envelope {
     errmsg: String,
 }
 
-/// A client for one mini program. Cheap to clone (the connection pool is shared).
+/// A client for one mini program. Cheap to clone (the connection pool and the access-token
+/// manager are shared).
 #[derive(Debug, Clone)]
 pub struct WechatClient {
     http: reqwest::Client,
-    config: std::sync::Arc<WechatConfig>,
+    config: Arc<WechatConfig>,
+    tokens: Arc<AccessTokens>,
 }
 
 /// Makes sure rustls has its process-wide crypto provider (ring) before any client is built.
@@ -137,10 +194,118 @@ impl WechatClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(WechatError::transport)?;
+        let tokens = Arc::new(AccessTokens::new(
+            Arc::new(LocalTokenCache::new()),
+            &config.appid,
+            TokenTiming::for_request_timeout(config.timeout),
+        ));
         Ok(Self {
             http,
-            config: std::sync::Arc::new(config),
+            config: Arc::new(config),
+            tokens,
         })
+    }
+
+    /// Keeps the access token in `cache` (the session backend every instance shares) instead of
+    /// this process's memory.
+    pub fn with_token_cache(mut self, cache: Arc<dyn TokenCache>) -> Self {
+        self.tokens = Arc::new(AccessTokens::new(
+            cache,
+            &self.config.appid,
+            TokenTiming::for_request_timeout(self.config.timeout),
+        ));
+        self
+    }
+
+    /// As [`WechatClient::with_token_cache`], with explicit timing (tests).
+    pub fn with_token_cache_timing(
+        mut self,
+        cache: Arc<dyn TokenCache>,
+        timing: TokenTiming,
+    ) -> Self {
+        self.tokens = Arc::new(AccessTokens::new(cache, &self.config.appid, timing));
+        self
+    }
+
+    /// The access-token manager.
+    pub fn access_tokens(&self) -> &AccessTokens {
+        &self.tokens
+    }
+
+    /// The current access token (cached, or fetched by one instance).
+    pub async fn access_token(&self) -> Result<Secret, WechatError> {
+        self.tokens.current(self).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    /// `POST /cgi-bin/stable_token`. Normal mode (`force_refresh: false`) returns the token in
+    /// force with its remaining lifetime; callers should go through [`WechatClient::access_token`].
+    pub async fn stable_token(&self, force_refresh: bool) -> Result<StableToken, WechatError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            grant_type: &'a str,
+            appid: &'a str,
+            secret: &'a str,
+            force_refresh: bool,
+        }
+        let response = self
+            .http
+            .post(self.url("/cgi-bin/stable_token"))
+            .json(&Request {
+                grant_type: "client_credential",
+                appid: &self.config.appid,
+                secret: self.config.secret.expose(),
+                force_refresh,
+            })
+            .send()
+            .await
+            .map_err(WechatError::transport)?;
+        read_answer(response).await
+    }
+
+    /// POSTs `body` as JSON to `path?access_token=…`. A rejected token (40001/40014/42001) is
+    /// dropped from the cache if it is still the cached one, refilled once, and the call retried
+    /// once.
+    async fn post_with_token<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, WechatError> {
+        let token = self.access_token().await?;
+        match self.post_once(path, &token, body).await {
+            Err(WechatError::AccessTokenRejected { errcode }) => {
+                let dropped = self.tokens.invalidate(&token).await?;
+                tracing::warn!(
+                    errcode,
+                    dropped,
+                    path,
+                    "wechat rejected the access token, retrying once"
+                );
+                let fresh = self.access_token().await?;
+                self.post_once(path, &fresh, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn post_once<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &Secret,
+        body: &impl Serialize,
+    ) -> Result<T, WechatError> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .query(&[("access_token", token.expose())])
+            .json(body)
+            .send()
+            .await
+            .map_err(WechatError::transport)?;
+        read_answer(response).await
     }
 
     pub fn appid(&self) -> &str {
@@ -170,13 +335,9 @@ impl WechatClient {
     }
 
     async fn code2session_once(&self, code: &str) -> Result<CodeSession, WechatError> {
-        let url = format!(
-            "{}/sns/jscode2session",
-            self.config.base_url.trim_end_matches('/')
-        );
         let response = self
             .http
-            .get(url)
+            .get(self.url("/sns/jscode2session"))
             .query(&[
                 ("appid", self.config.appid.as_str()),
                 ("secret", self.config.secret.expose()),
@@ -186,17 +347,22 @@ impl WechatClient {
             .send()
             .await
             .map_err(WechatError::transport)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(WechatError::transport)?;
-        if !status.is_success() {
-            return Err(WechatError::Transport(format!("HTTP status {status}")));
-        }
-        let envelope: Envelope =
-            serde_json::from_slice(&body).map_err(|e| WechatError::Decode(e.to_string()))?;
-        if envelope.errcode != 0 {
-            return Err(WechatError::from_errcode(envelope.errcode, envelope.errmsg));
-        }
-        // Decode errors from serde name positions and fields, never values.
-        serde_json::from_slice(&body).map_err(|e| WechatError::Decode(e.to_string()))
+        read_answer(response).await
     }
+}
+
+/// Reads a WeChat answer: HTTP errors are transport errors, a non-zero errcode is typed, the
+/// rest is decoded as `T`. Decode errors from serde name positions and fields, never values.
+async fn read_answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, WechatError> {
+    let status = response.status();
+    let body = response.bytes().await.map_err(WechatError::transport)?;
+    if !status.is_success() {
+        return Err(WechatError::Transport(format!("HTTP status {status}")));
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(&body).map_err(|e| WechatError::Decode(e.to_string()))?;
+    if envelope.errcode != 0 {
+        return Err(WechatError::from_errcode(envelope.errcode, envelope.errmsg));
+    }
+    serde_json::from_slice(&body).map_err(|e| WechatError::Decode(e.to_string()))
 }

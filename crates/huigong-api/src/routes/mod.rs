@@ -8,6 +8,7 @@ pub mod me;
 pub mod members;
 pub mod orgs;
 pub mod params;
+pub mod phone;
 pub mod roster;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(auth::wechat_login)
         .service(auth::logout)
         .service(me::me)
+        .service(phone::confirm_phone)
         .service(auth::password_login)
         .service(admin::audit_log)
         .service(orgs::list_orgs)

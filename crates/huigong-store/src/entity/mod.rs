@@ -8,3 +8,4 @@ pub mod org;
 pub mod person;
 pub mod unit;
 pub mod user;
+pub mod user_phone;

@@ -100,6 +100,16 @@ impl Ephemeral for MemoryStore {
         Ok(self.lock().remove(key).is_some_and(|e| e.expires_at > now))
     }
 
+    async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool, EphemeralError> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let matches = live(map.get(key), now).is_some_and(|e| e.value == expected);
+        if matches {
+            map.remove(key);
+        }
+        Ok(matches)
+    }
+
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
         let now = Instant::now();
         let mut map = self.lock_for_write(now);

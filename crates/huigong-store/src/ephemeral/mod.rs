@@ -38,6 +38,10 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     /// Adds one to the counter under `key` and returns the new value; a new counter lives for
     /// `ttl` (the window of a rate limit), an existing one keeps its expiry.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError>;
+    /// Removes `key` only if it holds exactly `expected`, atomically; returns whether it did.
+    /// (Releasing a lock one still owns; dropping a cached token only if it is the one that
+    /// failed.)
+    async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool, EphemeralError>;
     /// Checks that the backing service answers: used by `/readyz`.
     async fn ping(&self) -> Result<(), EphemeralError>;
     /// A short name for logs and `/readyz`: `memory` or `redis`.

@@ -54,6 +54,9 @@ impl RedisStore {
     }
 }
 
+/// Deletes KEYS[1] if its value is ARGV[1]; answers how many keys it deleted.
+const DELETE_IF_EQUALS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
 /// Redis takes expiries in whole milliseconds, at least one.
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -95,6 +98,20 @@ impl Ephemeral for RedisStore {
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError> {
         let mut conn = self.conn.clone();
         let removed: u64 = conn.del(self.key(key)).await.map_err(unavailable)?;
+        Ok(removed > 0)
+    }
+
+    async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool, EphemeralError> {
+        let mut conn = self.conn.clone();
+        // GET, compare and DEL in one script: nothing can change the key in between.
+        let removed: u64 = redis::cmd("EVAL")
+            .arg(DELETE_IF_EQUALS)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(expected)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
         Ok(removed > 0)
     }
 
