@@ -8,6 +8,7 @@ mod proxy;
 
 mod admin;
 mod api;
+mod applications;
 mod card;
 mod login;
 mod operations;

@@ -6,7 +6,7 @@ use huigong_core::Role;
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use serde_json::{Value, json};
 
-async fn setup() -> (TestApp, String, String, String) {
+pub(crate) async fn setup() -> (TestApp, String, String, String) {
     let app = TestApp::spawn().await;
     let (_, token) = app.token_for(Role::CountyAdmin).await;
     let (_, district) = app

@@ -4,7 +4,7 @@ use crate::helpers::{TestApp, county_org};
 use huigong_core::Role;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "Union-Admin-2026";
+pub(crate) const PASSWORD: &str = "Union-Admin-2026";
 
 pub(crate) fn grassroots(parent: &str, name: &str, code: &str) -> Value {
     json!({
@@ -55,7 +55,7 @@ pub(crate) async fn created(app: &TestApp, path: &str, body: &Value, token: &str
     out
 }
 
-async fn login(app: &TestApp, username: &str) -> String {
+pub(crate) async fn login(app: &TestApp, username: &str) -> String {
     let (status, out) = app
         .post_json(
             "/api/v1/auth/password/login",

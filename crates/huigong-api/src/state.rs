@@ -45,4 +45,7 @@ pub struct AppState {
     pub card: CardSettings,
     /// Upper bound for each `/readyz` check.
     pub readiness_timeout: Duration,
+    /// Wakes the outbox deliverer after a commit that queued a message.
+    pub notifier: crate::notify::Notifier,
+    pub notify: crate::notify::NotifySettings,
 }

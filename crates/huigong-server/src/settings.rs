@@ -48,6 +48,8 @@ pub struct Settings {
     pub vault: VaultSettings,
     pub card: CardSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub notify: NotifyConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -162,6 +164,28 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `info,huigong_api=debug`; `RUST_LOG` wins if set.
     pub filter: String,
+}
+
+/// WeChat subscribe messages sent from the outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// The mini-program page the message opens.
+    pub review_page: String,
+    /// How often each instance looks for due messages when not woken.
+    pub poll_ms: u64,
+    /// Wait before the first retry; doubles per failure, up to an hour.
+    pub retry_base_ms: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            review_page: "pages/applications/index".to_owned(),
+            poll_ms: 5000,
+            retry_base_ms: 10_000,
+        }
+    }
 }
 
 impl Settings {

@@ -128,7 +128,16 @@ impl Application {
                 max_previews_per_ip_per_hour: settings.card.max_previews_per_ip_per_hour,
             },
             readiness_timeout: Duration::from_secs(2),
+            notifier: huigong_api::notify::Notifier::default(),
+            notify: huigong_api::notify::NotifySettings {
+                review_template_id: settings.wechat.apply_result_template_id.clone(),
+                review_page: settings.notify.review_page.clone(),
+                poll: Duration::from_millis(settings.notify.poll_ms.max(100)),
+                lease: Duration::from_secs(60),
+                retry_base: Duration::from_millis(settings.notify.retry_base_ms),
+            },
         };
+        tokio::spawn(huigong_api::notify::run(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);
         let data = web::Data::new(state.clone());
         let mock_for_app = mock.clone();

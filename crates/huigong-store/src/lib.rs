@@ -9,6 +9,7 @@
 //!   behind one trait, in process or in Redis.
 //! * [`sessions`]: login sessions on top of the ephemeral store.
 
+pub mod applications;
 pub mod audit;
 pub mod cards;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod ephemeral;
 pub mod members;
 pub mod migration;
 pub mod orgs;
+pub mod outbox;
 pub mod people;
 pub mod rotation;
 pub mod sealed;

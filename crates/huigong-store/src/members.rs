@@ -80,12 +80,47 @@ pub async fn add(
     now: DateTime<Utc>,
 ) -> Result<Member, AddMemberError> {
     let txn = db.begin_write().await?;
-    let (person, _) = people::save(&txn, vault, person, actor, now).await?;
-    if let Some(existing) = active_membership_of(&txn, person.id).await? {
-        return Err(already_member(&txn, &existing).await);
+    match add_in(&txn, vault, org_id, person, fields, actor, now).await {
+        Ok(member) => {
+            txn.commit().await.map_err(StoreError::from)?;
+            Ok(member)
+        }
+        // A concurrent add of the same person won the unique index (on PostgreSQL the
+        // transaction is aborted: look again outside it).
+        Err(AddMemberError::Store(StoreError::Conflict)) => {
+            drop(txn);
+            let id = person.id_number;
+            let existing = match people::find_by_id_number(&db.conn, vault, id).await? {
+                Some(p) => active_membership_of(&db.conn, p.id).await?,
+                None => None,
+            };
+            Err(match existing {
+                Some(m) => already_member(&db.conn, &m).await,
+                None => AddMemberError::Store(StoreError::Conflict),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`add`] in the caller's transaction. A concurrent add of the same person that won the
+/// unique index is `AddMemberError::Store(StoreError::Conflict)`; the caller must then roll
+/// back.
+pub async fn add_in<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    person: PersonInput<'_>,
+    fields: &RosterFields,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Member, AddMemberError> {
+    let (person, _) = people::save(txn, vault, person, actor, now).await?;
+    if let Some(existing) = active_membership_of(txn, person.id).await? {
+        return Err(already_member(txn, &existing).await);
     }
     let id = Uuid::now_v7();
-    let inserted = membership::Entity::insert(membership::ActiveModel {
+    membership::Entity::insert(membership::ActiveModel {
         id: Set(id),
         person_id: Set(person.id),
         org_id: Set(org_id),
@@ -99,23 +134,11 @@ pub async fn add(
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .exec_without_returning(&txn)
-    .await;
-    match inserted {
-        Ok(_) => {}
-        // A concurrent add of the same person won the unique index.
-        Err(e) if matches!(StoreError::from(e.clone()), StoreError::Conflict) => {
-            drop(txn);
-            let conflict = match active_membership_of(&db.conn, person.id).await? {
-                Some(m) => already_member(&db.conn, &m).await,
-                None => AddMemberError::Store(StoreError::Conflict),
-            };
-            return Err(conflict);
-        }
-        Err(e) => return Err(AddMemberError::Store(e.into())),
-    }
+    .exec_without_returning(txn)
+    .await
+    .map_err(StoreError::from)?;
     audit::record(
-        &txn,
+        txn,
         actor,
         &Entry {
             action: "member.create",
@@ -127,7 +150,6 @@ pub async fn add(
         now,
     )
     .await?;
-    txn.commit().await.map_err(StoreError::from)?;
     Ok(Member {
         id,
         org_id,
@@ -136,6 +158,20 @@ pub async fn add(
         fields: fields.clone(),
         created_at: now,
     })
+}
+
+/// The active membership of the person with this ID number, if any.
+pub async fn active_of_id_number<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    id_number: &huigong_core::id_number::IdNumber,
+) -> Result<Option<(Uuid, Uuid)>, StoreError> {
+    let Some(person) = people::find_by_id_number(conn, vault, id_number).await? else {
+        return Ok(None);
+    };
+    Ok(active_membership_of(conn, person.id)
+        .await?
+        .map(|m| (m.id, m.org_id)))
 }
 
 fn roster_fields(m: &membership::Model) -> RosterFields {

@@ -77,6 +77,14 @@ pub const ORGS_LEADER_NAME: SealedColumn = SealedColumn::new("orgs", "leader_nam
 pub const ORGS_PHONE: SealedColumn = SealedColumn::new("orgs", "phone_enc");
 
 pub const USER_PHONES_MOBILE: SealedColumn = SealedColumn::new("user_phones", "mobile_enc");
+pub const APPLICATIONS_ID_NUMBER: SealedColumn = SealedColumn::new("applications", "id_number_enc");
+pub const APPLICATIONS_NAME: SealedColumn = SealedColumn::new("applications", "name_enc");
+pub const APPLICATIONS_MOBILE: SealedColumn = SealedColumn::new("applications", "mobile_enc");
+pub const APPLICATIONS_SIGNATURE_NAME: SealedColumn =
+    SealedColumn::new("applications", "signature_name_enc");
+/// A drawn signature: the PNG, base64-encoded, then sealed.
+pub const APPLICATIONS_SIGNATURE_PNG: SealedColumn =
+    SealedColumn::new("applications", "signature_png_enc");
 
 /// Every encrypted column of the schema. Each table named here has a UUID primary key `id`.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
@@ -86,4 +94,9 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     ORGS_LEADER_NAME,
     ORGS_PHONE,
     USER_PHONES_MOBILE,
+    APPLICATIONS_ID_NUMBER,
+    APPLICATIONS_NAME,
+    APPLICATIONS_MOBILE,
+    APPLICATIONS_SIGNATURE_NAME,
+    APPLICATIONS_SIGNATURE_PNG,
 ];

@@ -7,7 +7,7 @@ use crate::routes::params::{self, Page, required_text};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::id_number::{IdNumber, Sex};
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
@@ -100,6 +100,55 @@ pub struct AddMemberRequest {
     pub union_post: String,
 }
 
+/// A member's roster fields, validated.
+pub(crate) struct RosterEntry {
+    pub id_number: IdNumber,
+    pub name: String,
+    pub mobile: Option<Mobile>,
+    pub fields: RosterFields,
+}
+
+/// Checks the roster's fields, naming the field of the first problem: the ID number, 性别 that
+/// agrees with it, an optional mobile, and the clerk's texts.
+pub(crate) fn roster_entry(
+    b: &AddMemberRequest,
+    today: NaiveDate,
+) -> Result<RosterEntry, ApiError> {
+    let id_number = IdNumber::parse(&b.id_number, today)
+        .map_err(|e| ApiError::invalid_field("id_number", e.message_zh()))?;
+    let stated =
+        Sex::parse_zh(&b.sex).ok_or_else(|| ApiError::invalid_field("sex", "sex 须为 男 或 女"))?;
+    if stated != id_number.sex() {
+        return Err(ApiError::invalid_field(
+            "sex",
+            format!(
+                "性别填写为{}，与身份证号码（{}）不一致",
+                stated.label_zh(),
+                id_number.sex().label_zh()
+            ),
+        ));
+    }
+    let mobile = match b.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => {
+            Some(Mobile::parse(m).map_err(|e| ApiError::invalid_field("mobile", e.message_zh()))?)
+        }
+    };
+    Ok(RosterEntry {
+        id_number,
+        name: required_text("name", &b.name, 64)?,
+        mobile,
+        fields: RosterFields {
+            unit_name: required_text("unit_name", &b.unit_name, 128)?,
+            nationality: required_text("nationality", &b.nationality, 32)?,
+            education: required_text("education", &b.education, 32)?,
+            household_type: required_text("household_type", &b.household_type, 32)?,
+            employment_status: required_text("employment_status", &b.employment_status, 32)?,
+            union_post: required_text("union_post", &b.union_post, 32)?,
+        },
+    })
+}
+
 async fn org_in_scope(
     state: &AppState,
     admin: &AdminCaller,
@@ -140,36 +189,12 @@ pub async fn add_member(
         ));
     }
     let b = body.into_inner();
-    let today = state.clock.now().date_naive();
-    let id_number = IdNumber::parse(&b.id_number, today)
-        .map_err(|e| ApiError::invalid_field("id_number", e.message_zh()))?;
-    let stated =
-        Sex::parse_zh(&b.sex).ok_or_else(|| ApiError::invalid_field("sex", "sex 须为 男 或 女"))?;
-    if stated != id_number.sex() {
-        return Err(ApiError::invalid_field(
-            "sex",
-            format!(
-                "性别填写为{}，与身份证号码（{}）不一致",
-                stated.label_zh(),
-                id_number.sex().label_zh()
-            ),
-        ));
-    }
-    let mobile = match b.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        None => None,
-        Some(m) => {
-            Some(Mobile::parse(m).map_err(|e| ApiError::invalid_field("mobile", e.message_zh()))?)
-        }
-    };
-    let name = required_text("name", &b.name, 64)?;
-    let fields = RosterFields {
-        unit_name: required_text("unit_name", &b.unit_name, 128)?,
-        nationality: required_text("nationality", &b.nationality, 32)?,
-        education: required_text("education", &b.education, 32)?,
-        household_type: required_text("household_type", &b.household_type, 32)?,
-        employment_status: required_text("employment_status", &b.employment_status, 32)?,
-        union_post: required_text("union_post", &b.union_post, 32)?,
-    };
+    let RosterEntry {
+        id_number,
+        name,
+        mobile,
+        fields,
+    } = roster_entry(&b, state.clock.now().date_naive())?;
     let added = members::add(
         &state.db,
         &state.vault,

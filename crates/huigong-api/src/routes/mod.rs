@@ -1,6 +1,7 @@
 //! Routes, one module per audience.
 
 pub mod admin;
+pub mod applications;
 pub mod auth;
 pub mod card;
 pub mod health;
@@ -41,5 +42,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(card::get_card)
         .service(card::qr_json)
         .service(card::qr_image)
-        .service(card::unbind);
+        .service(card::unbind)
+        .service(applications::declaration)
+        .service(applications::unions)
+        .service(applications::apply)
+        .service(applications::mine)
+        .service(applications::list_applications)
+        .service(applications::approve_application)
+        .service(applications::reject_application);
 }

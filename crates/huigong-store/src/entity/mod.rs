@@ -1,10 +1,12 @@
 //! sea-orm entities.
 
+pub mod application;
 pub mod audit_event;
 pub mod audit_head;
 pub mod card;
 pub mod membership;
 pub mod org;
+pub mod outbox;
 pub mod person;
 pub mod unit;
 pub mod user;

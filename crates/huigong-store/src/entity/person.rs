@@ -1,4 +1,5 @@
-//! A natural person. Nothing else in the schema stores an ID number, name or mobile.
+//! A natural person. Besides this table only pending applications (`applications`) hold an
+//! ID number, name or mobile, sealed the same way, until a union admin reviews them.
 
 use crate::sealed::Sealed;
 use sea_orm::entity::prelude::*;

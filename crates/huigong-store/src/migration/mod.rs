@@ -8,6 +8,7 @@ mod m20261127_000002_people_audit;
 mod m20261127_000003_orgs_accounts_members;
 mod m20261127_000004_cards;
 mod m20261128_000004_user_phones;
+mod m20261128_000010_applications_outbox;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_orgs_accounts_members::Migration),
             Box::new(m20261127_000004_cards::Migration),
             Box::new(m20261128_000004_user_phones::Migration),
+            Box::new(m20261128_000010_applications_outbox::Migration),
         ]
     }
 }

@@ -1,0 +1,508 @@
+//! Online applications to join a union (网上申请入会, appendix 2): the worker applies from the
+//! mini program, the grassroots union reviews.
+
+use crate::auth::{AdminCaller, Caller};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::members::{AddMemberRequest, roster_entry};
+use crate::routes::params::{self, Page, required_text};
+use crate::state::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use huigong_core::Role;
+use huigong_core::labels::OrgLevel;
+use huigong_core::mask::mask_name;
+use huigong_store::applications::{self, Application, ApplyError, NewApplication, ReviewError};
+use huigong_store::orgs;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The declaration an applicant agrees to: appendix 2, 中华全国总工会入会申请书.
+pub const DECLARATION_VERSION: &str = "acftu-application-2018";
+const DECLARATION_TITLE: &str = "中华全国总工会入会申请书";
+const DECLARATION_TEXT: &str = "我自愿加入中华全国总工会，遵守工会章程，执行工会决议，积极参加工会活动，为把我国建设成为富强、民主、文明的社会主义国家而努力奋斗。";
+/// The largest drawn signature accepted.
+const MAX_SIGNATURE_PNG: usize = 200 * 1024;
+
+fn worker(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Worker {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Declaration {
+    /// Send it back as `declaration_version` to record what was agreed to.
+    pub version: &'static str,
+    pub title: &'static str,
+    pub text: &'static str,
+}
+
+/// The declaration of appendix 2 that an applicant agrees to.
+#[utoipa::path(tag = "worker", responses((status = 200, body = Declaration)))]
+#[get("/api/v1/applications/declaration")]
+pub async fn declaration() -> HttpResponse {
+    HttpResponse::Ok().json(Declaration {
+        version: DECLARATION_VERSION,
+        title: DECLARATION_TITLE,
+        text: DECLARATION_TEXT,
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnionQuery {
+    /// Part of the union's name.
+    q: Option<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+/// A union a worker can apply to: public fields only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicUnion {
+    pub id: Uuid,
+    pub name: String,
+    /// The units it covers.
+    pub unit_names: Vec<String>,
+}
+
+/// Grassroots unions a logged-in worker can apply to.
+#[utoipa::path(
+    tag = "worker",
+    security(("bearer" = [])),
+    params(UnionQuery),
+    responses((status = 200, body = Page<PublicUnion>), (status = 401, body = ErrorBody))
+)]
+#[get("/api/v1/unions")]
+pub async fn unions(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<UnionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
+    let filter = orgs::ListFilter {
+        level: Some(OrgLevel::Grassroots),
+        name_contains: query.q.clone(),
+    };
+    let (items, total) =
+        orgs::list(&state.db.conn, &state.vault, "/", &filter, page, per_page).await?;
+    let items = items
+        .into_iter()
+        .filter(|o| o.status == "active")
+        .map(|o| PublicUnion {
+            id: o.id,
+            name: o.name,
+            unit_names: o
+                .union
+                .map(|u| u.units.into_iter().map(|x| x.name).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// An application: the roster's fields, the declaration and consents, the signature.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// The grassroots union applied to (from `GET /api/v1/unions`).
+    pub union_id: Uuid,
+    pub name: String,
+    /// 男 or 女; must agree with the ID number.
+    pub sex: String,
+    pub id_number: String,
+    pub nationality: String,
+    pub education: String,
+    pub mobile: Option<String>,
+    pub household_type: String,
+    pub unit_name: String,
+    pub employment_status: String,
+    pub union_post: String,
+    /// Must be `true`: the applicant agrees to the declaration.
+    pub agree_declaration: bool,
+    /// The declaration version shown; defaults to the current one.
+    pub declaration_version: Option<String>,
+    /// Must be `true`: separate consent to processing the ID number (PIPL art. 29).
+    pub consent_sensitive: bool,
+    /// The applicant's name typed as a signature; must equal `name`.
+    pub signature_name: String,
+    /// Optional drawn signature: a base64 PNG of at most 200 KB.
+    pub signature_png: Option<String>,
+}
+
+/// An application as its applicant or a reviewer sees it (identity masked).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: Uuid,
+    pub union_id: Uuid,
+    pub union_name: String,
+    #[schema(example = "张*")]
+    pub name: String,
+    pub sex: String,
+    #[schema(example = "330522********1234")]
+    pub id_number: String,
+    pub mobile: Option<String>,
+    pub nationality: String,
+    pub education: String,
+    pub household_type: String,
+    pub unit_name: String,
+    pub employment_status: String,
+    pub union_post: String,
+    pub declaration_version: String,
+    pub has_drawn_signature: bool,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// The reviewer's reason for a rejection.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// The membership an approval created.
+    pub member_id: Option<Uuid>,
+}
+
+fn view(a: Application) -> ApplicationView {
+    ApplicationView {
+        id: a.id,
+        union_id: a.org_id,
+        union_name: a.org_name,
+        name: mask_name(&a.name),
+        sex: a.id_number.sex().label_zh().to_owned(),
+        id_number: a.id_number.masked(),
+        mobile: a.mobile.map(|m| m.masked()),
+        nationality: a.fields.nationality,
+        education: a.fields.education,
+        household_type: a.fields.household_type,
+        unit_name: a.fields.unit_name,
+        employment_status: a.fields.employment_status,
+        union_post: a.fields.union_post,
+        declaration_version: a.declaration_version,
+        has_drawn_signature: a.has_signature_png,
+        status: a.status,
+        reason: a.reason,
+        created_at: a.created_at,
+        reviewed_at: a.reviewed_at,
+        member_id: a.membership_id,
+    }
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 128)
+        .map(|k| Some(k.to_owned()))
+        .ok_or_else(|| {
+            ApiError::invalid_field("Idempotency-Key", "Idempotency-Key 须为 1–128 个可见字符")
+        })
+}
+
+fn signature_png(b64: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(text) = b64.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::invalid_field(
+            "signature_png",
+            "手写签名须为 200 KB 以内的 PNG 图片（base64）",
+        )
+    };
+    // Base64 of 200 KB is about 273 KB; refuse early what cannot fit.
+    if text.len() > MAX_SIGNATURE_PNG / 3 * 4 + 8 {
+        return Err(invalid());
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| invalid())?;
+    if bytes.len() > MAX_SIGNATURE_PNG || !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err(invalid());
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// Applies to join a grassroots union. Retries with the same `Idempotency-Key` header answer
+/// the first application and write nothing.
+#[utoipa::path(
+    tag = "worker",
+    security(("bearer" = [])),
+    request_body = ApplyRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes retries safe")),
+    responses(
+        (status = 201, body = ApplicationView),
+        (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
+        (status = 409, body = ErrorBody, description = "`already_member`, or `application_pending`"),
+    )
+)]
+#[post("/api/v1/applications")]
+pub async fn apply(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: crate::json::Json<ApplyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    worker(&caller)?;
+    let b = body.into_inner();
+    let key = idempotency_key(&req)?;
+    let entry = roster_entry(
+        &AddMemberRequest {
+            name: b.name.clone(),
+            sex: b.sex.clone(),
+            id_number: b.id_number.clone(),
+            nationality: b.nationality.clone(),
+            education: b.education.clone(),
+            mobile: b.mobile.clone(),
+            household_type: b.household_type.clone(),
+            unit_name: b.unit_name.clone(),
+            employment_status: b.employment_status.clone(),
+            union_post: b.union_post.clone(),
+        },
+        state.clock.now().date_naive(),
+    )?;
+    if !b.agree_declaration {
+        return Err(ApiError::invalid_field(
+            "agree_declaration",
+            "须阅读并同意《中华全国总工会入会申请书》",
+        ));
+    }
+    if b.declaration_version
+        .as_deref()
+        .is_some_and(|v| v != DECLARATION_VERSION)
+    {
+        return Err(ApiError::invalid_field(
+            "declaration_version",
+            "申请书已更新，请重新阅读后提交",
+        ));
+    }
+    if !b.consent_sensitive {
+        return Err(ApiError::invalid_field(
+            "consent_sensitive",
+            "须单独同意工会处理您的身份证号码等敏感个人信息",
+        ));
+    }
+    let signature = required_text("signature_name", &b.signature_name, 64)?;
+    if signature != entry.name {
+        return Err(ApiError::invalid_field(
+            "signature_name",
+            "签名须与姓名一致",
+        ));
+    }
+    let png = signature_png(b.signature_png.as_deref())?;
+    let union = orgs::get_in_scope(&state.db.conn, &state.vault, b.union_id, "/")
+        .await?
+        .filter(|o| o.level == OrgLevel::Grassroots && o.status == "active")
+        .ok_or_else(|| ApiError::invalid_field("union_id", "所选工会不存在或不接受入会申请"))?;
+    let submitted = applications::submit(
+        &state.db,
+        &state.vault,
+        NewApplication {
+            user_id: caller.user_id,
+            org_id: union.id,
+            id_number: &entry.id_number,
+            name: &entry.name,
+            mobile: entry.mobile.as_ref(),
+            fields: &entry.fields,
+            declaration_version: DECLARATION_VERSION,
+            consent_sensitive: true,
+            signature_name: &signature,
+            signature_png: png.as_deref(),
+            idempotency_key: key.as_deref(),
+        },
+        &caller.actor(&req),
+        state.clock.now(),
+    )
+    .await;
+    match submitted {
+        Ok((application, created)) => Ok(HttpResponse::Created()
+            .insert_header((
+                "Idempotency-Replayed",
+                if created { "false" } else { "true" },
+            ))
+            .json(view(application))),
+        Err(ApplyError::AlreadyMember) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_member",
+            "您已是工会会员，可直接激活惠工卡",
+        )
+        .with_field("id_number")),
+        Err(ApplyError::Pending) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "application_pending",
+            "已有一份入会申请正在审核中，请耐心等待",
+        )
+        .with_field("id_number")),
+        Err(ApplyError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// The caller's own applications, newest first, with the reviewer's reason.
+#[utoipa::path(
+    tag = "worker",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<ApplicationView>), (status = 401, body = ErrorBody))
+)]
+#[get("/api/v1/applications/mine")]
+pub async fn mine(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let own = applications::mine(&state.db.conn, &state.vault, caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(own.into_iter().map(view).collect::<Vec<_>>()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewQuery {
+    /// `pending`, `approved` or `rejected`; all when absent.
+    status: Option<String>,
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+/// Applications to the unions of the caller's subtree, oldest first.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ReviewQuery),
+    responses((status = 200, body = Page<ApplicationView>), (status = 400, body = ErrorBody))
+)]
+#[get("/api/v1/admin/applications")]
+pub async fn list_applications(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    query: web::Query<ReviewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(s @ ("pending" | "approved" | "rejected")) => Some(s),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "status 须为 pending、approved 或 rejected",
+            ));
+        }
+    };
+    let (items, total) = applications::list_in_scope(
+        &state.db.conn,
+        &state.vault,
+        &admin.scope,
+        status,
+        page,
+        per_page,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        items: items.into_iter().map(view).collect(),
+        total,
+        page,
+        per_page,
+    }))
+}
+
+fn review_error(e: ReviewError) -> ApiError {
+    match e {
+        ReviewError::NotFound => ApiError::not_found(),
+        ReviewError::AlreadyReviewed(status) => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_reviewed",
+            match status.as_str() {
+                "approved" => "该申请已被批准",
+                "rejected" => "该申请已被驳回",
+                _ => "该申请已处理",
+            },
+        ),
+        ReviewError::AlreadyMember => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_member",
+            "申请人已是工会会员，请驳回此申请",
+        ),
+        ReviewError::Store(e) => e.into(),
+    }
+}
+
+/// Approves an application: the applicant becomes a member (and can activate the card at
+/// once) and is notified. Two admins approving at once make one member.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`already_reviewed` or `already_member`"),
+    )
+)]
+#[post("/api/v1/admin/applications/{id}/approve")]
+pub async fn approve_application(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let approved = applications::approve(
+        &state.db,
+        &state.vault,
+        id,
+        &admin.scope,
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await
+    .map_err(review_error)?;
+    state.notifier.wake();
+    Ok(HttpResponse::Ok().json(view(approved)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Shown to the applicant; 1–200 characters.
+    pub reason: String,
+}
+
+/// Rejects an application with a reason the applicant sees.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = RejectRequest,
+    responses(
+        (status = 200, body = ApplicationView),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`already_reviewed`"),
+    )
+)]
+#[post("/api/v1/admin/applications/{id}/reject")]
+pub async fn reject_application(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    body: crate::json::Json<RejectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let reason = required_text("reason", &body.reason, 200)?;
+    let rejected = applications::reject(
+        &state.db,
+        &state.vault,
+        id,
+        &admin.scope,
+        &reason,
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await
+    .map_err(review_error)?;
+    state.notifier.wake();
+    Ok(HttpResponse::Ok().json(view(rejected)))
+}
