@@ -7,6 +7,29 @@ use huigong_core::Role;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// The first sheet's cells as text.
+fn cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let range = book
+        .worksheet_range_at(0)
+        .unwrap_or_else(|| panic!("no sheet"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::String(s) => s.clone(),
+                    Data::Float(f) => f.to_string(),
+                    _ => String::new(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 fn application(union: &str, name: &str, id: &str, sex: &str) -> Value {
     json!({
         "union_id": union, "name": name, "sex": sex, "id_number": id, "nationality": "汉族",
@@ -188,6 +211,32 @@ async fn apply_then_approve_makes_a_member_and_notifies_once_despite_a_failed_de
     let (status, qr) = app.get("/api/v1/card/qr", Some(&worker)).await;
     assert_eq!(status, 200, "{qr}");
     assert!(qr["token"].as_str().is_some_and(|t| !t.is_empty()));
+
+    // Appendix 2's list: masked by default, in full (audited) on request; the card is marked.
+    let path = format!("/api/v1/admin/orgs/{union_a}/applications.xlsx");
+    let (status, masked) = crate::roster::download(&app, &admin_a, &path).await;
+    assert_eq!(status, 200);
+    let sheet = cells(masked);
+    assert_eq!(
+        sheet[3],
+        [
+            "序号",
+            "姓名",
+            "签名",
+            "是否注册电子会员卡(√)",
+            "有无微信(√)"
+        ]
+    );
+    assert_eq!(sheet[4], ["1", "赵**", "赵**", "√", "√"]);
+    let (_, full) = crate::roster::download(&app, &admin_a, &format!("{path}?full=true")).await;
+    assert_eq!(cells(full)[4][1], "赵小明");
+    let (_, audit) = app
+        .get(
+            "/api/v1/admin/audit?action=applications.export_full",
+            Some(&county),
+        )
+        .await;
+    assert_eq!(audit["total"], 1, "{audit}");
 
     // The WeChat failure did not undo the approval, and the message left exactly once.
     let sent = delivered_to(&app, "o_applicant_1").await;

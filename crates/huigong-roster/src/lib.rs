@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod applications;
 mod cell;
 mod container;
 mod error;
@@ -29,6 +30,7 @@ mod report;
 mod roster;
 mod sheet;
 
+pub use applications::{APPLICATIONS_TITLE, ApplicationListRow, write_applications};
 pub use error::{Limits, WorkbookError};
 pub use labels::{UnionType, UnitNature};
 pub use orgs::{ORGS_TITLE, OrgExportRow, OrgRow, ParsedOrgs, parse_orgs, write_orgs};

@@ -536,3 +536,57 @@ async fn review_audit<C: ConnectionTrait>(
     )
     .await
 }
+
+/// An application on appendix 2's list: whether the applicant now has an active card, and the
+/// drawn signature (base64 PNG) when asked for.
+#[derive(Debug, Clone)]
+pub struct ListedApplication {
+    pub application: Application,
+    pub card_active: bool,
+    pub signature_png: Option<Zeroizing<String>>,
+}
+
+/// The applications to union `org_id` that were not rejected, oldest first, for appendix 2's
+/// list; drawn signatures are decrypted only `with_signatures`.
+pub async fn signed_list<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    with_signatures: bool,
+) -> Result<Vec<ListedApplication>, StoreError> {
+    let rows = application::Entity::find()
+        .filter(application::Column::OrgId.eq(org_id))
+        .filter(application::Column::Status.ne("rejected"))
+        .order_by_asc(application::Column::CreatedAt)
+        .all(conn)
+        .await?;
+    let mut pngs = HashMap::new();
+    if with_signatures {
+        for row in &rows {
+            if let Some(sealed) = &row.signature_png_enc {
+                let png = APPLICATIONS_SIGNATURE_PNG
+                    .open(vault, row.id, sealed)
+                    .map_err(|_| {
+                        StoreError::Other(format!("applications {}: unreadable signature", row.id))
+                    })?;
+                pngs.insert(row.id, png);
+            }
+        }
+    }
+    let mut listed = Vec::with_capacity(rows.len());
+    for application in assemble(conn, vault, rows).await? {
+        let card_active =
+            match people::find_by_id_number(conn, vault, &application.id_number).await? {
+                Some(person) => crate::cards::live_card_of_person(conn, person.id)
+                    .await?
+                    .is_some_and(|c| c.status == crate::cards::CardStatus::Active),
+                None => false,
+            };
+        listed.push(ListedApplication {
+            signature_png: pngs.remove(&application.id),
+            card_active,
+            application,
+        });
+    }
+    Ok(listed)
+}

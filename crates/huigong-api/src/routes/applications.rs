@@ -22,7 +22,7 @@ use uuid::Uuid;
 /// The declaration an applicant agrees to: appendix 2, 中华全国总工会入会申请书.
 pub const DECLARATION_VERSION: &str = "acftu-application-2018";
 const DECLARATION_TITLE: &str = "中华全国总工会入会申请书";
-const DECLARATION_TEXT: &str = "我自愿加入中华全国总工会，遵守工会章程，执行工会决议，积极参加工会活动，为把我国建设成为富强、民主、文明的社会主义国家而努力奋斗。";
+pub const DECLARATION_TEXT: &str = "我自愿加入中华全国总工会，遵守工会章程，执行工会决议，积极参加工会活动，为把我国建设成为富强、民主、文明的社会主义国家而努力奋斗。";
 /// The largest drawn signature accepted.
 const MAX_SIGNATURE_PNG: usize = 200 * 1024;
 

@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(roster::export_roster)
         .service(roster::import_children)
         .service(roster::export_units)
+        .service(roster::export_applications)
         .service(card::preview)
         .service(card::confirm)
         .service(card::get_card)

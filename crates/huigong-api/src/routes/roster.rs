@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
-use huigong_roster::{RosterExportRow, RosterHeader, WorkbookError};
+use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, WorkbookError};
 use huigong_store::audit::{self, Actor, Entry, Outcome};
 use huigong_store::{StoreError, members, orgs};
 use serde::Deserialize;
@@ -359,6 +359,81 @@ pub async fn export_units(
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
     Ok(xlsx(bytes, &format!("{}基层工会组织信息", org.name)))
+}
+
+/// Appendix 2's list of applicants to grassroots union `{id}` (序号, 姓名, 签名, 是否注册电子会员卡,
+/// 有无微信): the applications not rejected, oldest first. Names masked and typed signatures
+/// shown masked unless `?full=true`, which also embeds drawn signatures (audited).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"),
+        (status = 404, body = ErrorBody),
+    )
+)]
+#[get("/api/v1/admin/orgs/{id}/applications.xlsx")]
+pub async fn export_applications(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
+    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
+    let full = query.full.unwrap_or(false);
+    let listed =
+        huigong_store::applications::signed_list(&state.db.conn, &state.vault, org.id, full)
+            .await?;
+    if full {
+        audit_full_export(
+            &state,
+            &admin.actor(&req),
+            "applications.export_full",
+            org.id,
+            &["name", "signature"],
+        )
+        .await?;
+    }
+    let rows: Vec<ApplicationListRow> = listed
+        .into_iter()
+        .map(|l| {
+            let shown = if full {
+                l.application.signature_name.to_string()
+            } else {
+                mask_name(&l.application.signature_name)
+            };
+            ApplicationListRow {
+                name: if full {
+                    l.application.name.to_string()
+                } else {
+                    mask_name(&l.application.name)
+                },
+                signature: shown,
+                signature_png: l.signature_png.and_then(|b64| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.as_bytes())
+                        .ok()
+                }),
+                card_registered: l.card_active,
+                has_wechat: true,
+            }
+        })
+        .collect();
+    let union_name = org.name.clone();
+    let bytes = web::block(move || {
+        huigong_roster::write_applications(
+            &union_name,
+            crate::routes::applications::DECLARATION_TEXT,
+            &rows,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?
+    .map_err(|e| ApiError::internal(&e))?;
+    Ok(xlsx(bytes, &format!("{}入会申请书名单", org.name)))
 }
 
 /// RFC 5987 encoding of a file name.

@@ -1,0 +1,192 @@
+//! The list of appendix 2, 中华全国总工会入会申请书: the declaration, then one row per applicant
+//! with 序号, 姓名, 签名, 是否注册电子会员卡(√), 有无微信(√).
+
+use std::fmt;
+
+use huigong_core::mask_name;
+use rust_xlsxwriter::{Format, FormatAlign, Image, Workbook};
+
+use crate::error::{WorkbookError, write_error};
+use crate::out;
+use crate::sheet::ColumnSpec;
+
+/// The title of appendix 2.
+pub const APPLICATIONS_TITLE: &str = "中华全国总工会入会申请书";
+
+const COLUMNS: [ColumnSpec; 5] = [
+    column("序号"),
+    column("姓名"),
+    column("签名"),
+    column("是否注册电子会员卡(√)"),
+    column("有无微信(√)"),
+];
+
+const fn column(name: &'static str) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        aliases: &[],
+        required: true,
+    }
+}
+
+const WIDTHS: [f64; 5] = [6.0, 12.0, 22.0, 22.0, 14.0];
+
+/// The 0-based row of the header: title, declaration, union name, header.
+const HEADER_ROW: u32 = 3;
+
+/// One applicant on the list.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApplicationListRow {
+    /// 姓名, as the export should show it (masked or full).
+    pub name: String,
+    /// The typed signature, written when there is no drawn one (or it is not shown).
+    pub signature: String,
+    /// A drawn signature (PNG bytes), embedded in the 签名 cell.
+    pub signature_png: Option<Vec<u8>>,
+    /// Whether the applicant has an active 惠工卡.
+    pub card_registered: bool,
+    /// Whether the applicant has WeChat (always, for online applications).
+    pub has_wechat: bool,
+}
+
+impl fmt::Debug for ApplicationListRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApplicationListRow")
+            .field("name", &mask_name(&self.name))
+            .field("signature_png", &self.signature_png.as_ref().map(Vec::len))
+            .field("card_registered", &self.card_registered)
+            .field("has_wechat", &self.has_wechat)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes appendix 2's list for `union_name`: the title, the declaration `declaration`, the
+/// union's name, then the header and one row per applicant (numbered from 1). A drawn signature
+/// that is not a readable image is written as the typed one.
+pub fn write_applications(
+    union_name: &str,
+    declaration: &str,
+    rows: &[ApplicationListRow],
+) -> Result<Vec<u8>, WorkbookError> {
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let formats = out::begin_table(
+        sheet,
+        "入会申请",
+        APPLICATIONS_TITLE,
+        &COLUMNS,
+        &WIDTHS,
+        HEADER_ROW,
+        &[1, 2],
+    )?;
+    let last = out::column_index(COLUMNS.len() - 1);
+    let wrapped = Format::new()
+        .set_text_wrap()
+        .set_align(FormatAlign::VerticalCenter);
+    sheet
+        .merge_range(1, 0, 1, last, declaration, &wrapped)
+        .map_err(write_error)?;
+    sheet.set_row_height(1, 48).map_err(write_error)?;
+    sheet
+        .merge_range(
+            2,
+            0,
+            2,
+            last,
+            &format!("工会名称：{union_name}"),
+            &Format::new(),
+        )
+        .map_err(write_error)?;
+    let centred = formats.plain.clone().set_align(FormatAlign::Center);
+    for (index, applicant) in rows.iter().enumerate() {
+        let sequence = index + 1;
+        let row = out::data_row(HEADER_ROW, sequence)?;
+        out::write_sequence(sheet, row, sequence, &formats.plain)?;
+        out::write_text(sheet, row, 1, &applicant.name, &formats.text)?;
+        let image = applicant
+            .signature_png
+            .as_deref()
+            .and_then(|png| Image::new_from_buffer(png).ok());
+        match image {
+            Some(image) => {
+                sheet.set_row_height(row, 36).map_err(write_error)?;
+                sheet
+                    .embed_image_with_format(row, 2, &image, &formats.plain)
+                    .map_err(write_error)?;
+            }
+            None => out::write_text(sheet, row, 2, &applicant.signature, &formats.text)?,
+        }
+        for (column, yes) in [(3, applicant.card_registered), (4, applicant.has_wechat)] {
+            out::write_text(sheet, row, column, if yes { "√" } else { "" }, &centred)?;
+        }
+    }
+    workbook.save_to_buffer().map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calamine::{Data, Reader, Xlsx};
+    use std::io::Cursor;
+
+    fn cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
+        let mut book: Xlsx<_> =
+            calamine::open_workbook_from_rs(Cursor::new(bytes)).unwrap_or_else(|e| panic!("{e}"));
+        let range = book
+            .worksheet_range_at(0)
+            .unwrap_or_else(|| panic!("no sheet"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        range
+            .rows()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Data::String(s) => s.clone(),
+                        Data::Float(f) => f.to_string(),
+                        _ => String::new(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_list_has_appendix_2s_header_and_marks() {
+        let rows = [
+            ApplicationListRow {
+                name: "赵小明".to_owned(),
+                signature: "赵小明".to_owned(),
+                signature_png: None,
+                card_registered: true,
+                has_wechat: true,
+            },
+            ApplicationListRow {
+                name: "钱*".to_owned(),
+                signature: "钱*".to_owned(),
+                signature_png: Some(b"not an image".to_vec()),
+                card_registered: false,
+                has_wechat: true,
+            },
+        ];
+        let sheet = cells(
+            write_applications("甲公司工会", "我自愿加入中华全国总工会……", &rows)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(sheet[0][0], APPLICATIONS_TITLE);
+        assert!(sheet[1][0].starts_with("我自愿加入"));
+        assert_eq!(sheet[2][0], "工会名称：甲公司工会");
+        assert_eq!(
+            sheet[3],
+            [
+                "序号",
+                "姓名",
+                "签名",
+                "是否注册电子会员卡(√)",
+                "有无微信(√)"
+            ]
+        );
+        assert_eq!(sheet[4], ["1", "赵小明", "赵小明", "√", "√"]);
+        // An unreadable drawing falls back to the typed signature.
+        assert_eq!(sheet[5], ["2", "钱*", "钱*", "", "√"]);
+    }
+}
