@@ -32,7 +32,8 @@ bench_backend() {
   for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "localhost:$port/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
   base="http://127.0.0.1:$port"
-  json() { sed 's/.*"'"$1"'":"\([^"]*\)".*/\1/'; }
+  # The first "KEY":"value" of a JSON answer (the object's own, before any nested one).
+  json() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
   token=$(curl -sf "$base/api/v1/auth/password/login" -H 'content-type: application/json' \
     -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" | json token)
   post() { curl -sf "$base$1" -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$2"; }

@@ -9,6 +9,7 @@ mod proxy;
 mod admin;
 mod api;
 mod applications;
+mod benefits;
 mod card;
 mod login;
 mod operations;

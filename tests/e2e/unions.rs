@@ -283,7 +283,12 @@ async fn each_admin_sees_only_its_subtree_and_the_rest_is_404() {
         let (status, _) = w.app.post_json("/api/v1/admin/users", &json!({"username": "intruder", "password": PASSWORD, "role": "grassroots_admin", "org_id": foreign}), Some(token)).await;
         assert_eq!(status, 404);
         // Workbooks in and out.
-        for export in ["roster.xlsx", "units.xlsx", "roster.xlsx?full=true", "applications.xlsx"] {
+        for export in [
+            "roster.xlsx",
+            "units.xlsx",
+            "roster.xlsx?full=true",
+            "applications.xlsx",
+        ] {
             let path = format!("/api/v1/admin/orgs/{foreign}/{export}");
             assert_eq!(
                 crate::roster::download(&w.app, token, &path).await.0,

@@ -51,6 +51,19 @@ labelled! {
 }
 
 labelled! {
+    /// The categories of union services (惠工服务) the mini program lists.
+    BenefitCategory {
+        Medical => "职工医疗",
+        Employment => "职工就业",
+        Training => "职工培训",
+        LegalAid => "法律援助",
+        Recuperation => "职工疗休养",
+        Hardship => "困难帮扶",
+        Culture => "文体活动",
+    }
+}
+
+labelled! {
     /// 工会类型 (appendix 1, note 4). A 联合工会 covers several units.
     UnionType {
         Single => "单建",

@@ -11,6 +11,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod benefits;
 pub mod cards;
 pub mod db;
 pub mod entity;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod applications;
 pub mod auth;
+pub mod benefits;
 pub mod card;
 pub mod health;
 pub mod me;
@@ -44,6 +45,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(card::qr_json)
         .service(card::qr_image)
         .service(card::unbind)
+        .service(benefits::catalogue)
+        .service(benefits::list_benefits)
+        .service(benefits::create_benefit)
+        .service(benefits::update_benefit)
         .service(applications::declaration)
         .service(applications::unions)
         .service(applications::apply)

@@ -3,6 +3,7 @@
 pub mod application;
 pub mod audit_event;
 pub mod audit_head;
+pub mod benefit;
 pub mod card;
 pub mod membership;
 pub mod org;
