@@ -3,8 +3,9 @@
 # ROWS members (100,000 by default) imported into one grassroots union (dry run, commit,
 # re-import of the full export), and exported masked and in full. Uses the release binary and
 # curl; PostgreSQL and Redis are started as tests/run.sh does. Prints, per step, the wall time
-# seen by the client and the service's peak RSS during the step (VmHWM, reset before each step).
-# Asserts nothing about timing.
+# seen by the client and the service's peak RSS during the step: the service is restarted before
+# each step (the data stays in the database), so each figure is that step's own peak (VmHWM)
+# from a fresh process, next to the idle process's RSS. Asserts nothing about timing.
 #
 #   tests/bench-roster.sh            # 100,000 rows
 #   BENCH_ROWS=20000 tests/bench-roster.sh
@@ -25,29 +26,44 @@ echo "roster: $ROWS rows, $(( $(stat -c %s "$TMP/roster.xlsx") / 1024 )) KiB"
 bench_backend() {
   local name=$1 port pid base token district union
   port=$(free_port)
+  base="http://127.0.0.1:$port"
   printf '%s\n' "$PASSWORD" | RUST_LOG=warn ./target/release/huigong admin create \
     --username bench --role county_admin --password-stdin >/dev/null
-  HUIGONG__SERVER__PORT=$port RUST_LOG=warn ./target/release/huigong >"$TMP/server-$name.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -sf "localhost:$port/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
-  base="http://127.0.0.1:$port"
+  start() {
+    HUIGONG__SERVER__PORT=$port RUST_LOG=warn ./target/release/huigong >>"$TMP/server-$name.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+    curl -sf "$base/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
+  }
+  stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; }
   # The first "KEY":"value" of a JSON answer (the object's own, before any nested one).
   json() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-  token=$(curl -sf "$base/api/v1/auth/password/login" -H 'content-type: application/json' \
-    -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" | json token)
+  # Sessions of the embedded backend live in the process: log in after each start.
+  login() {
+    token=$(curl -sf "$base/api/v1/auth/password/login" -H 'content-type: application/json' \
+      -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" | json token)
+  }
+  start
+  login
   post() { curl -sf "$base$1" -H "authorization: Bearer $token" -H 'content-type: application/json' -d "$2"; }
   district=$(post /api/v1/admin/orgs "{\"parent_id\":\"00000000-0000-7000-8000-000000000001\",\"level\":\"district\",\"name\":\"雉城街道总工会\"}" | json id)
   union=$(post /api/v1/admin/orgs "{\"parent_id\":\"$district\",\"level\":\"grassroots\",\"name\":\"长兴县某某集团工会\",\"unit_name\":\"长兴县某某集团\",\"unit_code\":\"91350100M000100Y43\",\"unit_nature\":\"私营经济\",\"unit_address\":\"长兴县\",\"employee_count\":$ROWS,\"founded_on\":\"2001-05-06\",\"union_type\":\"单建\",\"member_count\":$ROWS,\"leader_name\":\"吴可青\",\"phone\":\"0572-6022447\"}" | json id)
+  [ -n "$union" ] || die "could not create the union"
+  stop
   step() {
     local label=$1; shift
-    echo 5 >"/proc/$pid/clear_refs"
+    start
+    login
+    echo 5 >"/proc/$pid/clear_refs"   # the login's password hashing is not the step's
+    local idle
+    idle=$(awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$pid/status")
     local out
     out=$(curl -s -o "$TMP/out" -w '%{http_code} %{time_total}' -H "authorization: Bearer $token" "$@")
     local summary
     summary=$(head -c 300 "$TMP/out" | tr -d '\n' | grep -o '"\(rows\|valid\|created\|updated\|unchanged\)":[0-9]*' | tr '\n' ' ' || true)
-    printf '%-10s %-30s HTTP %s  %6.2f s  peak RSS %4d MB  %s\n' "$name" "$label" "${out%% *}" "${out##* }" \
-      "$(awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$pid/status")" "$summary"
+    printf '%-10s %-30s HTTP %s  %6.2f s  peak RSS %4d MB (idle %d MB)  %s\n' "$name" "$label" "${out%% *}" "${out##* }" \
+      "$(awk '/VmHWM/ {printf "%d", $2/1024}' "/proc/$pid/status")" "$idle" "$summary"
+    stop
   }
   local import="$base/api/v1/admin/orgs/$union/roster/import"
   step "import, dry run" -F "file=@$TMP/roster.xlsx" "$import"
@@ -56,7 +72,6 @@ bench_backend() {
   step "export, full" "$base/api/v1/admin/orgs/$union/roster.xlsx?full=true"
   cp "$TMP/out" "$TMP/full.xlsx"
   step "re-import of the full export" -F "file=@$TMP/full.xlsx" "$import?commit=true"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 HUIGONG__DATABASE__URL="sqlite://$TMP/bench.sqlite" HUIGONG__REDIS__URL="" bench_backend sqlite+mem

@@ -186,7 +186,14 @@ pub async fn roster(
             })
             .collect()
     };
-    let elsewhere = members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?;
+    // A clean commit checks for members of other unions inside its own transaction; a dry
+    // run, or a file with errors, checks here so that the report lists them all.
+    let clean = parsed.errors.is_empty() && parsed.omitted_errors == 0;
+    let elsewhere = if cx.commit && clean {
+        Vec::new()
+    } else {
+        members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?
+    };
     let mut errors: Vec<ImportProblem> = parsed.errors.into_iter().map(Into::into).collect();
     errors.extend(elsewhere_errors(&elsewhere));
     let mut report = ImportReport::new(

@@ -379,12 +379,20 @@ async fn active_by_person<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// The rows whose people are active members of another union, the rows' blind indexes, and
+/// the people already known (by blind index).
+type Placement = (
+    Vec<ElsewhereConflict>,
+    Vec<Vec<u8>>,
+    std::collections::HashMap<Vec<u8>, Uuid>,
+);
+
 async fn elsewhere<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     org_id: Uuid,
     rows: &[ImportRow],
-) -> Result<(Vec<ElsewhereConflict>, Vec<Vec<u8>>), StoreError> {
+) -> Result<Placement, StoreError> {
     let indexes: Vec<Vec<u8>> = rows
         .iter()
         .map(|r| people::id_number_index(vault, &r.id_number).to_vec())
@@ -415,7 +423,7 @@ async fn elsewhere<C: ConnectionTrait>(
             org_name: names.get(&m.org_id).cloned().unwrap_or_default(),
         });
     }
-    Ok((conflicts, indexes))
+    Ok((conflicts, indexes, people))
 }
 
 /// The rows whose people are already active members of another union (a dry run's check).
@@ -440,51 +448,67 @@ pub async fn import(
     now: DateTime<Utc>,
 ) -> Result<ImportOutcome, ImportError> {
     let txn = db.begin_write().await?;
-    let (conflicts, indexes) = elsewhere(&txn, vault, org_id, rows).await?;
+    let started = std::time::Instant::now();
+    let (conflicts, indexes, known) = elsewhere(&txn, vault, org_id, rows).await?;
     if !conflicts.is_empty() {
         return Err(ImportError::Elsewhere(conflicts));
     }
-    // People: insert the unknown ones in batches (the blind index decides who is known).
-    let known = people_by_index(&txn, &indexes).await?;
-    let mut new_people = Vec::new();
-    for (row, bidx) in rows.iter().zip(&indexes) {
-        if known.contains_key(bidx) {
-            continue;
+    tracing::debug!(
+        rows = rows.len(),
+        ms = started.elapsed().as_millis(),
+        "roster import: placed"
+    );
+    // People: insert the unknown ones in batches (the blind index decides who is known), each
+    // batch built just before it is written.
+    let mut ids = known.clone();
+    let unknown: Vec<usize> = indexes
+        .iter()
+        .enumerate()
+        .filter(|(_, bidx)| !known.contains_key(*bidx))
+        .map(|(i, _)| i)
+        .collect();
+    for batch in unknown.chunks(CHUNK) {
+        let mut models = Vec::with_capacity(batch.len());
+        for &i in batch {
+            let (row, bidx) = (&rows[i], &indexes[i]);
+            let id = Uuid::now_v7();
+            ids.insert(bidx.clone(), id);
+            models.push(person::ActiveModel {
+                id: Set(id),
+                id_number_bidx: Set(bidx.clone()),
+                id_number_enc: Set(crate::sealed::PEOPLE_ID_NUMBER.seal(
+                    vault,
+                    id,
+                    row.id_number.as_str(),
+                )),
+                name_enc: Set(crate::sealed::PEOPLE_NAME.seal(vault, id, &row.name)),
+                mobile_enc: Set(row
+                    .mobile
+                    .as_ref()
+                    .map(|m| crate::sealed::PEOPLE_MOBILE.seal(vault, id, m.as_str()))),
+                mobile_bidx: Set(row.mobile.as_ref().map(|m| {
+                    vault
+                        .blind_index(people::MOBILE_DOMAIN, m.as_str())
+                        .to_vec()
+                })),
+                sex: Set(match row.id_number.sex() {
+                    huigong_core::id_number::Sex::Male => "male".to_owned(),
+                    huigong_core::id_number::Sex::Female => "female".to_owned(),
+                }),
+                birth_date: Set(row.id_number.birth_date()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
         }
-        let id = Uuid::now_v7();
-        new_people.push(person::ActiveModel {
-            id: Set(id),
-            id_number_bidx: Set(bidx.clone()),
-            id_number_enc: Set(crate::sealed::PEOPLE_ID_NUMBER.seal(
-                vault,
-                id,
-                row.id_number.as_str(),
-            )),
-            name_enc: Set(crate::sealed::PEOPLE_NAME.seal(vault, id, &row.name)),
-            mobile_enc: Set(row
-                .mobile
-                .as_ref()
-                .map(|m| crate::sealed::PEOPLE_MOBILE.seal(vault, id, m.as_str()))),
-            mobile_bidx: Set(row.mobile.as_ref().map(|m| {
-                vault
-                    .blind_index(people::MOBILE_DOMAIN, m.as_str())
-                    .to_vec()
-            })),
-            sex: Set(match row.id_number.sex() {
-                huigong_core::id_number::Sex::Male => "male".to_owned(),
-                huigong_core::id_number::Sex::Female => "female".to_owned(),
-            }),
-            birth_date: Set(row.id_number.birth_date()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        });
-    }
-    for chunk in new_people.chunks(CHUNK) {
-        person::Entity::insert_many(chunk.to_vec())
+        person::Entity::insert_many(models)
             .exec_without_returning(&txn)
             .await?;
     }
-    let ids = people_by_index(&txn, &indexes).await?;
+    tracing::debug!(
+        new = unknown.len(),
+        ms = started.elapsed().as_millis(),
+        "roster import: people inserted"
+    );
     // Known people whose name or mobile changed.
     let known_ids: Vec<Uuid> = known.values().copied().collect();
     let current_people = people::get_many(&txn, vault, &known_ids).await?;
@@ -514,8 +538,13 @@ pub async fn import(
     let person_ids: Vec<Uuid> = indexes.iter().filter_map(|b| ids.get(b).copied()).collect();
     let active = active_by_person(&txn, &person_ids).await?;
     let mut outcome = ImportOutcome::default();
-    let mut new_members = Vec::new();
+    let mut new_members = Vec::with_capacity(CHUNK);
     for (row, bidx) in rows.iter().zip(&indexes) {
+        if new_members.len() == CHUNK {
+            membership::Entity::insert_many(std::mem::take(&mut new_members))
+                .exec_without_returning(&txn)
+                .await?;
+        }
         let person_id = *ids
             .get(bidx)
             .ok_or_else(|| StoreError::Other("imported person not found".to_owned()))?;
@@ -556,11 +585,15 @@ pub async fn import(
             }
         }
     }
-    for chunk in new_members.chunks(CHUNK) {
-        membership::Entity::insert_many(chunk.to_vec())
+    if !new_members.is_empty() {
+        membership::Entity::insert_many(new_members)
             .exec_without_returning(&txn)
             .await?;
     }
+    tracing::debug!(
+        ms = started.elapsed().as_millis(),
+        "roster import: memberships written"
+    );
     audit::record(
         &txn,
         actor,
