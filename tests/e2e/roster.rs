@@ -848,3 +848,39 @@ async fn a_bad_org_table_names_rows_and_columns_and_commits_nothing() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_roster_of_several_pages_exports_whole_and_in_order() {
+    let (app, token, union_a, _) = setup().await;
+    // 2,500 members: more than one page of the export's reads.
+    let ids: Vec<String> = (0..2500u32)
+        .map(|n| id_number(&format!("198001{:02}", n / 500 + 1), (n % 500) * 2 + 1))
+        .collect();
+    let rows: Vec<[&str; 10]> = ids.iter().map(|id| row("郑九", id, "男")).collect();
+    let (status, report) = upload(&app, &token, &union_a, clerk_roster(&rows, |_| {}), true).await;
+    assert_eq!(
+        (status, report["created"].as_u64()),
+        (200, Some(2500)),
+        "{report}"
+    );
+    let (status, bytes) = download(
+        &app,
+        &token,
+        &format!("/api/v1/admin/orgs/{union_a}/roster.xlsx?full=true"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let parsed = huigong_roster::parse_roster(
+        &bytes,
+        chrono::Utc::now().date_naive(),
+        &huigong_roster::Limits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let exported: Vec<&str> = parsed.rows.iter().map(|r| r.id_number.as_str()).collect();
+    let expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(
+        exported, expected,
+        "every member once, in the order imported"
+    );
+    app.stop().await;
+}

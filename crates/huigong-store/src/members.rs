@@ -611,6 +611,29 @@ pub async fn import(
     Ok(outcome)
 }
 
+/// Up to `limit` active members of `org_id` after member `after` (by id, oldest first): a
+/// roster read page by page, so that a large one is never held whole.
+pub async fn page_of<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Member>, StoreError> {
+    let mut query = membership::Entity::find()
+        .filter(membership::Column::OrgId.eq(org_id))
+        .filter(membership::Column::Status.eq("active"));
+    if let Some(after) = after {
+        query = query.filter(membership::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(membership::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    with_people(conn, vault, rows).await
+}
+
 /// Every active member of `org_id`, oldest first (for the roster export).
 pub async fn all_of<C: ConnectionTrait>(
     conn: &C,

@@ -185,7 +185,6 @@ pub async fn export_roster(
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
     let full = query.full.unwrap_or(false);
-    let members = members::all_of(&state.db.conn, &state.vault, org.id).await?;
     if full {
         audit_full_export(
             &state,
@@ -196,9 +195,14 @@ pub async fn export_roster(
         )
         .await?;
     }
-    let rows: Vec<RosterExportRow> = members
-        .iter()
-        .map(|m| {
+    // Page by page: only one page of decrypted people is held at a time.
+    let mut rows: Vec<RosterExportRow> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = members::page_of(&state.db.conn, &state.vault, org.id, after, 2000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        rows.extend(page.iter().map(|m| {
             let p = &m.person;
             RosterExportRow {
                 name: if full {
@@ -230,8 +234,8 @@ pub async fn export_roster(
                 employment_status: m.fields.employment_status.clone(),
                 union_post: m.fields.union_post.clone(),
             }
-        })
-        .collect();
+        }));
+    }
     let header = RosterHeader {
         union_name: Some(org.name.clone()),
         contact: org.union.as_ref().map(|u| u.leader_name.to_string()),
