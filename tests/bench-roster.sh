@@ -18,7 +18,7 @@ PASSWORD='Bench-Password-2026'
 . tests/services.sh
 cargo build --release --locked -q -p huigong-server
 cargo build --release --locked -q -p huigong-roster --example roster_100k
-./target/release/examples/roster_100k write "$TMP/roster.xlsx" "$ROWS" >/dev/null
+${CARGO_TARGET_DIR:-./target}/release/examples/roster_100k write "$TMP/roster.xlsx" "$ROWS" >/dev/null
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
 echo "roster: $ROWS rows, $(( $(stat -c %s "$TMP/roster.xlsx") / 1024 )) KiB"
@@ -27,10 +27,10 @@ bench_backend() {
   local name=$1 port pid base token district union
   port=$(free_port)
   base="http://127.0.0.1:$port"
-  printf '%s\n' "$PASSWORD" | RUST_LOG=warn ./target/release/huigong admin create \
+  printf '%s\n' "$PASSWORD" | RUST_LOG=warn ${CARGO_TARGET_DIR:-./target}/release/huigong admin create \
     --username bench --role county_admin --password-stdin >/dev/null
   start() {
-    HUIGONG__SERVER__PORT=$port RUST_LOG=warn ./target/release/huigong >>"$TMP/server-$name.log" 2>&1 &
+    HUIGONG__SERVER__PORT=$port RUST_LOG=warn ${CARGO_TARGET_DIR:-./target}/release/huigong >>"$TMP/server-$name.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
     curl -sf "$base/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }

@@ -26,7 +26,7 @@ echo "load: wrk -t$WRK_THREADS -c$CONNECTIONS -d${SECONDS_PER_PATH}s on loopback
 bench_backend() {
   local name=$1 port
   port=$(free_port)
-  HUIGONG__SERVER__PORT=$port RUST_LOG=warn ./target/release/huigong >"$TMP/server-$name.log" 2>&1 &
+  HUIGONG__SERVER__PORT=$port RUST_LOG=warn ${CARGO_TARGET_DIR:-./target}/release/huigong >"$TMP/server-$name.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "localhost:$port/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
