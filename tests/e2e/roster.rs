@@ -884,3 +884,50 @@ async fn a_roster_of_several_pages_exports_whole_and_in_order() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_second_import_updates_changed_fields_and_names_in_place() {
+    let (app, token, union_a, _) = setup().await;
+    let ids: Vec<String> = (0..3).map(|n| id_number("19830303", n * 2 + 1)).collect();
+    let first: Vec<[&str; 10]> = ids.iter().map(|id| row("冯十", id, "男")).collect();
+    let (status, _) = upload(&app, &token, &union_a, clerk_roster(&first, |_| {}), true).await;
+    assert_eq!(status, 200);
+    // July's roster: one member has a new degree, another a corrected name.
+    let mut second = first.clone();
+    second[0][4] = "本科";
+    second[1][0] = "冯拾";
+    let (status, report) =
+        upload(&app, &token, &union_a, clerk_roster(&second, |_| {}), true).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["created"].as_u64(),
+            report["updated"].as_u64(),
+            report["unchanged"].as_u64()
+        ),
+        (Some(0), Some(1), Some(2)),
+        "{report}"
+    );
+    let (_, found) = app
+        .get(
+            &format!("/api/v1/admin/members?id_number={}", ids[1]),
+            Some(&token),
+        )
+        .await;
+    let member = found[0]["id"].as_str().unwrap_or_default().to_owned();
+    let (_, full) = app
+        .get(
+            &format!("/api/v1/admin/members/{member}?full=true"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(full["name"], "冯拾", "{full}");
+    let (_, list) = app
+        .get(
+            &format!("/api/v1/admin/orgs/{union_a}/members"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(list["total"], 3);
+    app.stop().await;
+}

@@ -70,33 +70,22 @@ pub fn write_applications(
 ) -> Result<Vec<u8>, WorkbookError> {
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
+    let wrapped = Format::new()
+        .set_text_wrap()
+        .set_align(FormatAlign::VerticalCenter);
+    let plain = Format::new();
+    let union_line = format!("工会名称：{union_name}");
     let formats = out::begin_table(
         sheet,
         "入会申请",
         APPLICATIONS_TITLE,
+        &[(declaration, &wrapped), (&union_line, &plain)],
         &COLUMNS,
         &WIDTHS,
         HEADER_ROW,
         &[1, 2],
     )?;
-    let last = out::column_index(COLUMNS.len() - 1);
-    let wrapped = Format::new()
-        .set_text_wrap()
-        .set_align(FormatAlign::VerticalCenter);
-    sheet
-        .merge_range(1, 0, 1, last, declaration, &wrapped)
-        .map_err(write_error)?;
     sheet.set_row_height(1, 48).map_err(write_error)?;
-    sheet
-        .merge_range(
-            2,
-            0,
-            2,
-            last,
-            &format!("工会名称：{union_name}"),
-            &Format::new(),
-        )
-        .map_err(write_error)?;
     let centred = formats.plain.clone().set_align(FormatAlign::Center);
     for (index, applicant) in rows.iter().enumerate() {
         let sequence = index + 1;

@@ -36,6 +36,6 @@ pub use labels::{UnionType, UnitNature};
 pub use orgs::{ORGS_TITLE, OrgExportRow, OrgRow, ParsedOrgs, parse_orgs, write_orgs};
 pub use report::RowError;
 pub use roster::{
-    ParsedRoster, ROSTER_TITLE, RosterExportRow, RosterHeader, RosterRow, parse_roster,
-    write_roster,
+    ParsedRoster, ROSTER_TITLE, RosterExportRow, RosterHeader, RosterRow, Spill, parse_roster,
+    write_roster, write_roster_with,
 };

@@ -516,6 +516,7 @@ pub fn write_orgs(rows: &[OrgExportRow]) -> Result<Vec<u8>, WorkbookError> {
         sheet,
         "组织信息",
         ORGS_TITLE,
+        &[],
         &COLUMNS,
         &WIDTHS,
         HEADER_ROW,

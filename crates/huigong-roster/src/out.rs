@@ -28,13 +28,17 @@ pub(crate) fn data_row(header_row: u32, sequence: usize) -> Result<u32, Workbook
         .ok_or_else(|| WorkbookError::Write("more rows than a worksheet holds".to_owned()))
 }
 
-/// Names the sheet, writes the title merged over all columns on row 1 and the header on
-/// `header_row` (0-based), sets column widths, formats `text_columns` as text for rows added
-/// later and freezes the panes below the header.
+/// Names the sheet, writes the title merged over all columns on row 1, then `lines` (each
+/// merged over all columns, with its format) on the rows below it, and the header on
+/// `header_row` (0-based); sets column widths, formats `text_columns` as text for rows added
+/// later and freezes the panes below the header. Rows are written top to bottom, as a
+/// worksheet in constant-memory mode needs.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn begin_table(
     sheet: &mut Worksheet,
     sheet_name: &str,
     title: &str,
+    lines: &[(&str, &Format)],
     columns: &[ColumnSpec],
     widths: &[f64],
     header_row: u32,
@@ -52,6 +56,11 @@ pub(crate) fn begin_table(
         .merge_range(0, 0, 0, last_column, title, &title_format)
         .map_err(write_error)?;
     sheet.set_row_height(0, 30).map_err(write_error)?;
+    for (row, (text, format)) in (1u32..).zip(lines) {
+        sheet
+            .merge_range(row, 0, row, last_column, text, format)
+            .map_err(write_error)?;
+    }
 
     let plain = Format::new()
         .set_border(FormatBorder::Thin)

@@ -591,31 +591,50 @@ pub fn write_roster(
     header: &RosterHeader,
     rows: &[RosterExportRow],
 ) -> Result<Vec<u8>, WorkbookError> {
+    write_roster_with(header, rows, Spill::Never)
+}
+
+/// Where the writer may keep the rows it has written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spill {
+    /// Everything in memory: nothing touches the disk (for full, unmasked values).
+    Never,
+    /// Rows go to an anonymous temporary file as they are written, so memory stays flat
+    /// however long the roster is. Only for values that may sit on disk, i.e. masked ones.
+    ToTempFile,
+}
+
+/// [`write_roster`], choosing where written rows are kept.
+pub fn write_roster_with(
+    header: &RosterHeader,
+    rows: &[RosterExportRow],
+    spill: Spill,
+) -> Result<Vec<u8>, WorkbookError> {
     let mut workbook = Workbook::new();
-    let sheet = workbook.add_worksheet();
+    let sheet = match spill {
+        Spill::Never => workbook.add_worksheet(),
+        Spill::ToTempFile => workbook
+            .add_worksheet_with_constant_memory()
+            .map_err(write_error)?,
+    };
+    let line = Format::new().set_align(FormatAlign::Left);
+    let texts = [
+        ("工会名称", &header.union_name),
+        ("联系人", &header.contact),
+        ("联系电话", &header.phone),
+    ]
+    .map(|(label, value)| format!("{label}：{}", value.as_deref().unwrap_or_default()));
+    let lines = texts.each_ref().map(|text| (text.as_str(), &line));
     let formats = out::begin_table(
         sheet,
         "会员花名册",
         ROSTER_TITLE,
+        &lines,
         &COLUMNS,
         &WIDTHS,
         HEADER_ROW,
         &[ID, MOBILE],
     )?;
-
-    let line = Format::new().set_align(FormatAlign::Left);
-    let last_column = out::column_index(COLUMNS.len() - 1);
-    let lines = [
-        ("工会名称", &header.union_name),
-        ("联系人", &header.contact),
-        ("联系电话", &header.phone),
-    ];
-    for (row, (label, value)) in (1u32..).zip(lines) {
-        let text = format!("{label}：{}", value.as_deref().unwrap_or_default());
-        sheet
-            .merge_range(row, 0, row, last_column, &text, &line)
-            .map_err(write_error)?;
-    }
 
     for (index, member) in rows.iter().enumerate() {
         let sequence = index + 1;

@@ -561,6 +561,12 @@ fn roster_round_trips_through_the_writer() {
     // Once more: what was read back writes the same table.
     let again = write_roster(&parsed.header, &read_back).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(parse_roster_ok(&again), parsed);
+
+    // Written through a temporary file, the table reads back the same.
+    let spilled =
+        huigong_roster::write_roster_with(&header, &members, huigong_roster::Spill::ToTempFile)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parse_roster_ok(&spilled), parsed);
 }
 
 /// The cells of the first sheet, by (row, column), 0-based.

@@ -509,86 +509,92 @@ pub async fn import(
         ms = started.elapsed().as_millis(),
         "roster import: people inserted"
     );
-    // Known people whose name or mobile changed.
-    let known_ids: Vec<Uuid> = known.values().copied().collect();
-    let current_people = people::get_many(&txn, vault, &known_ids).await?;
-    for (row, bidx) in rows.iter().zip(&indexes) {
-        let Some(current) = known.get(bidx).and_then(|id| current_people.get(id)) else {
-            continue;
-        };
-        let mobile_changed = row.mobile.is_some()
-            && current.mobile.as_ref().map(|m| m.as_str())
-                != row.mobile.as_ref().map(|m| m.as_str());
-        if current.name.as_str() != row.name || mobile_changed {
-            people::save(
-                &txn,
-                vault,
-                PersonInput {
-                    id_number: &row.id_number,
-                    name: &row.name,
-                    mobile: row.mobile.as_ref(),
-                },
-                actor,
-                now,
-            )
-            .await?;
-        }
-    }
-    // Memberships.
-    let person_ids: Vec<Uuid> = indexes.iter().filter_map(|b| ids.get(b).copied()).collect();
-    let active = active_by_person(&txn, &person_ids).await?;
+    // Then batch by batch, so that only one batch of people is decrypted at a time: the known
+    // people whose name or mobile changed, and the memberships.
     let mut outcome = ImportOutcome::default();
     let mut new_members = Vec::with_capacity(CHUNK);
-    for (row, bidx) in rows.iter().zip(&indexes) {
-        if new_members.len() == CHUNK {
+    for start in (0..rows.len()).step_by(CHUNK) {
+        let batch = start..(start + CHUNK).min(rows.len());
+        let known_ids: Vec<Uuid> = batch
+            .clone()
+            .filter_map(|i| known.get(&indexes[i]).copied())
+            .collect();
+        let current_people = people::get_many(&txn, vault, &known_ids).await?;
+        for i in batch.clone() {
+            let row = &rows[i];
+            let Some(current) = known.get(&indexes[i]).and_then(|id| current_people.get(id)) else {
+                continue;
+            };
+            let mobile_changed = row.mobile.is_some()
+                && current.mobile.as_ref().map(|m| m.as_str())
+                    != row.mobile.as_ref().map(|m| m.as_str());
+            if current.name.as_str() != row.name || mobile_changed {
+                people::save(
+                    &txn,
+                    vault,
+                    PersonInput {
+                        id_number: &row.id_number,
+                        name: &row.name,
+                        mobile: row.mobile.as_ref(),
+                    },
+                    actor,
+                    now,
+                )
+                .await?;
+            }
+        }
+        let person_ids: Vec<Uuid> = batch
+            .clone()
+            .filter_map(|i| ids.get(&indexes[i]).copied())
+            .collect();
+        let active = active_by_person(&txn, &person_ids).await?;
+        for i in batch {
+            let row = &rows[i];
+            let person_id = *ids
+                .get(&indexes[i])
+                .ok_or_else(|| StoreError::Other("imported person not found".to_owned()))?;
+            match active.get(&person_id) {
+                Some(m) if roster_fields(m) == row.fields => outcome.unchanged += 1,
+                Some(m) => {
+                    membership::Entity::update(membership::ActiveModel {
+                        id: Set(m.id),
+                        unit_name: Set(row.fields.unit_name.clone()),
+                        nationality: Set(row.fields.nationality.clone()),
+                        education: Set(row.fields.education.clone()),
+                        household_type: Set(row.fields.household_type.clone()),
+                        employment_status: Set(row.fields.employment_status.clone()),
+                        union_post: Set(row.fields.union_post.clone()),
+                        updated_at: Set(now),
+                        ..Default::default()
+                    })
+                    .exec(&txn)
+                    .await?;
+                    outcome.updated += 1;
+                }
+                None => {
+                    new_members.push(membership::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        person_id: Set(person_id),
+                        org_id: Set(org_id),
+                        unit_name: Set(row.fields.unit_name.clone()),
+                        nationality: Set(row.fields.nationality.clone()),
+                        education: Set(row.fields.education.clone()),
+                        household_type: Set(row.fields.household_type.clone()),
+                        employment_status: Set(row.fields.employment_status.clone()),
+                        union_post: Set(row.fields.union_post.clone()),
+                        status: Set("active".to_owned()),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    });
+                    outcome.created += 1;
+                }
+            }
+        }
+        if !new_members.is_empty() {
             membership::Entity::insert_many(std::mem::take(&mut new_members))
                 .exec_without_returning(&txn)
                 .await?;
         }
-        let person_id = *ids
-            .get(bidx)
-            .ok_or_else(|| StoreError::Other("imported person not found".to_owned()))?;
-        match active.get(&person_id) {
-            Some(m) if roster_fields(m) == row.fields => outcome.unchanged += 1,
-            Some(m) => {
-                membership::Entity::update(membership::ActiveModel {
-                    id: Set(m.id),
-                    unit_name: Set(row.fields.unit_name.clone()),
-                    nationality: Set(row.fields.nationality.clone()),
-                    education: Set(row.fields.education.clone()),
-                    household_type: Set(row.fields.household_type.clone()),
-                    employment_status: Set(row.fields.employment_status.clone()),
-                    union_post: Set(row.fields.union_post.clone()),
-                    updated_at: Set(now),
-                    ..Default::default()
-                })
-                .exec(&txn)
-                .await?;
-                outcome.updated += 1;
-            }
-            None => {
-                new_members.push(membership::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    person_id: Set(person_id),
-                    org_id: Set(org_id),
-                    unit_name: Set(row.fields.unit_name.clone()),
-                    nationality: Set(row.fields.nationality.clone()),
-                    education: Set(row.fields.education.clone()),
-                    household_type: Set(row.fields.household_type.clone()),
-                    employment_status: Set(row.fields.employment_status.clone()),
-                    union_post: Set(row.fields.union_post.clone()),
-                    status: Set("active".to_owned()),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                });
-                outcome.created += 1;
-            }
-        }
-    }
-    if !new_members.is_empty() {
-        membership::Entity::insert_many(new_members)
-            .exec_without_returning(&txn)
-            .await?;
     }
     tracing::debug!(
         ms = started.elapsed().as_millis(),

@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
-use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, WorkbookError};
+use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, Spill, WorkbookError};
 use huigong_store::audit::{self, Actor, Entry, Outcome};
 use huigong_store::{StoreError, members, orgs};
 use serde::Deserialize;
@@ -241,7 +241,14 @@ pub async fn export_roster(
         contact: org.union.as_ref().map(|u| u.leader_name.to_string()),
         phone: org.union.as_ref().map(|u| u.phone.clone()),
     };
-    let bytes = web::block(move || huigong_roster::write_roster(&header, &rows))
+    // Masked rows may spill to a temporary file while the workbook is written; full ones never
+    // touch the disk.
+    let spill = if full {
+        Spill::Never
+    } else {
+        Spill::ToTempFile
+    };
+    let bytes = web::block(move || huigong_roster::write_roster_with(&header, &rows, spill))
         .await
         .map_err(|e| ApiError::internal(&e))?
         .map_err(|e| ApiError::internal(&e))?;
