@@ -15,4 +15,5 @@ mod operations;
 mod phone;
 mod roster;
 mod sessions;
+mod totp;
 mod unions;

@@ -6,9 +6,9 @@
 //! most once even by concurrent requests on several instances. Recovery codes are stored as
 //! SHA-256 over a per-code random salt and the code; each is spent by a conditional update.
 
+use crate::StoreError;
 use crate::entity::{admin_totp, admin_totp_recovery_code as recovery};
 use crate::sealed::{ADMIN_TOTP_PENDING_SECRET, ADMIN_TOTP_SECRET, Sealed};
-use crate::StoreError;
 use chrono::{DateTime, Utc};
 use huigong_core::totp;
 use huigong_vault::KeyRing;
@@ -334,7 +334,11 @@ mod tests {
         assert_eq!(codes.len(), RECOVERY_CODES);
         let unique: std::collections::HashSet<_> = codes.iter().collect();
         assert_eq!(unique.len(), RECOVERY_CODES);
-        assert!(codes.iter().all(|c| c.len() == 11 && c.as_bytes()[5] == b'-'));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 11 && c.as_bytes()[5] == b'-')
+        );
         let code = &codes[0];
         let a = recovery_hash(b"salt-a", code);
         assert_ne!(a, recovery_hash(b"salt-b", code));

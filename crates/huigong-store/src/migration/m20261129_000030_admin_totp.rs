@@ -54,7 +54,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AdminTotp::Table)
-                    .col(ColumnDef::new(AdminTotp::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(AdminTotp::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(AdminTotp::SecretEnc).blob().null())
                     .col(ColumnDef::new(AdminTotp::PendingSecretEnc).blob().null())
                     .col(
@@ -154,7 +159,11 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(AdminTotpRecoveryCodes::Table).to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(AdminTotpRecoveryCodes::Table)
+                    .to_owned(),
+            )
             .await?;
         manager
             .drop_table(Table::drop().table(AdminTotp::Table).to_owned())
