@@ -184,10 +184,37 @@ impl TestApp {
         Self::spawn_on(settings, dir).await
     }
 
+    /// As [`TestApp::spawn_with`], with time from `clock` (a `huigong_core::FixedClock` for
+    /// rules that depend on time). Token expiry is checked against the real time, so start the
+    /// clock near it.
+    pub async fn spawn_with_clock(
+        adjust: impl FnOnce(&mut Settings),
+        clock: std::sync::Arc<dyn huigong_core::Clock>,
+    ) -> Self {
+        let mut settings = base_settings();
+        let dir = use_fresh_storage(&mut settings).await;
+        adjust(&mut settings);
+        Self::spawn_on_with_clock(settings, dir, clock).await
+    }
+
     /// Spawns the service with exactly these settings.
     pub async fn spawn_on(settings: Settings, dir: Option<tempdir::TempDir>) -> Self {
+        Self::spawn_on_with_clock(
+            settings,
+            dir,
+            std::sync::Arc::new(huigong_core::SystemClock),
+        )
+        .await
+    }
+
+    /// As [`TestApp::spawn_on`], with time from `clock`.
+    pub async fn spawn_on_with_clock(
+        settings: Settings,
+        dir: Option<tempdir::TempDir>,
+        clock: std::sync::Arc<dyn huigong_core::Clock>,
+    ) -> Self {
         init_logging(&settings);
-        let app = match Application::build(settings.clone()).await {
+        let app = match Application::build_with_clock(settings.clone(), clock).await {
             Ok(app) => app,
             Err(e) => panic!("service failed to start: {e:#}"),
         };

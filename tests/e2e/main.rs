@@ -16,4 +16,5 @@ mod operations;
 mod phone;
 mod roster;
 mod sessions;
+mod totp;
 mod unions;

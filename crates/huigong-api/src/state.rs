@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct AuthSettings {
     /// How long a session (and its token) lives.
     pub session_ttl: Duration,
+    /// Roles whose password login needs a TOTP code too (`auth.require_totp_for`).
+    pub require_totp_for: Vec<huigong_core::Role>,
 }
 
 /// The 惠工卡's settings.

@@ -9,6 +9,7 @@
 //! - [`unit_code`]: an employer's unified social credit code (GB 32100) or legacy
 //!   organisation code (GB 11714).
 //! - [`phone`]: a member's mobile number and an organisation's contact phone.
+//! - [`totp`]: one-time codes of authenticator apps (RFC 6238 TOTP over RFC 4226 HOTP).
 //! - [`mask`]: masking of names, identity numbers, mobile numbers and addresses for display
 //!   and logs.
 //!
@@ -23,6 +24,7 @@ pub mod mask;
 pub mod phone;
 pub mod role;
 pub mod secret;
+pub mod totp;
 pub mod unit_code;
 mod width;
 

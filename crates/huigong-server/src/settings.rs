@@ -118,6 +118,10 @@ pub struct AuthSettings {
     /// HS256 key for session tokens: every instance needs the same one.
     pub jwt_secret: Secret,
     pub session_ttl_secs: u64,
+    /// Roles that must log in with a TOTP code as well as the password (等保 2.0 level 3);
+    /// an account of such a role without one is sent to enrol at its next password login.
+    #[serde(default)]
+    pub require_totp_for: Vec<huigong_core::Role>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -388,6 +392,19 @@ mod tests {
         assert_eq!(s.wechat.appid, "wx-from-env");
         assert_eq!(s.wechat.secret.expose(), "secret-from-env");
         assert_eq!(s.auth.jwt_secret.expose(), "jwt-from-env");
+    }
+
+    #[test]
+    fn two_factor_login_is_mandatory_for_county_and_district_admins_in_production_only() {
+        use huigong_core::Role;
+        let production = load(Profile::Production, &PRODUCTION_ENV);
+        assert_eq!(
+            production.auth.require_totp_for,
+            vec![Role::CountyAdmin, Role::DistrictAdmin]
+        );
+        for profile in [Profile::Development, Profile::Test] {
+            assert!(load(profile, &[]).auth.require_totp_for.is_empty());
+        }
     }
 
     #[test]

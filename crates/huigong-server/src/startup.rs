@@ -116,6 +116,7 @@ impl Application {
             clock,
             auth: AuthSettings {
                 session_ttl: settings.session_ttl(),
+                require_totp_for: settings.auth.require_totp_for.clone(),
             },
             card: CardSettings {
                 qr_key: Arc::new(

@@ -24,6 +24,7 @@ pub mod people;
 pub mod rotation;
 pub mod sealed;
 pub mod sessions;
+pub mod totp;
 pub mod user_phones;
 pub mod users;
 

@@ -85,6 +85,10 @@ pub const APPLICATIONS_SIGNATURE_NAME: SealedColumn =
 /// A drawn signature: the PNG, base64-encoded, then sealed.
 pub const APPLICATIONS_SIGNATURE_PNG: SealedColumn =
     SealedColumn::new("applications", "signature_png_enc");
+/// An administrator's confirmed TOTP secret (base32) and one waiting for confirmation.
+pub const ADMIN_TOTP_SECRET: SealedColumn = SealedColumn::new("admin_totp", "secret_enc");
+pub const ADMIN_TOTP_PENDING_SECRET: SealedColumn =
+    SealedColumn::new("admin_totp", "pending_secret_enc");
 
 /// Every encrypted column of the schema. Each table named here has a UUID primary key `id`.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
@@ -99,4 +103,6 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     APPLICATIONS_MOBILE,
     APPLICATIONS_SIGNATURE_NAME,
     APPLICATIONS_SIGNATURE_PNG,
+    ADMIN_TOTP_SECRET,
+    ADMIN_TOTP_PENDING_SECRET,
 ];

@@ -108,6 +108,12 @@ const LOCK_MINUTES: i64 = 15;
 pub struct PasswordLoginRequest {
     pub username: String,
     pub password: String,
+    /// The authenticator's current 6-digit code, once the account has enrolled one.
+    #[serde(default)]
+    pub totp: Option<String>,
+    /// Instead of `totp`: one of the account's recovery codes (each works once).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 /// Logs an administrator in with username and password (Argon2id).
@@ -115,21 +121,34 @@ pub struct PasswordLoginRequest {
 /// Five wrong passwords lock the account for 15 minutes (429 `account_locked` with
 /// `Retry-After`). An unknown username and a wrong password give the same answer in about the
 /// same time.
+///
+/// Two-factor login: once the account has an active authenticator (`/api/v1/auth/totp/*`),
+/// the right password without a code answers 401 `totp_required`; a wrong, stale or replayed
+/// code 401 `totp_invalid`, which counts toward the lockout like a wrong password. An account
+/// whose role is in `auth.require_totp_for` and that has not enrolled gets 403
+/// `totp_enrolment_required` with a short-lived `enrolment_token` for the enrolment endpoints.
 #[utoipa::path(
     tag = "auth",
     request_body = PasswordLoginRequest,
     responses(
         (status = 200, body = LoginResponse),
-        (status = 401, body = ErrorBody, description = "unknown username or wrong password"),
+        (status = 401, body = ErrorBody, description = "unknown username or wrong password; `totp_required`; `totp_invalid`"),
+        (status = 403, body = crate::routes::totp::EnrolmentRequiredBody, description = "`totp_enrolment_required`: password right, authenticator to enrol first"),
         (status = 429, body = ErrorBody, description = "account locked after repeated failures"),
     )
 )]
 #[post("/api/v1/auth/password/login")]
 pub async fn password_login(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     body: crate::json::Json<PasswordLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let PasswordLoginRequest { username, password } = body.into_inner();
+    let PasswordLoginRequest {
+        username,
+        password,
+        totp,
+        recovery_code,
+    } = body.into_inner();
     if username.is_empty() || username.len() > 64 || password.is_empty() || password.len() > 256 {
         return Err(ApiError::invalid_field("username", "请输入用户名和密码"));
     }
@@ -168,6 +187,11 @@ pub async fn password_login(
             return Err(invalid_credentials());
         }
     };
+    if let Some(answer) =
+        crate::routes::totp::second_factor(&state, &req, &account, totp, recovery_code, now).await?
+    {
+        return Ok(answer);
+    }
     users::record_login_success(&state.db, account.user.id, now).await?;
     let ttl =
         chrono::Duration::from_std(state.auth.session_ttl).map_err(|e| ApiError::internal(&e))?;

@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod params;
 pub mod phone;
 pub mod roster;
+pub mod totp;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -25,6 +26,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(me::me)
         .service(phone::confirm_phone)
         .service(auth::password_login)
+        .service(totp::enrol)
+        .service(totp::confirm)
         .service(admin::audit_log)
         .service(orgs::list_orgs)
         .service(orgs::get_org)

@@ -1,5 +1,7 @@
 //! sea-orm entities.
 
+pub mod admin_totp;
+pub mod admin_totp_recovery_code;
 pub mod application;
 pub mod audit_event;
 pub mod audit_head;
