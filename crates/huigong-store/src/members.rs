@@ -338,6 +338,9 @@ impl From<sea_orm::DbErr> for ImportError {
 
 const CHUNK: usize = 500;
 
+/// New memberships from one import above which PostgreSQL's statistics are refreshed.
+const ANALYZE_AFTER: u64 = 5_000;
+
 /// Person ids by blind index, for the rows' ID numbers.
 async fn people_by_index<C: ConnectionTrait>(
     conn: &C,
@@ -543,11 +546,10 @@ pub async fn import(
                 .await?;
             }
         }
-        let person_ids: Vec<Uuid> = batch
-            .clone()
-            .filter_map(|i| ids.get(&indexes[i]).copied())
-            .collect();
-        let active = active_by_person(&txn, &person_ids).await?;
+        // Only people known before this import can hold a membership already. (Asking for
+        // the new ones too would scan a table this very loop is filling, before PostgreSQL's
+        // statistics know it has grown.)
+        let active = active_by_person(&txn, &known_ids).await?;
         for i in batch {
             let row = &rows[i];
             let person_id = *ids
@@ -614,6 +616,17 @@ pub async fn import(
     )
     .await?;
     txn.commit().await.map_err(StoreError::from)?;
+    // A large import changes the tables' sizes at once; let the planner know now rather than
+    // when autovacuum gets to it, or the next reads of the roster may scan instead of seek.
+    if outcome.created >= ANALYZE_AFTER
+        && db.backend == crate::Backend::Postgres
+        && let Err(e) = db
+            .conn
+            .execute_unprepared("ANALYZE people, memberships")
+            .await
+    {
+        tracing::warn!(error = %e, "ANALYZE after a roster import failed");
+    }
     Ok(outcome)
 }
 
