@@ -10,6 +10,7 @@ mod m20261127_000004_cards;
 mod m20261128_000004_user_phones;
 mod m20261128_000010_applications_outbox;
 mod m20261128_000011_benefits;
+mod m20261128_000012_roster_order;
 mod m20261129_000030_admin_totp;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_user_phones::Migration),
             Box::new(m20261128_000010_applications_outbox::Migration),
             Box::new(m20261128_000011_benefits::Migration),
+            Box::new(m20261128_000012_roster_order::Migration),
             Box::new(m20261129_000030_admin_totp::Migration),
         ]
     }
