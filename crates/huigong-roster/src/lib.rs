@@ -28,6 +28,7 @@ mod out;
 mod report;
 mod roster;
 mod sheet;
+mod tables;
 
 pub use error::{Limits, WorkbookError};
 pub use labels::{UnionType, UnitNature};
@@ -37,3 +38,4 @@ pub use roster::{
     ParsedRoster, ROSTER_TITLE, RosterExportRow, RosterHeader, RosterRow, parse_roster,
     write_roster,
 };
+pub use tables::{Table, write_tables};

@@ -133,6 +133,7 @@ pub async fn add_in<C: ConnectionTrait>(
         status: Set("active".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec_without_returning(txn)
     .await
@@ -551,6 +552,7 @@ pub async fn import(
                     status: Set("active".to_owned()),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    ..Default::default()
                 });
                 outcome.created += 1;
             }
