@@ -666,3 +666,21 @@ pub async fn history<C: ConnectionTrait>(
             .collect(),
     ))
 }
+
+/// The names of these orgs (for lists that name both ends of a transfer).
+pub async fn org_names<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let mut names = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        for o in org::Entity::find()
+            .filter(org::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            names.insert(o.id, o.name);
+        }
+    }
+    Ok(names)
+}

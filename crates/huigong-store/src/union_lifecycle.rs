@@ -422,6 +422,11 @@ pub fn cycle_start(now: DateTime<Utc>) -> (NaiveDate, DateTime<Utc>) {
     (start, instant)
 }
 
+/// Today's date in China time (UTC+8), for terms that end on a date.
+pub fn cycle_today(now: DateTime<Utc>) -> NaiveDate {
+    FixedOffset::east_opt(8 * 3600).map_or(now.date_naive(), |c| now.with_timezone(&c).date_naive())
+}
+
 /// A union admin (or one above) confirms that union `id`'s data is current for this cycle.
 pub async fn confirm_current(
     db: &Database,
