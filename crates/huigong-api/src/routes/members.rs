@@ -25,7 +25,11 @@ use uuid::Uuid;
 pub struct MemberView {
     pub id: Uuid,
     pub org_id: Uuid,
+    /// `active`, `transferred`, `left` or `deceased`.
     pub status: String,
+    /// 退休: set when the member retired (the membership is kept, still `active`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_on: Option<NaiveDate>,
     /// Whether name, ID number and mobile are masked.
     pub masked: bool,
     #[schema(example = "张*")]
@@ -52,6 +56,7 @@ fn view(m: Member, full: bool) -> MemberView {
         id: m.id,
         org_id: m.org_id,
         status: m.status.clone(),
+        retired_on: m.retired_on,
         masked: !full,
         name: if full {
             p.name.to_string()
