@@ -20,10 +20,7 @@ fn uuid(v: &Value) -> uuid::Uuid {
 /// A member whose unit is the union's own unit (as `grassroots()` registers it).
 fn member_of(union_name: &str, name: &str, id: &str) -> Value {
     // GB 11643: the 17th digit is odd for men.
-    let male = id
-        .as_bytes()
-        .get(16)
-        .is_some_and(|d| (d - b'0') % 2 == 1);
+    let male = id.as_bytes().get(16).is_some_and(|d| (d - b'0') % 2 == 1);
     json!({
         "name": name, "sex": if male { "男" } else { "女" }, "id_number": id, "nationality": "汉族", "education": "大专",
         "mobile": "13957212345", "household_type": "农村",
@@ -111,7 +108,10 @@ async fn roster_total(w: &World, org: &str) -> u64 {
 async fn history_kinds(w: &World, token: &str, member: &str) -> Vec<String> {
     let (status, h) = w
         .app
-        .get(&format!("/api/v1/admin/members/{member}/history"), Some(token))
+        .get(
+            &format!("/api/v1/admin/members/{member}/history"),
+            Some(token),
+        )
         .await;
     assert_eq!(status, 200, "{h}");
     h.as_array()
@@ -134,7 +134,10 @@ async fn a_transfer_waits_for_the_receiving_union_which_accepts_or_refuses() {
     let transfer_id = s(&out["transfer"]["id"]);
     // A second transfer of the same member while one waits is refused.
     let (status, again) = change(&w, &w.union_a_token, &member, &transfer).await;
-    assert_eq!((status, s(&again["code"])), (409, "transfer_pending".into()));
+    assert_eq!(
+        (status, s(&again["code"])),
+        (409, "transfer_pending".into())
+    );
 
     // Until accepted, the member stays where they were.
     assert_eq!(roster_total(&w, &w.union_a).await, 1);
@@ -152,13 +155,19 @@ async fn a_transfer_waits_for_the_receiving_union_which_accepts_or_refuses() {
     assert_eq!(status, 404);
     let (_, incoming_a) = w
         .app
-        .get("/api/v1/admin/transfers?status=incoming", Some(&w.union_a_token))
+        .get(
+            "/api/v1/admin/transfers?status=incoming",
+            Some(&w.union_a_token),
+        )
         .await;
     assert_eq!(incoming_a.as_array().map(Vec::len), Some(0));
 
     let (status, incoming) = w
         .app
-        .get("/api/v1/admin/transfers?status=incoming", Some(&union_b_token))
+        .get(
+            "/api/v1/admin/transfers?status=incoming",
+            Some(&union_b_token),
+        )
         .await;
     assert_eq!(status, 200, "{incoming}");
     assert_eq!(incoming.as_array().map(Vec::len), Some(1), "{incoming}");
@@ -181,7 +190,10 @@ async fn a_transfer_waits_for_the_receiving_union_which_accepts_or_refuses() {
     // The old record stays, marked transferred.
     let (_, old) = w
         .app
-        .get(&format!("/api/v1/admin/members/{member}"), Some(&w.union_a_token))
+        .get(
+            &format!("/api/v1/admin/members/{member}"),
+            Some(&w.union_a_token),
+        )
         .await;
     assert_eq!(old["status"], "transferred");
     // The card moved with the member and stays active.
@@ -229,7 +241,10 @@ async fn a_transfer_waits_for_the_receiving_union_which_accepts_or_refuses() {
     assert_eq!(roster_total(&w, &w.union_a).await, 1);
     let (_, outgoing) = w
         .app
-        .get("/api/v1/admin/transfers?status=outgoing", Some(&w.union_a_token))
+        .get(
+            "/api/v1/admin/transfers?status=outgoing",
+            Some(&w.union_a_token),
+        )
         .await;
     let refused = outgoing
         .as_array()
@@ -261,7 +276,11 @@ async fn a_transfer_targets_only_approved_unions_or_a_district_when_the_employer
             &json!({"kind": "transfer_out", "reason": "调动", "effective_on": "2026-11-01", "to_org_id": target}),
         )
         .await;
-        assert_eq!((status, s(&e["field"])), (400, "to_org_id".into()), "{target}: {e}");
+        assert_eq!(
+            (status, s(&e["field"])),
+            (400, "to_org_id".into()),
+            "{target}: {e}"
+        );
     }
     let (status, e) = change(
         &w,
@@ -285,7 +304,10 @@ async fn a_transfer_targets_only_approved_unions_or_a_district_when_the_employer
     let (status, accepted) = w
         .app
         .post_json(
-            &format!("/api/v1/admin/transfers/{}/accept", s(&out["transfer"]["id"])),
+            &format!(
+                "/api/v1/admin/transfers/{}/accept",
+                s(&out["transfer"]["id"])
+            ),
             &json!({}),
             Some(&district_b_token),
         )
@@ -321,9 +343,15 @@ async fn retire_keeps_the_card_leave_suspends_it_death_cancels_it() {
     assert_eq!(card_of(&w.app, &cards[0].1).await.status, "active");
     let (_, m) = w
         .app
-        .get(&format!("/api/v1/admin/members/{}", cards[0].0), Some(&w.union_a_token))
+        .get(
+            &format!("/api/v1/admin/members/{}", cards[0].0),
+            Some(&w.union_a_token),
+        )
         .await;
-    assert_eq!((s(&m["status"]), s(&m["retired_on"])), ("active".into(), "2026-10-31".into()));
+    assert_eq!(
+        (s(&m["status"]), s(&m["retired_on"])),
+        ("active".into(), "2026-10-31".into())
+    );
     let (status, _) = change(&w, &w.union_a_token, &cards[0].0, &body("retire")).await;
     assert_eq!(status, 409, "retired once");
 
@@ -332,7 +360,10 @@ async fn retire_keeps_the_card_leave_suspends_it_death_cancels_it() {
     assert_eq!(card_of(&w.app, &cards[1].1).await.status, "suspended");
     let (_, m) = w
         .app
-        .get(&format!("/api/v1/admin/members/{}", cards[1].0), Some(&w.union_a_token))
+        .get(
+            &format!("/api/v1/admin/members/{}", cards[1].0),
+            Some(&w.union_a_token),
+        )
         .await;
     assert_eq!(m["status"], "left");
 
@@ -341,7 +372,10 @@ async fn retire_keeps_the_card_leave_suspends_it_death_cancels_it() {
     assert_eq!(card_of(&w.app, &cards[2].1).await.status, "cancelled");
     let (_, m) = w
         .app
-        .get(&format!("/api/v1/admin/members/{}", cards[2].0), Some(&w.union_a_token))
+        .get(
+            &format!("/api/v1/admin/members/{}", cards[2].0),
+            Some(&w.union_a_token),
+        )
         .await;
     assert_eq!(m["status"], "deceased");
 
@@ -349,13 +383,23 @@ async fn retire_keeps_the_card_leave_suspends_it_death_cancels_it() {
     let (status, e) = change(&w, &w.union_a_token, &cards[1].0, &body("death")).await;
     assert_eq!((status, s(&e["code"])), (409, "membership_ended".into()));
     assert_eq!(roster_total(&w, &w.union_a).await, 1);
-    for (member, kind) in [(&cards[0].0, "retire"), (&cards[1].0, "leave"), (&cards[2].0, "death")] {
-        assert_eq!(history_kinds(&w, &w.union_a_token, member).await, vec![kind]);
+    for (member, kind) in [
+        (&cards[0].0, "retire"),
+        (&cards[1].0, "leave"),
+        (&cards[2].0, "death"),
+    ] {
+        assert_eq!(
+            history_kinds(&w, &w.union_a_token, member).await,
+            vec![kind]
+        );
     }
     // Each change is in the audit log with the card's.
     let (_, log) = w
         .app
-        .get("/api/v1/admin/audit?action=card.cancel", Some(&w.county_token))
+        .get(
+            "/api/v1/admin/audit?action=card.cancel",
+            Some(&w.county_token),
+        )
         .await;
     assert_eq!(log["total"], 1, "{log}");
     w.app.stop().await;
@@ -369,7 +413,11 @@ async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_tra
     let path = format!("/api/v1/admin/orgs/{}/dissolve", w.union_a);
     for token in [&w.union_a_token, &w.district_a_token] {
         let (status, e) = w.app.post_json(&path, &dissolve, Some(token)).await;
-        assert_eq!((status, s(&e["code"])), (409, "has_active_members".into()), "{e}");
+        assert_eq!(
+            (status, s(&e["code"])),
+            (409, "has_active_members".into()),
+            "{e}"
+        );
     }
     let (status, out) = change(
         &w,
@@ -382,7 +430,10 @@ async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_tra
     let (status, _) = w
         .app
         .post_json(
-            &format!("/api/v1/admin/transfers/{}/accept", s(&out["transfer"]["id"])),
+            &format!(
+                "/api/v1/admin/transfers/{}/accept",
+                s(&out["transfer"]["id"])
+            ),
             &json!({}),
             Some(&w.county_token),
         )
@@ -390,13 +441,29 @@ async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_tra
     assert_eq!(status, 200);
 
     // The union's own admin asks; its parent decides.
-    let (status, asked) = w.app.post_json(&path, &dissolve, Some(&w.union_a_token)).await;
-    assert_eq!((status, s(&asked["status"])), (202, "dissolution_requested".into()));
-    let (status, done) = w.app.post_json(&path, &dissolve, Some(&w.district_a_token)).await;
-    assert_eq!((status, s(&done["status"])), (200, "dissolved".into()), "{done}");
+    let (status, asked) = w
+        .app
+        .post_json(&path, &dissolve, Some(&w.union_a_token))
+        .await;
+    assert_eq!(
+        (status, s(&asked["status"])),
+        (202, "dissolution_requested".into())
+    );
+    let (status, done) = w
+        .app
+        .post_json(&path, &dissolve, Some(&w.district_a_token))
+        .await;
+    assert_eq!(
+        (status, s(&done["status"])),
+        (200, "dissolved".into()),
+        "{done}"
+    );
     let (_, org) = w
         .app
-        .get(&format!("/api/v1/admin/orgs/{}", w.union_a), Some(&w.county_token))
+        .get(
+            &format!("/api/v1/admin/orgs/{}", w.union_a),
+            Some(&w.county_token),
+        )
         .await;
     assert_eq!(org["status"], "dissolved", "the record stays");
     let (status, e) = w
@@ -466,17 +533,32 @@ async fn a_union_submitted_from_below_takes_members_only_once_its_parent_approve
         )
         .await;
     assert_eq!((status, s(&e["code"])), (409, "union_not_active".into()));
-    let (_, unions) = w.app.get("/api/v1/unions?per_page=100", Some(&worker)).await;
-    assert!(!unions.to_string().contains(&union_d), "not offered to applicants");
+    let (_, unions) = w
+        .app
+        .get("/api/v1/unions?per_page=100", Some(&worker))
+        .await;
+    assert!(
+        !unions.to_string().contains(&union_d),
+        "not offered to applicants"
+    );
 
     // Not the parent of anything: the other district sees nothing.
     let district_b_token = admin(&w, "district_b_admin", "district_admin", &w.district_b).await;
     let approve = format!("/api/v1/admin/orgs/{union_d}/approve");
-    let (status, _) = w.app.post_json(&approve, &json!({}), Some(&district_b_token)).await;
+    let (status, _) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&district_b_token))
+        .await;
     assert_eq!(status, 404);
-    let (status, ok) = w.app.post_json(&approve, &json!({}), Some(&w.district_a_token)).await;
+    let (status, ok) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.district_a_token))
+        .await;
     assert_eq!((status, s(&ok["status"])), (200, "active".into()), "{ok}");
-    let (status, _) = w.app.post_json(&approve, &json!({}), Some(&w.district_a_token)).await;
+    let (status, _) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.district_a_token))
+        .await;
     assert_eq!(status, 409, "approved once");
     created(
         &w.app,
@@ -563,7 +645,10 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     assert_eq!(list[1]["leader_name"], "李主席", "the previous term stays");
     let (_, org) = w
         .app
-        .get(&format!("/api/v1/admin/orgs/{}", w.union_a), Some(&w.union_a_token))
+        .get(
+            &format!("/api/v1/admin/orgs/{}", w.union_a),
+            Some(&w.union_a_token),
+        )
         .await;
     assert_eq!(org["union"]["leader_name"], "赵主席");
     w.app.stop().await;
@@ -599,7 +684,10 @@ async fn the_quality_report_finds_each_planted_case() {
     // A member on a union that the database says is dissolved (the API refuses it).
     let (on_dissolved, _) = enrol(&w, &union_c, "丙公司工会", "杨四", 44).await;
     huigong_store::entity::org::Entity::update_many()
-        .col_expr(huigong_store::entity::org::Column::Status, Expr::value("dissolved"))
+        .col_expr(
+            huigong_store::entity::org::Column::Status,
+            Expr::value("dissolved"),
+        )
         .filter(huigong_store::entity::org::Column::Id.eq(uuid(&json!(union_c))))
         .exec(db)
         .await
@@ -623,7 +711,10 @@ async fn the_quality_report_finds_each_planted_case() {
     .await
     .unwrap_or_else(|e| panic!("plant duplicate: {e}"));
 
-    let (status, r) = w.app.get("/api/v1/admin/quality", Some(&w.county_token)).await;
+    let (status, r) = w
+        .app
+        .get("/api/v1/admin/quality", Some(&w.county_token))
+        .await;
     assert_eq!(status, 200, "{r}");
     let dups = r["duplicates"].as_array().cloned().unwrap_or_default();
     assert_eq!(dups.len(), 1, "{r}");
@@ -636,12 +727,21 @@ async fn the_quality_report_finds_each_planted_case() {
                 .collect()
         })
         .unwrap_or_default();
-    assert!(dangling.contains(&(uncovered.clone(), "unit_not_covered".into())), "{dangling:?}");
-    assert!(dangling.contains(&(on_dissolved.clone(), "union_dissolved".into())), "{dangling:?}");
+    assert!(
+        dangling.contains(&(uncovered.clone(), "unit_not_covered".into())),
+        "{dangling:?}"
+    );
+    assert!(
+        dangling.contains(&(on_dissolved.clone(), "union_dissolved".into())),
+        "{dangling:?}"
+    );
     assert!(!dangling.iter().any(|(m, _)| *m == good), "{dangling:?}");
     let incomplete_found = r["incomplete"]
         .as_array()
-        .and_then(|a| a.iter().find(|i| s(&i["member"]["member_id"]) == incomplete))
+        .and_then(|a| {
+            a.iter()
+                .find(|i| s(&i["member"]["member_id"]) == incomplete)
+        })
         .cloned()
         .unwrap_or_default();
     assert_eq!(incomplete_found["missing"], json!(["education"]), "{r}");
@@ -659,7 +759,10 @@ async fn the_quality_report_finds_each_planted_case() {
     };
     assert!(unconfirmed(&r).contains(&w.union_a));
     let cycle = s(&r["cycle_start"]);
-    assert!(cycle.ends_with("-01-01") || cycle.ends_with("-07-01"), "{cycle}");
+    assert!(
+        cycle.ends_with("-01-01") || cycle.ends_with("-07-01"),
+        "{cycle}"
+    );
 
     // Confirming takes the union off the list for this cycle.
     let (status, c) = w
@@ -672,12 +775,18 @@ async fn the_quality_report_finds_each_planted_case() {
         .await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["cycle_start"], cycle.as_str());
-    let (_, r) = w.app.get("/api/v1/admin/quality", Some(&w.county_token)).await;
+    let (_, r) = w
+        .app
+        .get("/api/v1/admin/quality", Some(&w.county_token))
+        .await;
     assert!(!unconfirmed(&r).contains(&w.union_a));
     assert!(unconfirmed(&r).contains(&w.union_b));
 
     // A district sees its own subtree only.
-    let (_, rd) = w.app.get("/api/v1/admin/quality", Some(&w.district_a_token)).await;
+    let (_, rd) = w
+        .app
+        .get("/api/v1/admin/quality", Some(&w.district_a_token))
+        .await;
     assert!(!unconfirmed(&rd).contains(&w.union_b), "{rd}");
 
     // The workbook.
@@ -726,14 +835,35 @@ async fn lifecycle_endpoints_answer_404_outside_the_callers_subtree() {
     let ub = &w.union_b;
     let t = &w.union_a_token;
     for (path, body) in [
-        (format!("/api/v1/admin/members/{member_b}/changes"), json!({"kind": "leave", "reason": "离职", "effective_on": "2026-11-01"})),
-        (format!("/api/v1/admin/transfers/{transfer}/accept"), json!({})),
-        (format!("/api/v1/admin/transfers/{transfer}/refuse"), json!({"reason": "不接收"})),
+        (
+            format!("/api/v1/admin/members/{member_b}/changes"),
+            json!({"kind": "leave", "reason": "离职", "effective_on": "2026-11-01"}),
+        ),
+        (
+            format!("/api/v1/admin/transfers/{transfer}/accept"),
+            json!({}),
+        ),
+        (
+            format!("/api/v1/admin/transfers/{transfer}/refuse"),
+            json!({"reason": "不接收"}),
+        ),
         (format!("/api/v1/admin/orgs/{ub}/approve"), json!({})),
-        (format!("/api/v1/admin/orgs/{ub}/reject"), json!({"reason": "x"})),
-        (format!("/api/v1/admin/orgs/{ub}/terms"), json!({"leader_name": "x", "committee": "y", "starts_on": "2020-01-01", "ends_on": "2025-01-01"})),
-        (format!("/api/v1/admin/orgs/{ub}/dissolve"), json!({"reason": "x"})),
-        (format!("/api/v1/admin/orgs/{ub}/confirm-current"), json!({})),
+        (
+            format!("/api/v1/admin/orgs/{ub}/reject"),
+            json!({"reason": "x"}),
+        ),
+        (
+            format!("/api/v1/admin/orgs/{ub}/terms"),
+            json!({"leader_name": "x", "committee": "y", "starts_on": "2020-01-01", "ends_on": "2025-01-01"}),
+        ),
+        (
+            format!("/api/v1/admin/orgs/{ub}/dissolve"),
+            json!({"reason": "x"}),
+        ),
+        (
+            format!("/api/v1/admin/orgs/{ub}/confirm-current"),
+            json!({}),
+        ),
     ] {
         let (status, e) = w.app.post_json(&path, &body, Some(t)).await;
         assert_eq!(status, 404, "{path}: {e}");

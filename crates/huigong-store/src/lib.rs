@@ -19,13 +19,13 @@ pub mod members;
 pub mod membership_changes;
 pub mod migration;
 pub mod orgs;
-pub mod quality;
-pub mod union_lifecycle;
 pub mod outbox;
 pub mod people;
+pub mod quality;
 pub mod rotation;
 pub mod sealed;
 pub mod sessions;
+pub mod union_lifecycle;
 pub mod user_phones;
 pub mod users;
 

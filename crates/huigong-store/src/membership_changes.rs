@@ -246,11 +246,14 @@ async fn cancel_pending<C: ConnectionTrait>(
 /// Whether org `id` may receive members: an approved grassroots union, or a district union
 /// (holding members whose new employer has no union).
 pub async fn can_receive<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, StoreError> {
-    Ok(org::Entity::find_by_id(id).one(conn).await?.is_some_and(|o| {
-        o.status == "active"
-            && (o.level == OrgLevel::Grassroots.label_zh()
-                || o.level == OrgLevel::District.label_zh())
-    }))
+    Ok(org::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .is_some_and(|o| {
+            o.status == "active"
+                && (o.level == OrgLevel::Grassroots.label_zh()
+                    || o.level == OrgLevel::District.label_zh())
+        }))
 }
 
 /// Moves an active membership to `to_org` in the caller's transaction: the old one becomes
@@ -299,7 +302,10 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
     )
     .await?;
     audit_change(txn, actor, "member.move", "member", new_id, now).await?;
-    if cards::live_card_of_person(txn, m.person_id).await?.is_some() {
+    if cards::live_card_of_person(txn, m.person_id)
+        .await?
+        .is_some()
+    {
         cards::set_status_for_person(
             txn,
             m.person_id,
@@ -417,8 +423,15 @@ pub async fn change(
             if let Some(card) = cards::live_card_of_person(&txn, m.person_id).await?
                 && card.status != CardStatus::Active
             {
-                cards::set_status_for_person(&txn, m.person_id, CardStatus::Active, None, actor, now)
-                    .await?;
+                cards::set_status_for_person(
+                    &txn,
+                    m.person_id,
+                    CardStatus::Active,
+                    None,
+                    actor,
+                    now,
+                )
+                .await?;
             }
             audit_change(&txn, actor, "member.retire", "member", m.id, now).await?;
             Changed::Done(event)

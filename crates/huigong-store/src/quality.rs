@@ -2,10 +2,10 @@
 //! 空挂会员, incomplete roster records, declared counts far from the roster, and unions not
 //! confirmed in the current half-year cycle.
 
+use crate::StoreError;
 use crate::entity::{membership, org, person, unit};
 use crate::people;
 use crate::union_lifecycle::cycle_start;
-use crate::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
@@ -116,7 +116,10 @@ pub async fn report<C: ConnectionTrait>(
             .all(conn)
             .await?;
         for (org_id, name) in rows {
-            units.entry(org_id).or_default().insert(name.trim().to_owned());
+            units
+                .entry(org_id)
+                .or_default()
+                .insert(name.trim().to_owned());
         }
     }
 

@@ -376,7 +376,10 @@ pub async fn dissolve(
     }
     // Transfers waiting for this union cannot be accepted any more.
     crate::entity::transfer::Entity::update_many()
-        .col_expr(crate::entity::transfer::Column::Status, Expr::value("refused"))
+        .col_expr(
+            crate::entity::transfer::Column::Status,
+            Expr::value("refused"),
+        )
         .col_expr(
             crate::entity::transfer::Column::RefuseReason,
             Expr::value(Some("接收工会已撤销".to_owned())),

@@ -22,11 +22,9 @@ use uuid::Uuid;
 fn lifecycle_error(e: LifecycleError) -> ApiError {
     match e {
         LifecycleError::NotFound => ApiError::not_found(),
-        LifecycleError::NotParent => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "parent_decides",
-            "须由上级工会审批",
-        ),
+        LifecycleError::NotParent => {
+            ApiError::new(StatusCode::FORBIDDEN, "parent_decides", "须由上级工会审批")
+        }
         LifecycleError::WrongState(status) => ApiError::new(
             StatusCode::CONFLICT,
             "wrong_status",
@@ -357,17 +355,16 @@ pub async fn expired_terms(
     admin: AdminCaller,
 ) -> Result<HttpResponse, ApiError> {
     let today = lifecycle::cycle_today(state.clock.now());
-    let items: Vec<ExpiredTermView> =
-        lifecycle::expired_terms(&state.db.conn, &admin.scope, today)
-            .await?
-            .into_iter()
-            .map(|t| ExpiredTermView {
-                org_id: t.org_id,
-                org_name: t.org_name,
-                term_id: t.term_id,
-                ends_on: t.ends_on,
-            })
-            .collect();
+    let items: Vec<ExpiredTermView> = lifecycle::expired_terms(&state.db.conn, &admin.scope, today)
+        .await?
+        .into_iter()
+        .map(|t| ExpiredTermView {
+            org_id: t.org_id,
+            org_name: t.org_name,
+            term_id: t.term_id,
+            ends_on: t.ends_on,
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(items))
 }
 
@@ -461,9 +458,10 @@ pub async fn confirm_current(
 ) -> Result<HttpResponse, ApiError> {
     let id = org_id(&id)?;
     let now = state.clock.now();
-    let cycle_start = lifecycle::confirm_current(&state.db, id, &admin.scope, &admin.actor(&req), now)
-        .await
-        .map_err(lifecycle_error)?;
+    let cycle_start =
+        lifecycle::confirm_current(&state.db, id, &admin.scope, &admin.actor(&req), now)
+            .await
+            .map_err(lifecycle_error)?;
     Ok(HttpResponse::Ok().json(ConfirmedView {
         org_id: id,
         confirmed_at: now,
@@ -595,7 +593,8 @@ fn quality_view(r: quality::Report) -> QualityView {
 
 fn tables(q: &QualityView) -> Vec<huigong_roster::Table> {
     let s = |v: &str| v.to_owned();
-    let member_row = |m: &MemberRefView| vec![m.org_name.clone(), m.name.clone(), m.member_id.to_string()];
+    let member_row =
+        |m: &MemberRefView| vec![m.org_name.clone(), m.name.clone(), m.member_id.to_string()];
     vec![
         huigong_roster::Table {
             name: s("重复会员"),
@@ -651,7 +650,13 @@ fn tables(q: &QualityView) -> Vec<huigong_roster::Table> {
             rows: q
                 .count_gaps
                 .iter()
-                .map(|g| vec![g.org_name.clone(), g.declared.to_string(), g.registered.to_string()])
+                .map(|g| {
+                    vec![
+                        g.org_name.clone(),
+                        g.declared.to_string(),
+                        g.registered.to_string(),
+                    ]
+                })
                 .collect(),
         },
         huigong_roster::Table {
@@ -698,7 +703,12 @@ pub async fn quality_report(
     let xlsx = match query.format.as_deref().map(str::trim) {
         None | Some("") | Some("json") => false,
         Some("xlsx") => true,
-        Some(_) => return Err(ApiError::invalid_field("format", "format 须为 json 或 xlsx")),
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "format",
+                "format 须为 json 或 xlsx",
+            ));
+        }
     };
     let report = quality::report(
         &state.db.conn,

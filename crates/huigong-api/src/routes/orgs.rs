@@ -249,13 +249,12 @@ pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<Pars
                 format!("unit_nature 须为：{}", UnitNature::labels_zh()),
             )
         })?;
-    let union_type =
-        UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
-            ApiError::invalid_field(
-                "union_type",
-                format!("union_type 须为：{}", UnionType::labels_zh()),
-            )
-        })?;
+    let union_type = UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
+        ApiError::invalid_field(
+            "union_type",
+            format!("union_type 须为：{}", UnionType::labels_zh()),
+        )
+    })?;
     let founded_on = NaiveDate::parse_from_str(need("founded_on", &b.founded_on)?, "%Y-%m-%d")
         .ok()
         .filter(|d| *d <= today)
@@ -270,9 +269,9 @@ pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<Pars
     let employee_count = b.employee_count.ok_or_else(|| {
         ApiError::invalid_field("employee_count", "基层工会须填写 employee_count")
     })?;
-    let member_count = b.member_count.ok_or_else(|| {
-        ApiError::invalid_field("member_count", "基层工会须填写 member_count")
-    })?;
+    let member_count = b
+        .member_count
+        .ok_or_else(|| ApiError::invalid_field("member_count", "基层工会须填写 member_count"))?;
     Ok(ParsedUnion {
         unit_name: required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
         unit_code,

@@ -81,7 +81,10 @@ enum People {
 }
 
 fn at(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).timestamp_with_time_zone().not_null().to_owned()
+    ColumnDef::new(col)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -162,7 +165,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Transfers::Table)
-                    .col(ColumnDef::new(Transfers::Id).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Transfers::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Transfers::MembershipId).uuid().not_null())
                     .col(ColumnDef::new(Transfers::PersonId).uuid().not_null())
                     .col(ColumnDef::new(Transfers::FromOrgId).uuid().not_null())
