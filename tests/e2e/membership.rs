@@ -887,3 +887,39 @@ async fn lifecycle_endpoints_answer_404_outside_the_callers_subtree() {
     assert_eq!(status, 403);
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_accepts_of_one_transfer_move_the_member_once() {
+    let w = world().await;
+    let (member, _) = enrol(&w, &w.union_a, "甲公司工会", "许三", 61).await;
+    let (status, out) = change(
+        &w,
+        &w.union_a_token,
+        &member,
+        &json!({"kind": "transfer_out", "reason": "调动", "effective_on": "2026-11-01", "to_org_id": w.union_b}),
+    )
+    .await;
+    assert_eq!(status, 202, "{out}");
+    let path = format!(
+        "/api/v1/admin/transfers/{}/accept",
+        s(&out["transfer"]["id"])
+    );
+    let empty = json!({});
+    let accepts = (0..6).map(|_| w.app.post_json(&path, &empty, Some(&w.county_token)));
+    let mut statuses: Vec<u16> = futures_util::future::join_all(accepts)
+        .await
+        .into_iter()
+        .map(|(status, _)| status)
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![200, 409, 409, 409, 409, 409]);
+    assert_eq!(roster_total(&w, &w.union_a).await, 0);
+    assert_eq!(roster_total(&w, &w.union_b).await, 1);
+    let active = membership::Entity::find()
+        .filter(membership::Column::Status.eq("active"))
+        .all(&w.app.state.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("memberships: {e}"));
+    assert_eq!(active.len(), 1);
+    w.app.stop().await;
+}

@@ -212,18 +212,24 @@ async fn audit_change<C: ConnectionTrait>(
     .await
 }
 
+/// Ends an active membership. A membership that a concurrent change ended first is
+/// `StoreError::Conflict` (the caller rolls back).
 async fn set_status<C: ConnectionTrait>(
     txn: &C,
     id: Uuid,
     status: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    membership::Entity::update_many()
+    let done = membership::Entity::update_many()
         .col_expr(membership::Column::Status, Expr::value(status))
         .col_expr(membership::Column::UpdatedAt, Expr::value(now))
         .filter(membership::Column::Id.eq(id))
+        .filter(membership::Column::Status.eq("active"))
         .exec(txn)
         .await?;
+    if done.rows_affected == 0 {
+        return Err(StoreError::Conflict);
+    }
     Ok(())
 }
 
@@ -516,12 +522,22 @@ pub enum DecideError {
     #[error("cannot receive")]
     CannotReceive,
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
 }
 
 impl From<sea_orm::DbErr> for DecideError {
     fn from(e: sea_orm::DbErr) -> Self {
-        DecideError::Store(e.into())
+        StoreError::from(e).into()
+    }
+}
+
+impl From<StoreError> for DecideError {
+    /// A conflict means a concurrent decision or change won.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => DecideError::Decided,
+            e => DecideError::Store(e),
+        }
     }
 }
 
@@ -555,7 +571,7 @@ async fn close<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    transfer::Entity::update_many()
+    let done = transfer::Entity::update_many()
         .col_expr(transfer::Column::Status, Expr::value(status))
         .col_expr(
             transfer::Column::RefuseReason,
@@ -567,6 +583,10 @@ async fn close<C: ConnectionTrait>(
         .filter(transfer::Column::Status.eq("pending"))
         .exec(txn)
         .await?;
+    // Decided concurrently by someone else.
+    if done.rows_affected == 0 {
+        return Err(StoreError::Conflict);
+    }
     Ok(())
 }
 

@@ -521,6 +521,8 @@ pub struct UnconfirmedView {
 pub struct QualityView {
     /// The current half-year cycle (1 January or 1 July).
     pub cycle_start: NaiveDate,
+    /// A member list held more than 5,000 entries and was cut there.
+    pub truncated: bool,
     /// People with more than one active membership (the database forbids it: should be empty).
     pub duplicates: Vec<DuplicateView>,
     /// 空挂会员: on a dissolved or unapproved union, or on a unit the union does not cover.
@@ -545,6 +547,7 @@ fn member_ref(m: quality::MemberRef) -> MemberRefView {
 fn quality_view(r: quality::Report) -> QualityView {
     QualityView {
         cycle_start: r.cycle_start,
+        truncated: r.truncated,
         duplicates: r
             .duplicates
             .into_iter()
