@@ -449,6 +449,21 @@ async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_tra
         (status, s(&asked["status"])),
         (202, "dissolution_requested".into())
     );
+    let (_, reviews) = w
+        .app
+        .get("/api/v1/admin/org-reviews", Some(&w.district_a_token))
+        .await;
+    assert_eq!(reviews[0]["kind"], "dissolution", "{reviews}");
+    assert_eq!(reviews[0]["reason"], "企业改制");
+    let (_, own) = w
+        .app
+        .get("/api/v1/admin/org-reviews", Some(&w.union_a_token))
+        .await;
+    assert_eq!(
+        own.as_array().map(Vec::len),
+        Some(0),
+        "not its own decision"
+    );
     let (status, done) = w
         .app
         .post_json(&path, &dissolve, Some(&w.district_a_token))
@@ -466,6 +481,11 @@ async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_tra
         )
         .await;
     assert_eq!(org["status"], "dissolved", "the record stays");
+    let (_, reviews) = w
+        .app
+        .get("/api/v1/admin/org-reviews", Some(&w.district_a_token))
+        .await;
+    assert_eq!(reviews.as_array().map(Vec::len), Some(0), "decided");
     let (status, e) = w
         .app
         .post_json(
@@ -540,6 +560,16 @@ async fn a_union_submitted_from_below_takes_members_only_once_its_parent_approve
     assert!(
         !unions.to_string().contains(&union_d),
         "not offered to applicants"
+    );
+
+    let (_, reviews) = w
+        .app
+        .get("/api/v1/admin/org-reviews", Some(&w.district_a_token))
+        .await;
+    assert_eq!(reviews.as_array().map(Vec::len), Some(1), "{reviews}");
+    assert_eq!(
+        (s(&reviews[0]["org_id"]), s(&reviews[0]["kind"])),
+        (union_d.clone(), "set_up".into())
     );
 
     // Not the parent of anything: the other district sees nothing.

@@ -455,3 +455,59 @@ pub async fn confirm_current(
     txn.commit().await.map_err(StoreError::from)?;
     Ok(cycle_start(now).0)
 }
+
+/// Something waiting for a parent's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingReview {
+    pub org_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    /// `set_up` (a submission from below) or `dissolution` (asked by the union's own admin).
+    pub kind: &'static str,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// Submissions and dissolution requests of unions strictly below the caller's org (in
+/// `scope`), oldest first: what the caller may decide.
+pub async fn awaiting_review<C: ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    caller_org: Uuid,
+) -> Result<Vec<AwaitingReview>, StoreError> {
+    let rows = org::Entity::find()
+        .filter(org::Column::Path.starts_with(scope))
+        .filter(org::Column::Id.ne(caller_org))
+        .filter(
+            sea_orm::Condition::any()
+                .add(org::Column::Status.eq("pending"))
+                .add(
+                    sea_orm::Condition::all()
+                        .add(org::Column::Status.eq("active"))
+                        .add(org::Column::DissolutionRequestedAt.is_not_null()),
+                ),
+        )
+        .order_by_asc(org::Column::CreatedAt)
+        .all(conn)
+        .await?;
+    let mut out: Vec<AwaitingReview> = rows
+        .into_iter()
+        .map(|o| {
+            let set_up = o.status == "pending";
+            AwaitingReview {
+                org_id: o.id,
+                parent_id: o.parent_id,
+                name: o.name,
+                kind: if set_up { "set_up" } else { "dissolution" },
+                reason: if set_up { None } else { o.dissolution_reason },
+                since: if set_up {
+                    o.created_at
+                } else {
+                    o.dissolution_requested_at.unwrap_or(o.updated_at)
+                },
+            }
+        })
+        .collect();
+    out.sort_by_key(|r| (r.since, r.org_id));
+    Ok(out)
+}

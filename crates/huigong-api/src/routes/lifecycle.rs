@@ -224,6 +224,46 @@ pub async fn reject_org(
     }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AwaitingReviewView {
+    pub org_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub name: String,
+    /// `set_up` (approve or reject it) or `dissolution` (decide with `.../dissolve`).
+    pub kind: String,
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// What waits for the caller's decision: unions submitted from below (`set_up`) and
+/// dissolutions asked by a union's own admin (`dissolution`), in the caller's subtree below its
+/// own org, oldest first.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses((status = 200, body = Vec<AwaitingReviewView>))
+)]
+#[get("/api/v1/admin/org-reviews")]
+pub async fn org_reviews(
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    let items: Vec<AwaitingReviewView> =
+        lifecycle::awaiting_review(&state.db.conn, &admin.scope, admin.org_id)
+            .await?
+            .into_iter()
+            .map(|r| AwaitingReviewView {
+                org_id: r.org_id,
+                parent_id: r.parent_id,
+                name: r.name,
+                kind: r.kind.to_owned(),
+                reason: r.reason,
+                since: r.since,
+            })
+            .collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TermRequest {

@@ -60,6 +60,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lifecycle::submit_union)
         .service(lifecycle::approve_org)
         .service(lifecycle::reject_org)
+        .service(lifecycle::org_reviews)
         .service(lifecycle::add_term)
         .service(lifecycle::list_terms)
         .service(lifecycle::expired_terms)
