@@ -12,6 +12,7 @@ mod applications;
 mod benefits;
 mod card;
 mod login;
+mod membership;
 mod operations;
 mod phone;
 mod roster;

@@ -29,6 +29,7 @@ mod out;
 mod report;
 mod roster;
 mod sheet;
+mod tables;
 
 pub use applications::{APPLICATIONS_TITLE, ApplicationListRow, write_applications};
 pub use error::{Limits, WorkbookError};
@@ -39,3 +40,4 @@ pub use roster::{
     ParsedRoster, ROSTER_TITLE, RosterExportRow, RosterHeader, RosterRow, Spill, parse_roster,
     write_roster, write_roster_with,
 };
+pub use tables::{Table, write_tables};

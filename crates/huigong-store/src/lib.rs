@@ -17,14 +17,17 @@ pub mod db;
 pub mod entity;
 pub mod ephemeral;
 pub mod members;
+pub mod membership_changes;
 pub mod migration;
 pub mod orgs;
 pub mod outbox;
 pub mod people;
+pub mod quality;
 pub mod rotation;
 pub mod sealed;
 pub mod sessions;
 pub mod totp;
+pub mod union_lifecycle;
 pub mod user_phones;
 pub mod users;
 

@@ -30,6 +30,8 @@ pub struct Member {
     pub id: Uuid,
     pub org_id: Uuid,
     pub status: String,
+    /// 退休 (membership kept, still `active`) since this date.
+    pub retired_on: Option<chrono::NaiveDate>,
     pub person: Person,
     pub fields: RosterFields,
     pub created_at: DateTime<Utc>,
@@ -133,6 +135,7 @@ pub async fn add_in<C: ConnectionTrait>(
         status: Set("active".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec_without_returning(txn)
     .await
@@ -154,6 +157,7 @@ pub async fn add_in<C: ConnectionTrait>(
         id,
         org_id,
         status: "active".to_owned(),
+        retired_on: None,
         person,
         fields: fields.clone(),
         created_at: now,
@@ -202,6 +206,7 @@ async fn with_people<C: ConnectionTrait>(
                 id: m.id,
                 org_id: m.org_id,
                 status: m.status.clone(),
+                retired_on: m.retired_on,
                 fields: roster_fields(&m),
                 person,
                 created_at: m.created_at,
@@ -587,6 +592,7 @@ pub async fn import(
                         status: Set("active".to_owned()),
                         created_at: Set(now),
                         updated_at: Set(now),
+                        ..Default::default()
                     });
                     outcome.created += 1;
                 }

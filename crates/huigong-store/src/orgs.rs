@@ -265,6 +265,7 @@ pub async fn create<C: ConnectionTrait>(
         phone_enc: Set(union.map(|u| ORGS_PHONE.seal(vault, id, u.phone.as_str()))),
         created_at: Set(now),
         updated_at: Set(now),
+        ..Default::default()
     })
     .exec_without_returning(txn)
     .await?;

@@ -76,6 +76,8 @@ pub const PEOPLE_MOBILE: SealedColumn = SealedColumn::new("people", "mobile_enc"
 pub const ORGS_LEADER_NAME: SealedColumn = SealedColumn::new("orgs", "leader_name_enc");
 pub const ORGS_PHONE: SealedColumn = SealedColumn::new("orgs", "phone_enc");
 
+pub const ORG_TERMS_LEADER_NAME: SealedColumn = SealedColumn::new("org_terms", "leader_name_enc");
+
 pub const USER_PHONES_MOBILE: SealedColumn = SealedColumn::new("user_phones", "mobile_enc");
 pub const APPLICATIONS_ID_NUMBER: SealedColumn = SealedColumn::new("applications", "id_number_enc");
 pub const APPLICATIONS_NAME: SealedColumn = SealedColumn::new("applications", "name_enc");
@@ -105,4 +107,5 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     APPLICATIONS_SIGNATURE_PNG,
     ADMIN_TOTP_SECRET,
     ADMIN_TOTP_PENDING_SECRET,
+    ORG_TERMS_LEADER_NAME,
 ];

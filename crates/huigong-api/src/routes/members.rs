@@ -25,7 +25,11 @@ use uuid::Uuid;
 pub struct MemberView {
     pub id: Uuid,
     pub org_id: Uuid,
+    /// `active`, `transferred`, `left` or `deceased`.
     pub status: String,
+    /// 退休: set when the member retired (the membership is kept, still `active`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retired_on: Option<NaiveDate>,
     /// Whether name, ID number and mobile are masked.
     pub masked: bool,
     #[schema(example = "张*")]
@@ -52,6 +56,7 @@ fn view(m: Member, full: bool) -> MemberView {
         id: m.id,
         org_id: m.org_id,
         status: m.status.clone(),
+        retired_on: m.retired_on,
         masked: !full,
         name: if full {
             p.name.to_string()
@@ -160,6 +165,15 @@ async fn org_in_scope(
         .ok_or_else(ApiError::not_found)
 }
 
+/// 409 for a union that is not approved (pending, rejected) or is dissolved.
+pub(crate) fn union_not_active() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "union_not_active",
+        "该工会尚未批准或已撤销，不能登记会员",
+    )
+}
+
 /// Adds one member to a grassroots union of the caller's subtree.
 #[utoipa::path(
     tag = "admin",
@@ -169,7 +183,7 @@ async fn org_in_scope(
         (status = 201, body = MemberView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "already an active member of a union"),
+        (status = 409, body = ErrorBody, description = "already an active member of a union, or the union is not approved / dissolved"),
     )
 )]
 #[post("/api/v1/admin/orgs/{id}/members")]
@@ -187,6 +201,9 @@ pub async fn add_member(
             "not_grassroots",
             "会员只能登记在基层工会",
         ));
+    }
+    if org.status != "active" {
+        return Err(union_not_active());
     }
     let b = body.into_inner();
     let RosterEntry {

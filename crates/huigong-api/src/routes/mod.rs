@@ -5,7 +5,9 @@ pub mod applications;
 pub mod auth;
 pub mod benefits;
 pub mod card;
+pub mod changes;
 pub mod health;
+pub mod lifecycle;
 pub mod me;
 pub mod members;
 pub mod orgs;
@@ -58,5 +60,20 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(applications::mine)
         .service(applications::list_applications)
         .service(applications::approve_application)
-        .service(applications::reject_application);
+        .service(applications::reject_application)
+        .service(changes::change_member)
+        .service(changes::list_transfers)
+        .service(changes::accept_transfer)
+        .service(changes::refuse_transfer)
+        .service(changes::member_history)
+        .service(lifecycle::submit_union)
+        .service(lifecycle::approve_org)
+        .service(lifecycle::reject_org)
+        .service(lifecycle::org_reviews)
+        .service(lifecycle::add_term)
+        .service(lifecycle::list_terms)
+        .service(lifecycle::expired_terms)
+        .service(lifecycle::dissolve_org)
+        .service(lifecycle::confirm_current)
+        .service(lifecycle::quality_report);
 }

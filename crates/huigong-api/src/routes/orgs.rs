@@ -205,6 +205,87 @@ fn need<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str, ApiEr
         .ok_or_else(|| ApiError::invalid_field(field, format!("基层工会须填写 {field}")))
 }
 
+/// A grassroots union's registration fields, validated (owned; see [`ParsedUnion::new_union`]).
+pub(crate) struct ParsedUnion {
+    unit_name: String,
+    unit_code: UnitCode,
+    unit_nature: UnitNature,
+    unit_address: String,
+    employee_count: u32,
+    founded_on: NaiveDate,
+    union_type: UnionType,
+    member_count: u32,
+    leader_name: String,
+    phone: ContactPhone,
+}
+
+impl ParsedUnion {
+    pub(crate) fn new_union(&self) -> NewUnion<'_> {
+        NewUnion {
+            founded_on: self.founded_on,
+            union_type: self.union_type,
+            member_count: self.member_count,
+            leader_name: &self.leader_name,
+            phone: &self.phone,
+            units: vec![NewUnit {
+                name: &self.unit_name,
+                code: &self.unit_code,
+                nature: self.unit_nature,
+                address: &self.unit_address,
+                employee_count: self.employee_count,
+            }],
+        }
+    }
+}
+
+/// Checks a grassroots union's registration fields, naming the first bad one.
+pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<ParsedUnion, ApiError> {
+    let unit_code = UnitCode::parse(need("unit_code", &b.unit_code)?)
+        .map_err(|e| ApiError::invalid_field("unit_code", e.message_zh()))?;
+    let unit_nature =
+        UnitNature::parse_zh(need("unit_nature", &b.unit_nature)?).ok_or_else(|| {
+            ApiError::invalid_field(
+                "unit_nature",
+                format!("unit_nature 须为：{}", UnitNature::labels_zh()),
+            )
+        })?;
+    let union_type = UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
+        ApiError::invalid_field(
+            "union_type",
+            format!("union_type 须为：{}", UnionType::labels_zh()),
+        )
+    })?;
+    let founded_on = NaiveDate::parse_from_str(need("founded_on", &b.founded_on)?, "%Y-%m-%d")
+        .ok()
+        .filter(|d| *d <= today)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "founded_on",
+                "founded_on 须为不晚于今天的日期，格式如 2001-05-06",
+            )
+        })?;
+    let phone = ContactPhone::parse(need("phone", &b.phone)?)
+        .map_err(|e| ApiError::invalid_field("phone", e.message_zh()))?;
+    let employee_count = b.employee_count.ok_or_else(|| {
+        ApiError::invalid_field("employee_count", "基层工会须填写 employee_count")
+    })?;
+    let member_count = b
+        .member_count
+        .ok_or_else(|| ApiError::invalid_field("member_count", "基层工会须填写 member_count"))?;
+    Ok(ParsedUnion {
+        unit_name: required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
+        unit_code,
+        unit_nature,
+        unit_address: required_text("unit_address", need("unit_address", &b.unit_address)?, 255)?,
+        employee_count,
+        founded_on,
+        union_type,
+        member_count,
+        leader_name: required_text("leader_name", need("leader_name", &b.leader_name)?, 32)?,
+        phone,
+    })
+}
+
 /// Creates a district union under the county, or a grassroots union under a district.
 #[utoipa::path(
     tag = "admin",
@@ -248,65 +329,12 @@ pub async fn create_org(
     }
     let name = required_text("name", &b.name, 128)?;
     let today = state.clock.now().date_naive();
-    let owned;
-    let union = if level == OrgLevel::Grassroots {
-        let unit_code = UnitCode::parse(need("unit_code", &b.unit_code)?)
-            .map_err(|e| ApiError::invalid_field("unit_code", e.message_zh()))?;
-        let unit_nature =
-            UnitNature::parse_zh(need("unit_nature", &b.unit_nature)?).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "unit_nature",
-                    format!("unit_nature 须为：{}", UnitNature::labels_zh()),
-                )
-            })?;
-        let union_type =
-            UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "union_type",
-                    format!("union_type 须为：{}", UnionType::labels_zh()),
-                )
-            })?;
-        let founded_on = NaiveDate::parse_from_str(need("founded_on", &b.founded_on)?, "%Y-%m-%d")
-            .ok()
-            .filter(|d| *d <= today)
-            .ok_or_else(|| {
-                ApiError::invalid_field(
-                    "founded_on",
-                    "founded_on 须为不晚于今天的日期，格式如 2001-05-06",
-                )
-            })?;
-        let phone = ContactPhone::parse(need("phone", &b.phone)?)
-            .map_err(|e| ApiError::invalid_field("phone", e.message_zh()))?;
-        let employee_count = b.employee_count.ok_or_else(|| {
-            ApiError::invalid_field("employee_count", "基层工会须填写 employee_count")
-        })?;
-        let member_count = b.member_count.ok_or_else(|| {
-            ApiError::invalid_field("member_count", "基层工会须填写 member_count")
-        })?;
-        owned = (
-            required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
-            unit_code,
-            required_text("unit_address", need("unit_address", &b.unit_address)?, 255)?,
-            required_text("leader_name", need("leader_name", &b.leader_name)?, 32)?,
-            phone,
-        );
-        Some(NewUnion {
-            founded_on,
-            union_type,
-            member_count,
-            leader_name: &owned.3,
-            phone: &owned.4,
-            units: vec![NewUnit {
-                name: &owned.0,
-                code: &owned.1,
-                nature: unit_nature,
-                address: &owned.2,
-                employee_count,
-            }],
-        })
+    let parsed = if level == OrgLevel::Grassroots {
+        Some(parse_union(&b, today)?)
     } else {
         None
     };
+    let union = parsed.as_ref().map(ParsedUnion::new_union);
     let txn = state.db.begin_write().await?;
     let created = orgs::create(
         &txn,

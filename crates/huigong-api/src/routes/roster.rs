@@ -121,6 +121,9 @@ pub async fn import_roster(
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
+    if org.status != "active" {
+        return Err(crate::routes::members::union_not_active());
+    }
     let bytes = upload(payload).await?;
     let actor = admin.actor(&req);
     let cx = import_context(&state, &actor, &query);
@@ -282,7 +285,7 @@ async fn audit_full_export(
 }
 
 /// A workbook download named `{name}.xlsx`, never cached.
-fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
+pub(crate) fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
     let disposition = format!(
         "attachment; filename=\"export.xlsx\"; filename*=UTF-8''{}.xlsx",
         percent_encode(name)

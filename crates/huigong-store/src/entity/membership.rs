@@ -15,8 +15,10 @@ pub struct Model {
     pub household_type: String,
     pub employment_status: String,
     pub union_post: String,
-    /// `active` (later: `transferred`, `left`, `deceased`, …). At most one active per person.
+    /// `active`, `transferred`, `left` or `deceased`. At most one active per person.
     pub status: String,
+    /// 退休: the membership is kept (保留会籍) and stays `active`; this marks it retired.
+    pub retired_on: Option<Date>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -15,7 +15,7 @@ pub struct Model {
     pub name: String,
     /// `/county/…/own-id/`: the subtree of an org is every path starting with its own.
     pub path: String,
-    /// `active` (later: `pending`, `dissolved`).
+    /// `active` (approved), `pending` (submitted from below), `rejected`, `dissolved`.
     pub status: String,
     pub founded_on: Option<Date>,
     /// A [`huigong_core::labels::UnionType`] label.
@@ -23,6 +23,15 @@ pub struct Model {
     pub member_count_declared: Option<i32>,
     pub leader_name_enc: Option<Sealed>,
     pub phone_enc: Option<Sealed>,
+    /// Why the parent rejected the submission (or approved it, if it said so).
+    pub review_reason: Option<String>,
+    pub reviewed_at: Option<DateTimeUtc>,
+    pub dissolved_at: Option<DateTimeUtc>,
+    pub dissolution_reason: Option<String>,
+    /// The union's own admin asked its parent to dissolve it.
+    pub dissolution_requested_at: Option<DateTimeUtc>,
+    /// The last half-year confirmation of the union's data.
+    pub confirmed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
