@@ -308,7 +308,12 @@ async fn activate_once(
             None => {}
         }
     }
-    if live_card_of_user(&txn, user_id).await?.is_some() {
+    if let Some(held) = live_card_of_user(&txn, user_id).await? {
+        // Under READ COMMITTED a concurrent confirmation of this very card may have committed
+        // between the two reads above: then it is this person's card, not another one.
+        if held.person_id == person_id {
+            return Ok(Attempt::Raced);
+        }
         return Err(ActivateError::UserHasOtherCard);
     }
     let (card_id, action) = match existing {

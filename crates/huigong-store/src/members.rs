@@ -407,18 +407,31 @@ async fn elsewhere<C: ConnectionTrait>(
         .collect();
     let people = people_by_index(conn, &indexes).await?;
     let ids: Vec<Uuid> = people.values().copied().collect();
-    let active = active_by_person(conn, &ids).await?;
+    // Only where each person is a member: a roster's worth of whole memberships is not needed.
+    let mut union_of = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<(Uuid, Uuid)> = membership::Entity::find()
+            .select_only()
+            .column(membership::Column::PersonId)
+            .column(membership::Column::OrgId)
+            .filter(membership::Column::PersonId.is_in(chunk.to_vec()))
+            .filter(membership::Column::Status.eq("active"))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        union_of.extend(rows);
+    }
     let mut names = std::collections::HashMap::new();
     let mut conflicts = Vec::new();
     for (index, bidx) in indexes.iter().enumerate() {
-        let Some(m) = people.get(bidx).and_then(|p| active.get(p)) else {
+        let Some(&member_of) = people.get(bidx).and_then(|p| union_of.get(p)) else {
             continue;
         };
-        if m.org_id == org_id {
+        if member_of == org_id {
             continue;
         }
-        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(m.org_id) {
-            let name = org::Entity::find_by_id(m.org_id)
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(member_of) {
+            let name = org::Entity::find_by_id(member_of)
                 .one(conn)
                 .await?
                 .map(|o| o.name)
@@ -427,8 +440,8 @@ async fn elsewhere<C: ConnectionTrait>(
         }
         conflicts.push(ElsewhereConflict {
             index,
-            org_id: m.org_id,
-            org_name: names.get(&m.org_id).cloned().unwrap_or_default(),
+            org_id: member_of,
+            org_name: names.get(&member_of).cloned().unwrap_or_default(),
         });
     }
     Ok((conflicts, indexes, people))
