@@ -405,3 +405,38 @@ async fn two_admins_approving_at_once_make_one_member() {
     assert_eq!(members["total"], 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_application_to_a_union_dissolved_meanwhile_cannot_be_approved() {
+    let (app, county, union_a, _) = crate::roster::setup().await;
+    let worker = app.login("o_applicant_5").await;
+    let (status, created, _) = apply(
+        &app,
+        &worker,
+        &application(&union_a, "吴用", &id_number("19780707", 27), "男"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, dissolved) = app
+        .post_json(
+            &format!("/api/v1/admin/orgs/{union_a}/dissolve"),
+            &json!({"reason": "企业注销"}),
+            Some(&county),
+        )
+        .await;
+    assert_eq!(status, 200, "{dissolved}");
+    let path = format!(
+        "/api/v1/admin/applications/{}/approve",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let (status, refused) = app.post_json(&path, &json!({}), Some(&county)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("union_not_active")),
+        "{refused}"
+    );
+    let (_, mine) = app.get("/api/v1/applications/mine", Some(&worker)).await;
+    assert_eq!(mine[0]["status"], "pending", "nothing changed: {mine}");
+    app.stop().await;
+}

@@ -92,6 +92,9 @@ pub enum ReviewError {
     /// The applicant became a member elsewhere meanwhile.
     #[error("already an active member")]
     AlreadyMember,
+    /// The union is no longer active (dissolved, say): it takes no members.
+    #[error("the union does not take members")]
+    UnionNotActive,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -437,6 +440,13 @@ pub async fn approve(
     let Some(application) = get_in_scope(&txn, vault, id, scope).await? else {
         return Err(ReviewError::NotFound);
     };
+    let union_active = org::Entity::find_by_id(application.org_id)
+        .one(&txn)
+        .await?
+        .is_some_and(|o| o.status == "active");
+    if !union_active {
+        return Err(ReviewError::UnionNotActive);
+    }
     close(&txn, id, "approved", None, actor.user_id, now).await?;
     let added = members::add_in(
         &txn,

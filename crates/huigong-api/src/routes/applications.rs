@@ -426,6 +426,11 @@ fn review_error(e: ReviewError) -> ApiError {
             "already_member",
             "申请人已是工会会员，请驳回此申请",
         ),
+        ReviewError::UnionNotActive => ApiError::new(
+            StatusCode::CONFLICT,
+            "union_not_active",
+            "该工会已撤销或尚未批准，不能接收会员，请驳回此申请",
+        ),
         ReviewError::Store(e) => e.into(),
     }
 }
@@ -438,7 +443,7 @@ fn review_error(e: ReviewError) -> ApiError {
     responses(
         (status = 200, body = ApplicationView),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`already_reviewed` or `already_member`"),
+        (status = 409, body = ErrorBody, description = "`already_reviewed`, `already_member`, or `union_not_active`"),
     )
 )]
 #[post("/api/v1/admin/applications/{id}/approve")]
