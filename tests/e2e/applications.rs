@@ -438,5 +438,16 @@ async fn an_application_to_a_union_dissolved_meanwhile_cannot_be_approved() {
     );
     let (_, mine) = app.get("/api/v1/applications/mine", Some(&worker)).await;
     assert_eq!(mine[0]["status"], "pending", "nothing changed: {mine}");
+    // Workers no longer find it; administrators find it among the dissolved.
+    let (_, unions) = app.get("/api/v1/unions?q=甲公司", Some(&worker)).await;
+    assert_eq!(unions["total"], 0, "{unions}");
+    let (_, dissolved) = app
+        .get("/api/v1/admin/orgs?status=dissolved", Some(&county))
+        .await;
+    assert_eq!(dissolved["total"], 1, "{dissolved}");
+    let (status, bad) = app
+        .get("/api/v1/admin/orgs?status=gone", Some(&county))
+        .await;
+    assert_eq!((status, bad["field"].as_str()), (400, Some("status")));
     app.stop().await;
 }

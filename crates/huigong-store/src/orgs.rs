@@ -184,6 +184,8 @@ pub struct ListFilter {
     pub level: Option<OrgLevel>,
     /// Part of the name.
     pub name_contains: Option<String>,
+    /// Only orgs with this status (`active`, `pending`, `rejected`, `dissolved`).
+    pub status: Option<String>,
 }
 
 /// Orgs in `scope`, by path (parents before children), one page, with the total.
@@ -201,6 +203,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(q) = filter.name_contains.as_deref().filter(|q| !q.is_empty()) {
         query = query.filter(org::Column::Name.contains(q));
+    }
+    if let Some(status) = filter.status.as_deref() {
+        query = query.filter(org::Column::Status.eq(status));
     }
     let total = query.clone().count(conn).await?;
     let rows = query

@@ -88,12 +88,12 @@ pub async fn unions(
     let filter = orgs::ListFilter {
         level: Some(OrgLevel::Grassroots),
         name_contains: query.q.clone(),
+        status: Some("active".to_owned()),
     };
     let (items, total) =
         orgs::list(&state.db.conn, &state.vault, "/", &filter, page, per_page).await?;
     let items = items
         .into_iter()
-        .filter(|o| o.status == "active")
         .map(|o| PublicUnion {
             id: o.id,
             name: o.name,

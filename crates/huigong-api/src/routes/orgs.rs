@@ -97,6 +97,8 @@ pub struct OrgListQuery {
     level: Option<String>,
     /// Part of the name.
     q: Option<String>,
+    /// `active`, `pending` (awaiting approval), `rejected` or `dissolved`.
+    status: Option<String>,
     page: Option<String>,
     per_page: Option<String>,
 }
@@ -121,9 +123,20 @@ pub async fn list_orgs(
         " county、district 或 grassroots",
         OrgLevel::parse_zh,
     )?;
+    let status = parse(
+        "status",
+        query.status.as_deref(),
+        " active、pending、rejected 或 dissolved",
+        |s| {
+            ["active", "pending", "rejected", "dissolved"]
+                .contains(&s)
+                .then(|| s.to_owned())
+        },
+    )?;
     let filter = orgs::ListFilter {
         level,
         name_contains: query.q.clone(),
+        status,
     };
     let (items, total) = orgs::list(
         &state.db.conn,
