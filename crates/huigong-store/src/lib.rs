@@ -16,6 +16,7 @@ pub mod db;
 pub mod entity;
 pub mod ephemeral;
 pub mod members;
+pub mod merchants;
 pub mod migration;
 pub mod orgs;
 pub mod outbox;

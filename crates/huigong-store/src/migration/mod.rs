@@ -9,6 +9,7 @@ mod m20261127_000003_orgs_accounts_members;
 mod m20261127_000004_cards;
 mod m20261128_000004_user_phones;
 mod m20261128_000010_applications_outbox;
+mod m20261129_000020_merchants;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_cards::Migration),
             Box::new(m20261128_000004_user_phones::Migration),
             Box::new(m20261128_000010_applications_outbox::Migration),
+            Box::new(m20261129_000020_merchants::Migration),
         ]
     }
 }
