@@ -7,6 +7,7 @@ pub mod card;
 pub mod health;
 pub mod me;
 pub mod members;
+pub mod merchants;
 pub mod orgs;
 pub mod params;
 pub mod phone;
@@ -49,5 +50,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(applications::mine)
         .service(applications::list_applications)
         .service(applications::approve_application)
-        .service(applications::reject_application);
+        .service(applications::reject_application)
+        .service(merchants::create_merchant)
+        .service(merchants::list_merchants)
+        .service(merchants::get_merchant)
+        .service(merchants::update_merchant)
+        .service(merchants::create_staff)
+        .service(merchants::redemption_summary)
+        .service(merchants::verify)
+        .service(merchants::redeem)
+        .service(merchants::merchant_redemptions)
+        .service(merchants::merchant_redemption)
+        .service(merchants::card_redemptions)
+        .service(merchants::public_merchants);
 }
