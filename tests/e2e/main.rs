@@ -11,6 +11,7 @@ mod api;
 mod applications;
 mod card;
 mod login;
+mod merchants;
 mod operations;
 mod phone;
 mod roster;
