@@ -8,10 +8,10 @@
 # a valid figure.
 #
 #   tests/bench-merchant.sh
-#   BENCH_PAIRS=40000 BENCH_CONNECTIONS=128 BENCH_CARDS=500 tests/bench-merchant.sh
+#   BENCH_PAIRS=12000 BENCH_CONNECTIONS=128 BENCH_CARDS=500 tests/bench-merchant.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export BENCH_PAIRS=${BENCH_PAIRS:-20000}
+export BENCH_PAIRS=${BENCH_PAIRS:-8000}
 export BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 export BENCH_CARDS=${BENCH_CARDS:-300}
 export BENCH_PASSWORD='Bench-Till-2026!'
@@ -19,6 +19,8 @@ TARGET=${CARGO_TARGET_DIR:-target}
 
 # shellcheck source=tests/services.sh
 . tests/services.sh
+SERVER_PID=""
+trap '[ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true; cleanup' EXIT
 command -v curl >/dev/null || die "curl is missing"
 cargo build --release --locked -q -p huigong-server --bin huigong
 cargo build --release --locked -q -p huigong-tests --example bench_merchant
@@ -36,12 +38,14 @@ bench_backend() {
     --role county_admin --password-stdin >/dev/null
   "$TARGET/release/huigong" >"$TMP/server-$name.log" 2>&1 &
   local pid=$!
+  SERVER_PID=$pid
   for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "localhost:$port/readyz" >/dev/null || { cat "$TMP/server-$name.log"; die "service did not start"; }
   printf '%-10s ' "$name"
   BENCH_BASE="http://127.0.0.1:$port" "$TARGET/release/examples/bench_merchant"
   echo "           service RSS after the run: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$pid/status")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  SERVER_PID=""
 }
 
 HUIGONG__DATABASE__URL="sqlite://$TMP/bench.sqlite" HUIGONG__REDIS__URL="" bench_backend sqlite+mem

@@ -112,10 +112,16 @@ fn percentile(sorted: &[Duration], p: f64) -> String {
 
 async fn setup_card(c: &Client, union: &str, admin: &str, i: usize) -> Result<String, Error> {
     let id = id_number(i);
+    // The ID number's 17th digit: odd for men.
+    let sex = if (100 + i % 900) % 2 == 1 {
+        "男"
+    } else {
+        "女"
+    };
     c.post(
         &format!("/api/v1/admin/orgs/{union}/members"),
         Some(admin),
-        &json!({"name": "张三", "sex": "男", "id_number": id, "nationality": "汉族",
+        &json!({"name": "张三", "sex": sex, "id_number": id, "nationality": "汉族",
                 "education": "大专", "mobile": "13957212345", "household_type": "农村",
                 "unit_name": "长兴示范企业", "employment_status": "在岗", "union_post": "会员"}),
     )
@@ -151,7 +157,7 @@ async fn main() -> Result<(), Error> {
     let base = std::env::var("BENCH_BASE").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let password = std::env::var("BENCH_PASSWORD").map_err(|_| "BENCH_PASSWORD is not set")?;
     let cards = env_or("BENCH_CARDS", 300);
-    let pairs = env_or("BENCH_PAIRS", 20_000);
+    let pairs = env_or("BENCH_PAIRS", 8_000);
     let connections = env_or("BENCH_CONNECTIONS", 64);
     let c = Client {
         http: reqwest::Client::builder()
