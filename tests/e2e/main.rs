@@ -13,6 +13,7 @@ mod benefits;
 mod card;
 mod login;
 mod membership;
+mod merchants;
 mod operations;
 mod phone;
 mod roster;

@@ -18,6 +18,7 @@ pub mod entity;
 pub mod ephemeral;
 pub mod members;
 pub mod membership_changes;
+pub mod merchants;
 pub mod migration;
 pub mod orgs;
 pub mod outbox;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod lifecycle;
 pub mod me;
 pub mod members;
+pub mod merchants;
 pub mod orgs;
 pub mod params;
 pub mod phone;
@@ -75,5 +76,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lifecycle::expired_terms)
         .service(lifecycle::dissolve_org)
         .service(lifecycle::confirm_current)
-        .service(lifecycle::quality_report);
+        .service(lifecycle::quality_report)
+        .service(merchants::create_merchant)
+        .service(merchants::list_merchants)
+        .service(merchants::get_merchant)
+        .service(merchants::update_merchant)
+        .service(merchants::create_staff)
+        .service(merchants::redemption_summary)
+        .service(merchants::verify)
+        .service(merchants::redeem)
+        .service(merchants::merchant_redemptions)
+        .service(merchants::merchant_redemption)
+        .service(merchants::card_redemptions)
+        .service(merchants::public_merchants);
 }

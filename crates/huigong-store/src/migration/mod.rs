@@ -11,6 +11,7 @@ mod m20261128_000004_user_phones;
 mod m20261128_000010_applications_outbox;
 mod m20261128_000011_benefits;
 mod m20261128_000012_roster_order;
+mod m20261129_000020_merchants;
 mod m20261129_000030_admin_totp;
 mod m20261129_000040_membership_lifecycle;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000010_applications_outbox::Migration),
             Box::new(m20261128_000011_benefits::Migration),
             Box::new(m20261128_000012_roster_order::Migration),
+            Box::new(m20261129_000020_merchants::Migration),
             Box::new(m20261129_000030_admin_totp::Migration),
             Box::new(m20261129_000040_membership_lifecycle::Migration),
         ]

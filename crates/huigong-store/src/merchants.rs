@@ -1,0 +1,964 @@
+//! Partner merchants (特约商家): onboarding and editing (scoped to the onboarding org's
+//! subtree), staff bindings, card verification at the till and redemptions.
+//!
+//! Concurrency. A redemption runs in one write transaction that first locks the card's row
+//! (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite `begin_write` is `BEGIN IMMEDIATE`, which
+//! serialises every writer anyway). Under that lock it looks for the idempotency key, counts
+//! the card's redemptions of the discount that day and inserts; so two redemptions with the
+//! same card never count at the same time, on READ COMMITTED too (each statement after the
+//! lock sees what the previous holder committed). The unique index on `(merchant_id,
+//! idempotency_key)` is the backstop for retries that lock different cards.
+
+use crate::audit::{self, Actor, Entry, Outcome};
+use crate::entity::{
+    card, discount, membership, merchant, merchant_staff, org, redemption, verification,
+};
+use crate::{Database, StoreError, people};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use huigong_core::mask::mask_name;
+use huigong_vault::KeyRing;
+use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// How long a verification can be redeemed against.
+pub const VERIFICATION_TTL_SECS: i64 = 300;
+
+/// The Beijing local date of an instant: what daily limits and reports count by.
+pub fn beijing_day(now: DateTime<Utc>) -> NaiveDate {
+    (now + Duration::hours(8)).date_naive()
+}
+
+/// The kind of a discount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscountKind {
+    /// `value` per cent taken off the bill (1–99).
+    Percent,
+    /// `value` fen taken off the bill.
+    Amount,
+    /// Something extra (a drink, a service); no value.
+    Perk,
+}
+
+impl DiscountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscountKind::Percent => "percent",
+            DiscountKind::Amount => "amount",
+            DiscountKind::Perk => "perk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "percent" => Some(DiscountKind::Percent),
+            "amount" => Some(DiscountKind::Amount),
+            "perk" => Some(DiscountKind::Perk),
+            _ => None,
+        }
+    }
+
+    /// What this discount takes off a bill of `amount_fen`.
+    pub fn discount_fen(self, value: Option<i64>, amount_fen: i64) -> i64 {
+        let v = value.unwrap_or(0).max(0);
+        match self {
+            DiscountKind::Percent => amount_fen.saturating_mul(v) / 100,
+            DiscountKind::Amount => v.min(amount_fen),
+            DiscountKind::Perk => 0,
+        }
+    }
+}
+
+/// A discount, validated.
+#[derive(Debug, Clone)]
+pub struct NewDiscount {
+    pub title: String,
+    pub kind: DiscountKind,
+    pub value: Option<i64>,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub daily_limit_per_card: i32,
+}
+
+/// A merchant, validated.
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub org_id: Uuid,
+    pub name: String,
+    pub category: String,
+    pub address: String,
+    pub phone: String,
+    pub discounts: Vec<NewDiscount>,
+}
+
+/// A discount as stored.
+pub type Discount = discount::Model;
+
+/// A merchant with its discounts.
+#[derive(Debug, Clone)]
+pub struct Merchant {
+    pub row: merchant::Model,
+    pub discounts: Vec<Discount>,
+}
+
+/// Whether a discount can be redeemed on `day`.
+pub fn applies_on(d: &Discount, day: NaiveDate) -> bool {
+    d.active && d.valid_from <= day && day <= d.valid_to
+}
+
+/// Ids of the orgs in `scope` (a path prefix).
+fn orgs_in(scope: &str) -> SelectStatement {
+    Query::select()
+        .column(org::Column::Id)
+        .from(org::Entity)
+        .and_where(org::Column::Path.starts_with(scope))
+        .to_owned()
+}
+
+fn merchants_in(scope: &str) -> SelectStatement {
+    Query::select()
+        .column(merchant::Column::Id)
+        .from(merchant::Entity)
+        .and_where(merchant::Column::OrgId.in_subquery(orgs_in(scope)))
+        .to_owned()
+}
+
+async fn with_discounts<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<merchant::Model>,
+    only_on: Option<NaiveDate>,
+) -> Result<Vec<Merchant>, StoreError> {
+    let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+    let mut by_merchant: HashMap<Uuid, Vec<Discount>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        for d in discount::Entity::find()
+            .filter(discount::Column::MerchantId.is_in(chunk.to_vec()))
+            .order_by_asc(discount::Column::CreatedAt)
+            .order_by_asc(discount::Column::Id)
+            .all(conn)
+            .await?
+        {
+            if only_on.is_none_or(|day| applies_on(&d, day)) {
+                by_merchant.entry(d.merchant_id).or_default().push(d);
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Merchant {
+            discounts: by_merchant.remove(&row.id).unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+async fn insert_discounts<C: ConnectionTrait>(
+    conn: &C,
+    merchant_id: Uuid,
+    discounts: &[NewDiscount],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for d in discounts {
+        discount::Entity::insert(discount::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            merchant_id: Set(merchant_id),
+            title: Set(d.title.clone()),
+            kind: Set(d.kind.as_str().to_owned()),
+            value: Set(d.value),
+            valid_from: Set(d.valid_from),
+            valid_to: Set(d.valid_to),
+            daily_limit_per_card: Set(d.daily_limit_per_card),
+            active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+fn entry<'a>(action: &'a str, target_type: &'a str, id: Uuid, outcome: Outcome) -> Entry<'a> {
+    Entry {
+        action,
+        target_type,
+        target_id: Some(id.to_string()),
+        fields: &[],
+        outcome,
+    }
+}
+
+/// Onboards a merchant with its discounts, audited (`merchant.create`), in one transaction.
+pub async fn create(
+    db: &Database,
+    new: &NewMerchant,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Merchant, StoreError> {
+    let txn = db.begin_write().await?;
+    let id = Uuid::now_v7();
+    merchant::Entity::insert(merchant::ActiveModel {
+        id: Set(id),
+        org_id: Set(new.org_id),
+        name: Set(new.name.clone()),
+        category: Set(new.category.clone()),
+        address: Set(new.address.clone()),
+        phone: Set(new.phone.clone()),
+        status: Set("active".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    insert_discounts(&txn, id, &new.discounts, now).await?;
+    audit::record(
+        &txn,
+        actor,
+        &entry("merchant.create", "merchant", id, Outcome::Success),
+        now,
+    )
+    .await?;
+    let created = get(&txn, id).await?.ok_or(StoreError::NotFound)?;
+    txn.commit().await?;
+    Ok(created)
+}
+
+/// The merchant with this id, with all its discounts.
+pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Merchant>, StoreError> {
+    let Some(row) = merchant::Entity::find_by_id(id).one(conn).await? else {
+        return Ok(None);
+    };
+    Ok(with_discounts(conn, vec![row], None).await?.pop())
+}
+
+/// The merchant, if it was onboarded within `scope`; outside it is the same as missing.
+pub async fn get_in_scope<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    scope: &str,
+) -> Result<Option<Merchant>, StoreError> {
+    let Some(row) = merchant::Entity::find_by_id(id)
+        .filter(merchant::Column::OrgId.in_subquery(orgs_in(scope)))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(with_discounts(conn, vec![row], None).await?.pop())
+}
+
+/// Merchants onboarded within `scope`, by name, one page, with the total.
+pub async fn list_in_scope<C: ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    status: Option<&str>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Merchant>, u64), StoreError> {
+    let mut query =
+        merchant::Entity::find().filter(merchant::Column::OrgId.in_subquery(orgs_in(scope)));
+    if let Some(s) = status {
+        query = query.filter(merchant::Column::Status.eq(s));
+    }
+    let total = query.clone().count(conn).await?;
+    let rows = query
+        .order_by_asc(merchant::Column::Name)
+        .order_by_asc(merchant::Column::Id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await?;
+    Ok((with_discounts(conn, rows, None).await?, total))
+}
+
+/// What an edit changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MerchantPatch {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    /// `active` or `suspended`.
+    pub status: Option<String>,
+    pub add_discounts: Vec<NewDiscount>,
+    /// Discounts of this merchant to switch off (unknown ids are ignored).
+    pub deactivate_discounts: Vec<Uuid>,
+}
+
+/// Edits a merchant in scope (audited `merchant.update`, and `merchant.suspend` /
+/// `merchant.reactivate` when the status changes). `None` when it is not in scope.
+pub async fn update(
+    db: &Database,
+    id: Uuid,
+    scope: &str,
+    patch: &MerchantPatch,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Option<Merchant>, StoreError> {
+    let txn = db.begin_write().await?;
+    let Some(current) = get_in_scope(&txn, id, scope).await? else {
+        return Ok(None);
+    };
+    let mut update = merchant::Entity::update_many()
+        .col_expr(merchant::Column::UpdatedAt, Expr::value(now))
+        .filter(merchant::Column::Id.eq(id));
+    for (col, value) in [
+        (merchant::Column::Name, &patch.name),
+        (merchant::Column::Category, &patch.category),
+        (merchant::Column::Address, &patch.address),
+        (merchant::Column::Phone, &patch.phone),
+        (merchant::Column::Status, &patch.status),
+    ] {
+        if let Some(v) = value {
+            update = update.col_expr(col, Expr::value(v.clone()));
+        }
+    }
+    update.exec(&txn).await?;
+    insert_discounts(&txn, id, &patch.add_discounts, now).await?;
+    if !patch.deactivate_discounts.is_empty() {
+        discount::Entity::update_many()
+            .col_expr(discount::Column::Active, Expr::value(false))
+            .col_expr(discount::Column::UpdatedAt, Expr::value(now))
+            .filter(discount::Column::MerchantId.eq(id))
+            .filter(discount::Column::Id.is_in(patch.deactivate_discounts.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        actor,
+        &entry("merchant.update", "merchant", id, Outcome::Success),
+        now,
+    )
+    .await?;
+    if let Some(status) = patch.status.as_deref()
+        && status != current.row.status
+    {
+        let action = if status == "suspended" {
+            "merchant.suspend"
+        } else {
+            "merchant.reactivate"
+        };
+        audit::record(
+            &txn,
+            actor,
+            &entry(action, "merchant", id, Outcome::Success),
+            now,
+        )
+        .await?;
+    }
+    let updated = get(&txn, id).await?;
+    txn.commit().await?;
+    Ok(updated)
+}
+
+/// Binds a new staff account to a merchant, in the caller's transaction.
+pub async fn bind_staff<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    merchant_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    merchant_staff::Entity::insert(merchant_staff::ActiveModel {
+        user_id: Set(user_id),
+        merchant_id: Set(merchant_id),
+        created_at: Set(now),
+    })
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// The merchant a staff account works for.
+pub async fn merchant_of_staff<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+) -> Result<Option<merchant::Model>, StoreError> {
+    let Some(binding) = merchant_staff::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(merchant::Entity::find_by_id(binding.merchant_id)
+        .one(conn)
+        .await?)
+}
+
+/// Active merchants with at least one discount valid on `day`, with those discounts only:
+/// what workers browse. Optional exact category and part of the name.
+pub async fn public_list<C: ConnectionTrait>(
+    conn: &C,
+    category: Option<&str>,
+    q: Option<&str>,
+    day: NaiveDate,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Merchant>, u64), StoreError> {
+    let valid = Query::select()
+        .column(discount::Column::MerchantId)
+        .from(discount::Entity)
+        .and_where(discount::Column::Active.eq(true))
+        .and_where(discount::Column::ValidFrom.lte(day))
+        .and_where(discount::Column::ValidTo.gte(day))
+        .to_owned();
+    let mut query = merchant::Entity::find()
+        .filter(merchant::Column::Status.eq("active"))
+        .filter(merchant::Column::Id.in_subquery(valid));
+    if let Some(c) = category {
+        query = query.filter(merchant::Column::Category.eq(c));
+    }
+    if let Some(q) = q {
+        query = query.filter(merchant::Column::Name.contains(q));
+    }
+    let total = query.clone().count(conn).await?;
+    let rows = query
+        .order_by_asc(merchant::Column::Name)
+        .order_by_asc(merchant::Column::Id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await?;
+    Ok((with_discounts(conn, rows, Some(day)).await?, total))
+}
+
+/// How many times the card redeemed each of these discounts on `day`.
+async fn uses_on<C: ConnectionTrait>(
+    conn: &C,
+    card_id: Uuid,
+    discount_ids: Vec<Uuid>,
+    day: NaiveDate,
+) -> Result<HashMap<Uuid, i64>, StoreError> {
+    let rows: Vec<(Uuid, i64)> = redemption::Entity::find()
+        .select_only()
+        .column(redemption::Column::DiscountId)
+        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
+        .filter(redemption::Column::CardId.eq(card_id))
+        .filter(redemption::Column::Day.eq(day))
+        .filter(redemption::Column::DiscountId.is_in(discount_ids))
+        .group_by(redemption::Column::DiscountId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// What a merchant learns about a verified card: no ID number, mobile or full name.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub verification_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub card_status: String,
+    /// `张*`.
+    pub holder_masked: String,
+    pub union_name: String,
+    /// This merchant's discounts that apply today, with the uses left today.
+    pub discounts: Vec<(Discount, i64)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// Suspended, cancelled, or gone.
+    #[error("card not active")]
+    CardInactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for VerifyError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        VerifyError::Store(e.into())
+    }
+}
+
+/// Records that `merchant_id` verified the card (its QR token already consumed) and answers
+/// what the till shows. One transaction with its audit event (`merchant.verify`).
+pub async fn verify_card(
+    db: &Database,
+    vault: &KeyRing,
+    merchant_id: Uuid,
+    card_id: Uuid,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Verified, VerifyError> {
+    let conn = &db.conn;
+    let card = card::Entity::find_by_id(card_id)
+        .one(conn)
+        .await?
+        .filter(|c| c.status == "active")
+        .ok_or(VerifyError::CardInactive)?;
+    let person = people::get(conn, vault, card.person_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(format!("card {card_id}: holder missing")))?;
+    let union_name = match membership::Entity::find_by_id(card.membership_id)
+        .one(conn)
+        .await?
+    {
+        Some(m) => org::Entity::find_by_id(m.org_id)
+            .one(conn)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let day = beijing_day(now);
+    let discounts: Vec<Discount> = discount::Entity::find()
+        .filter(discount::Column::MerchantId.eq(merchant_id))
+        .order_by_asc(discount::Column::CreatedAt)
+        .order_by_asc(discount::Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter(|d| applies_on(d, day))
+        .collect();
+    let used = uses_on(conn, card_id, discounts.iter().map(|d| d.id).collect(), day).await?;
+    let id = Uuid::now_v7();
+    let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
+    let txn = db.begin_write().await?;
+    verification::Entity::insert(verification::ActiveModel {
+        id: Set(id),
+        merchant_id: Set(merchant_id),
+        card_id: Set(card_id),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        actor,
+        &entry("merchant.verify", "card", card_id, Outcome::Success),
+        now,
+    )
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(Verified {
+        verification_id: id,
+        expires_at,
+        card_status: card.status,
+        holder_masked: mask_name(&person.name),
+        union_name,
+        discounts: discounts
+            .into_iter()
+            .map(|d| {
+                let left =
+                    i64::from(d.daily_limit_per_card) - used.get(&d.id).copied().unwrap_or(0);
+                (d, left.max(0))
+            })
+            .collect(),
+    })
+}
+
+/// A redemption to record, validated.
+#[derive(Debug, Clone)]
+pub struct NewRedemption<'a> {
+    pub merchant_id: Uuid,
+    pub verification_id: Uuid,
+    pub discount_id: Uuid,
+    pub amount_fen: i64,
+    pub idempotency_key: &'a str,
+}
+
+/// A redemption with the names that make it readable.
+#[derive(Debug, Clone)]
+pub struct Redemption {
+    pub row: redemption::Model,
+    pub merchant_name: String,
+    pub discount_title: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RedeemError {
+    /// No such verification of this merchant.
+    #[error("verification not found")]
+    VerificationNotFound,
+    #[error("verification expired")]
+    VerificationExpired,
+    /// No such discount of this merchant.
+    #[error("discount not found")]
+    DiscountNotFound,
+    /// Switched off, or not valid today.
+    #[error("discount not applicable today")]
+    DiscountNotApplicable,
+    #[error("card not active")]
+    CardInactive,
+    #[error("daily limit reached")]
+    DailyLimitReached,
+    /// The idempotency key was used before for a different redemption.
+    #[error("idempotency key reused")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sea_orm::DbErr> for RedeemError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        RedeemError::Store(e.into())
+    }
+}
+
+async fn assemble<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<redemption::Model>,
+) -> Result<Vec<Redemption>, StoreError> {
+    let mut merchant_ids: Vec<Uuid> = rows.iter().map(|r| r.merchant_id).collect();
+    merchant_ids.sort_unstable();
+    merchant_ids.dedup();
+    let mut discount_ids: Vec<Uuid> = rows.iter().map(|r| r.discount_id).collect();
+    discount_ids.sort_unstable();
+    discount_ids.dedup();
+    let mut merchants = HashMap::new();
+    for chunk in merchant_ids.chunks(500) {
+        for m in merchant::Entity::find()
+            .filter(merchant::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            merchants.insert(m.id, m.name);
+        }
+    }
+    let mut discounts = HashMap::new();
+    for chunk in discount_ids.chunks(500) {
+        for d in discount::Entity::find()
+            .filter(discount::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            discounts.insert(d.id, d.title);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| Redemption {
+            merchant_name: merchants.get(&row.merchant_id).cloned().unwrap_or_default(),
+            discount_title: discounts.get(&row.discount_id).cloned().unwrap_or_default(),
+            row,
+        })
+        .collect())
+}
+
+async fn by_key<C: ConnectionTrait>(
+    conn: &C,
+    merchant_id: Uuid,
+    key: &str,
+) -> Result<Option<redemption::Model>, StoreError> {
+    Ok(redemption::Entity::find()
+        .filter(redemption::Column::MerchantId.eq(merchant_id))
+        .filter(redemption::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await?)
+}
+
+/// The stored record for a retry: the same one, or `KeyReused` if the key named another.
+async fn replay<C: ConnectionTrait>(
+    conn: &C,
+    first: redemption::Model,
+    new: &NewRedemption<'_>,
+) -> Result<(Redemption, bool), RedeemError> {
+    if first.verification_id != new.verification_id
+        || first.discount_id != new.discount_id
+        || first.amount_fen != new.amount_fen
+    {
+        return Err(RedeemError::KeyReused);
+    }
+    let r = assemble(conn, vec![first])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)?;
+    Ok((r, false))
+}
+
+/// Records a redemption. Returns it and whether it was written now: a retry with the same
+/// idempotency key (by the same merchant) returns the first record and writes nothing. The
+/// per-card daily limit of the discount holds under concurrent calls (see the module docs).
+pub async fn redeem(
+    db: &Database,
+    new: &NewRedemption<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(Redemption, bool), RedeemError> {
+    if let Some(first) = by_key(&db.conn, new.merchant_id, new.idempotency_key).await? {
+        return replay(&db.conn, first, new).await;
+    }
+    let txn = db.begin_write().await?;
+    let v = verification::Entity::find_by_id(new.verification_id)
+        .one(&txn)
+        .await?
+        .filter(|v| v.merchant_id == new.merchant_id)
+        .ok_or(RedeemError::VerificationNotFound)?;
+    // The lock every redemption with this card takes first (a no-op clause on SQLite, where
+    // the transaction already holds the database's write lock).
+    let card = card::Entity::find_by_id(v.card_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(RedeemError::CardInactive)?;
+    if let Some(first) = by_key(&txn, new.merchant_id, new.idempotency_key).await? {
+        return replay(&txn, first, new).await;
+    }
+    if v.expires_at <= now {
+        return Err(RedeemError::VerificationExpired);
+    }
+    if card.status != "active" {
+        return Err(RedeemError::CardInactive);
+    }
+    let d = discount::Entity::find_by_id(new.discount_id)
+        .one(&txn)
+        .await?
+        .filter(|d| d.merchant_id == new.merchant_id)
+        .ok_or(RedeemError::DiscountNotFound)?;
+    let day = beijing_day(now);
+    if !applies_on(&d, day) {
+        return Err(RedeemError::DiscountNotApplicable);
+    }
+    let used = redemption::Entity::find()
+        .filter(redemption::Column::CardId.eq(card.id))
+        .filter(redemption::Column::DiscountId.eq(d.id))
+        .filter(redemption::Column::Day.eq(day))
+        .count(&txn)
+        .await?;
+    if used >= u64::try_from(d.daily_limit_per_card).unwrap_or(0) {
+        return Err(RedeemError::DailyLimitReached);
+    }
+    let kind = DiscountKind::parse(&d.kind)
+        .ok_or_else(|| StoreError::Other(format!("discount {}: unknown kind", d.id)))?;
+    let id = Uuid::now_v7();
+    let inserted = redemption::Entity::insert(redemption::ActiveModel {
+        id: Set(id),
+        merchant_id: Set(new.merchant_id),
+        discount_id: Set(d.id),
+        card_id: Set(card.id),
+        verification_id: Set(v.id),
+        amount_fen: Set(new.amount_fen),
+        discount_fen: Set(kind.discount_fen(d.value, new.amount_fen)),
+        day: Set(day),
+        idempotency_key: Set(new.idempotency_key.to_owned()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await
+    .map_err(StoreError::from);
+    match inserted {
+        Ok(_) => {}
+        // The same key, committed meanwhile by a retry holding another card's lock.
+        Err(StoreError::Conflict) => {
+            drop(txn);
+            let first = by_key(&db.conn, new.merchant_id, new.idempotency_key)
+                .await?
+                .ok_or(StoreError::Conflict)?;
+            return replay(&db.conn, first, new).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit::record(
+        &txn,
+        actor,
+        &entry("merchant.redeem", "redemption", id, Outcome::Success),
+        now,
+    )
+    .await?;
+    let row = redemption::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let created = assemble(&txn, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok((created, true))
+}
+
+/// A merchant's redemption by id; another merchant's is `None`.
+pub async fn get_for_merchant<C: ConnectionTrait>(
+    conn: &C,
+    merchant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Redemption>, StoreError> {
+    let Some(row) = redemption::Entity::find_by_id(id)
+        .filter(redemption::Column::MerchantId.eq(merchant_id))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(assemble(conn, vec![row]).await?.pop())
+}
+
+/// Count and sums of some redemptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub count: i64,
+    pub amount_fen: i64,
+    pub discount_fen: i64,
+}
+
+impl Totals {
+    fn add(&mut self, other: Totals) {
+        self.count += other.count;
+        self.amount_fen += other.amount_fen;
+        self.discount_fen += other.discount_fen;
+    }
+}
+
+const SUMS: [&str; 3] = [
+    "CAST(COUNT(*) AS BIGINT)",
+    "CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)",
+    "CAST(COALESCE(SUM(discount_fen), 0) AS BIGINT)",
+];
+
+/// A merchant's redemptions between two Beijing dates (inclusive), newest first, one page,
+/// with the total count and the totals over the whole range.
+pub async fn list_for_merchant<C: ConnectionTrait>(
+    conn: &C,
+    merchant_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Redemption>, Totals), StoreError> {
+    let query = redemption::Entity::find()
+        .filter(redemption::Column::MerchantId.eq(merchant_id))
+        .filter(redemption::Column::Day.gte(from))
+        .filter(redemption::Column::Day.lte(to));
+    let (count, amount_fen, discount_fen): (i64, i64, i64) = query
+        .clone()
+        .select_only()
+        .column_as(Expr::cust(SUMS[0]), "n")
+        .column_as(Expr::cust(SUMS[1]), "a")
+        .column_as(Expr::cust(SUMS[2]), "d")
+        .into_tuple()
+        .one(conn)
+        .await?
+        .unwrap_or_default();
+    let rows = query
+        .order_by_desc(redemption::Column::CreatedAt)
+        .order_by_desc(redemption::Column::Id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        .all(conn)
+        .await?;
+    Ok((
+        assemble(conn, rows).await?,
+        Totals {
+            count,
+            amount_fen,
+            discount_fen,
+        },
+    ))
+}
+
+/// A card's redemptions, newest first (at most `limit`).
+pub async fn list_for_card<C: ConnectionTrait>(
+    conn: &C,
+    card_id: Uuid,
+    limit: u64,
+) -> Result<Vec<Redemption>, StoreError> {
+    let rows = redemption::Entity::find()
+        .filter(redemption::Column::CardId.eq(card_id))
+        .order_by_desc(redemption::Column::CreatedAt)
+        .order_by_desc(redemption::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?;
+    assemble(conn, rows).await
+}
+
+/// Redemptions at one merchant over a period.
+#[derive(Debug, Clone)]
+pub struct MerchantSummary {
+    pub merchant_id: Uuid,
+    pub name: String,
+    pub category: String,
+    pub totals: Totals,
+}
+
+/// Redemptions between two Beijing dates at the merchants onboarded within `scope`: per
+/// merchant (those with any), per category, and overall.
+pub async fn summary<C: ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Vec<MerchantSummary>, Vec<(String, Totals)>, Totals), StoreError> {
+    let rows: Vec<(Uuid, i64, i64, i64)> = redemption::Entity::find()
+        .select_only()
+        .column(redemption::Column::MerchantId)
+        .column_as(Expr::cust(SUMS[0]), "n")
+        .column_as(Expr::cust(SUMS[1]), "a")
+        .column_as(Expr::cust(SUMS[2]), "d")
+        .filter(redemption::Column::MerchantId.in_subquery(merchants_in(scope)))
+        .filter(redemption::Column::Day.gte(from))
+        .filter(redemption::Column::Day.lte(to))
+        .group_by(redemption::Column::MerchantId)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let mut merchants = HashMap::new();
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    for chunk in ids.chunks(500) {
+        for m in merchant::Entity::find()
+            .filter(merchant::Column::Id.is_in(chunk.to_vec()))
+            .all(conn)
+            .await?
+        {
+            merchants.insert(m.id, m);
+        }
+    }
+    let mut per_merchant: Vec<MerchantSummary> = rows
+        .into_iter()
+        .map(|(id, count, amount_fen, discount_fen)| {
+            let m = merchants.get(&id);
+            MerchantSummary {
+                merchant_id: id,
+                name: m.map(|m| m.name.clone()).unwrap_or_default(),
+                category: m.map(|m| m.category.clone()).unwrap_or_default(),
+                totals: Totals {
+                    count,
+                    amount_fen,
+                    discount_fen,
+                },
+            }
+        })
+        .collect();
+    per_merchant.sort_by(|a, b| a.name.cmp(&b.name).then(a.merchant_id.cmp(&b.merchant_id)));
+    let mut per_category: Vec<(String, Totals)> = Vec::new();
+    let mut overall = Totals::default();
+    for m in &per_merchant {
+        overall.add(m.totals);
+        match per_category.iter_mut().find(|(c, _)| *c == m.category) {
+            Some((_, t)) => t.add(m.totals),
+            None => per_category.push((m.category.clone(), m.totals)),
+        }
+    }
+    per_category.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((per_merchant, per_category, overall))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discounts_take_off_what_their_kind_says() {
+        assert_eq!(DiscountKind::Percent.discount_fen(Some(12), 10_000), 1_200);
+        assert_eq!(DiscountKind::Amount.discount_fen(Some(500), 10_000), 500);
+        assert_eq!(DiscountKind::Amount.discount_fen(Some(500), 300), 300);
+        assert_eq!(DiscountKind::Perk.discount_fen(None, 10_000), 0);
+    }
+
+    #[test]
+    fn days_are_beijing_days() {
+        let late = DateTime::parse_from_rfc3339("2026-11-28T16:30:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default();
+        assert_eq!(
+            beijing_day(late),
+            NaiveDate::from_ymd_opt(2026, 11, 29).unwrap_or_default()
+        );
+    }
+}
