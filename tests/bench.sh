@@ -23,9 +23,33 @@ cargo build --release --locked -q
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
 echo "load: wrk -t$WRK_THREADS -c$CONNECTIONS -d${SECONDS_PER_PATH}s on loopback"
 
+PASSWORD='Bench-Password-2026'
+# The first "KEY":"value" of a JSON answer (the object's own, before any nested one).
+json() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+
+# A worker holding an active 惠工卡: a county admin adds a member to a new union, the worker logs
+# in through the mock and activates the card. Prints the worker's token.
+card_holder() {
+  local base=$1 admin district union worker preview
+  admin=$(curl -sf "$base/api/v1/auth/password/login" -H 'content-type: application/json' \
+    -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" | json token)
+  post() { curl -sf "$base$1" -H "authorization: Bearer $2" -H 'content-type: application/json' -d "$3"; }
+  district=$(post /api/v1/admin/orgs "$admin" '{"parent_id":"00000000-0000-7000-8000-000000000001","level":"district","name":"雉城街道总工会"}' | json id)
+  union=$(post /api/v1/admin/orgs "$admin" "{\"parent_id\":\"$district\",\"level\":\"grassroots\",\"name\":\"甲公司工会\",\"unit_name\":\"甲公司\",\"unit_code\":\"91350100M000100Y43\",\"unit_nature\":\"私营经济\",\"unit_address\":\"长兴县\",\"employee_count\":10,\"founded_on\":\"2001-05-06\",\"union_type\":\"单建\",\"member_count\":10,\"leader_name\":\"吴可青\",\"phone\":\"0572-6022447\"}" | json id)
+  post "/api/v1/admin/orgs/$union/members" "$admin" '{"name":"张三","sex":"女","id_number":"11010519491231002X","nationality":"汉族","education":"大专","mobile":"13957200001","household_type":"农村","unit_name":"甲公司","employment_status":"在岗","union_post":"会员"}' >/dev/null
+  worker=$(curl -sf -XPOST "$base/wechat-mock/wx/login" \
+    | curl -sf "$base/api/v1/auth/wechat/login" -H 'content-type: application/json' -d @- | json token)
+  preview=$(post /api/v1/card/activation/preview "$worker" '{"name":"张三","id_number":"11010519491231002X"}' | json preview_id)
+  post /api/v1/card/activation/confirm "$worker" "{\"preview_id\":\"$preview\"}" >/dev/null
+  curl -sf "$base/api/v1/card" -H "authorization: Bearer $worker" >/dev/null || die "no card for the GET /api/v1/card run"
+  printf '%s' "$worker"
+}
+
 bench_backend() {
   local name=$1 port
   port=$(free_port)
+  printf '%s\n' "$PASSWORD" | RUST_LOG=warn ${CARGO_TARGET_DIR:-./target}/release/huigong admin create \
+    --username bench --role county_admin --password-stdin >/dev/null
   HUIGONG__SERVER__PORT=$port RUST_LOG=warn ${CARGO_TARGET_DIR:-./target}/release/huigong >"$TMP/server-$name.log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -53,6 +77,9 @@ bench_backend() {
   run "GET /healthz" "$base/healthz"
   CODES_FILE="$TMP/codes-$name.txt" run "POST /api/v1/auth/wechat/login" -s tests/bench/login.lua "$base"
   run "GET /api/v1/me" -H "authorization: Bearer $token" "$base/api/v1/me"
+  local holder
+  holder=$(card_holder "$base")
+  run "GET /api/v1/card" -H "authorization: Bearer $holder" "$base/api/v1/card"
   echo "           service RSS after the run: $(awk '/VmRSS/ {printf "%.0f MB", $2/1024}' "/proc/$pid/status")"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
