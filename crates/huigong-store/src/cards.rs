@@ -7,9 +7,10 @@
 //! transaction and, when a concurrent activation wins an index, starts over and sees its card.
 
 use crate::audit::{self, Actor, Entry, Outcome};
-use crate::entity::{card, membership, org};
+use crate::entity::{card, membership, org, person};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::people;
+use crate::sealed::{PEOPLE_NAME, Sealed};
 use crate::{Database, StoreError};
 use chrono::{DateTime, Utc};
 use huigong_core::card_number::card_number_from_random;
@@ -19,7 +20,9 @@ use huigong_vault::KeyRing;
 use huigong_vault::qr::{self, QrKey, QrTokenError};
 use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -204,11 +207,43 @@ pub async fn get_for_user<C: ConnectionTrait>(
     let Some(card) = live_card_of_user(conn, user_id).await? else {
         return Ok(None);
     };
-    let m = membership::Entity::find_by_id(card.membership_id)
-        .one(conn)
-        .await?
-        .ok_or_else(|| StoreError::Other(format!("card {} without membership", card.id)))?;
-    let holder = holder_of(conn, vault, card.person_id, &m).await?;
+    // One round trip for what the card shows: its membership's unit, the union's name and the
+    // holder's sealed name (only the name is decrypted).
+    let shown: Option<(String, String, Sealed)> =
+        membership::Entity::find_by_id(card.membership_id)
+            .select_only()
+            .column(membership::Column::UnitName)
+            .column_as(org::Column::Name, "union_name")
+            .column_as(person::Column::NameEnc, "name_enc")
+            .join(
+                JoinType::InnerJoin,
+                membership::Entity::belongs_to(org::Entity)
+                    .from(membership::Column::OrgId)
+                    .to(org::Column::Id)
+                    .into(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                membership::Entity::belongs_to(person::Entity)
+                    .from(membership::Column::PersonId)
+                    .to(person::Column::Id)
+                    .into(),
+            )
+            .into_tuple()
+            .one(conn)
+            .await?;
+    let (unit_name, union_name, name_enc) =
+        shown.ok_or_else(|| StoreError::Other(format!("card {} without membership", card.id)))?;
+    let name = PEOPLE_NAME
+        .open(vault, card.person_id, &name_enc)
+        .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", card.id)))?;
+    let holder = Holder {
+        person_id: card.person_id,
+        membership_id: card.membership_id,
+        holder_masked: mask_name(&name),
+        union_name,
+        unit_name,
+    };
     Ok(Some(CardDetails { card, holder }))
 }
 
