@@ -75,7 +75,7 @@ pub async fn wechat_login(
     };
     let session_id = state.sessions.create(&record, now).await?;
     let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
-    tracing::info!(user = %user.id, session = %session_id, "wechat login");
+    tracing::info!("wechat login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         expires_in: state.auth.session_ttl.as_secs(),
@@ -95,7 +95,7 @@ pub async fn wechat_login(
 #[post("/api/v1/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     state.sessions.delete(caller.session_id).await?;
-    tracing::info!(user = %caller.user_id, session = %caller.session_id, "logout");
+    tracing::info!("logout");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -209,7 +209,7 @@ pub async fn password_login(
     let token = state
         .jwt
         .issue(account.user.id, session_id, now, expires_at)?;
-    tracing::info!(user = %account.user.id, session = %session_id, "password login");
+    tracing::info!("password login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         expires_in: state.auth.session_ttl.as_secs(),

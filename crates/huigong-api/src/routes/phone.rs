@@ -132,7 +132,7 @@ pub async fn confirm_phone(
         now,
     )
     .await?;
-    tracing::info!(user = %caller.user_id, "mobile confirmed through wechat");
+    tracing::info!("mobile confirmed through wechat");
     Ok(HttpResponse::Ok().json(PhoneView {
         mobile: mobile.masked(),
         confirmed_at: now,

@@ -131,7 +131,7 @@ async fn refuse_code(
     )
     .await?;
     audit_alone(state, actor, action, user, Outcome::Failure, now).await?;
-    tracing::info!(user = %user, action, "two-factor code refused");
+    tracing::info!(action, "two-factor code refused");
     Ok(totp_invalid())
 }
 
@@ -219,7 +219,7 @@ pub(crate) async fn second_factor(
                 txn.commit()
                     .await
                     .map_err(huigong_store::StoreError::from)?;
-                tracing::info!(user = %user.id, "login with a recovery code");
+                tracing::info!("login with a recovery code");
                 return Ok(None);
             }
             txn.rollback()
@@ -263,7 +263,7 @@ pub(crate) async fn second_factor(
         now,
     )
     .await?;
-    tracing::info!(user = %user.id, "password right, two-factor enrolment required");
+    tracing::info!("password right, two-factor enrolment required");
     Ok(Some(
         HttpResponse::Forbidden()
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -429,7 +429,7 @@ pub async fn enrol(
     txn.commit()
         .await
         .map_err(huigong_store::StoreError::from)?;
-    tracing::info!(user = %user.id, "two-factor enrolment started");
+    tracing::info!("two-factor enrolment started");
     let account = user.username.as_deref().unwrap_or_default();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
@@ -520,7 +520,7 @@ pub async fn confirm(
     txn.commit()
         .await
         .map_err(huigong_store::StoreError::from)?;
-    tracing::info!(user = %user.id, "two-factor enrolment confirmed");
+    tracing::info!("two-factor enrolment confirmed");
     let recovery_codes_left = totp::recovery_codes_left(&state.db.conn, user.id).await?;
     let login = match ticket_key {
         Some(key) => {
@@ -562,7 +562,7 @@ async fn open_session(
     };
     let session_id = state.sessions.create(&record, now).await?;
     let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
-    tracing::info!(user = %user.id, session = %session_id, "password login after two-factor enrolment");
+    tracing::info!("password login after two-factor enrolment");
     let mut user = user.clone();
     user.last_login_at = Some(now);
     Ok(LoginResponse {
