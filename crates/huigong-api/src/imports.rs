@@ -391,8 +391,14 @@ pub async fn orgs(
     let parsed =
         off_thread(move || huigong_roster::parse_orgs(&bytes, today, &Limits::default())).await?;
     let codes = unit_codes(&parsed.rows);
-    let placed = orgs::units_by_code(&cx.db.conn, &codes).await?;
-    let (_, plan_errors) = plan_orgs(parent, &parsed.rows, &placed);
+    // As for the roster: a clean commit plans only inside its transaction.
+    let clean = parsed.errors.is_empty() && parsed.omitted_errors == 0;
+    let plan_errors = if cx.commit && clean {
+        Vec::new()
+    } else {
+        let placed = orgs::units_by_code(&cx.db.conn, &codes).await?;
+        plan_orgs(parent, &parsed.rows, &placed).1
+    };
     let mut report = ImportReport::new(
         parsed.total_rows,
         parsed.invalid_rows + count(plan_errors.len()),
@@ -413,7 +419,7 @@ pub async fn orgs(
     if report.has_errors() {
         return Ok(Imported::Refused(report));
     }
-    // Plan again inside the write transaction, so what is written is what was checked.
+    // Plan inside the write transaction, so what is written is what was checked.
     let txn = cx.db.begin_write().await?;
     let placed = orgs::units_by_code(&txn, &codes).await?;
     let (groups, errors) = plan_orgs(parent, &parsed.rows, &placed);

@@ -20,7 +20,6 @@ use chrono::{DateTime, Utc};
 use huigong_core::id_number::IdNumber;
 use huigong_core::phone::Mobile;
 use huigong_vault::KeyRing;
-use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -322,14 +321,6 @@ pub async fn mine<C: ConnectionTrait>(
     assemble(conn, vault, rows).await
 }
 
-fn orgs_in(scope: &str) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
-        .column(org::Column::Id)
-        .from(org::Entity)
-        .and_where(org::Column::Path.starts_with(scope))
-        .to_owned()
-}
-
 /// Applications to unions in `scope`, optionally of one status, oldest first (a queue).
 pub async fn list_in_scope<C: ConnectionTrait>(
     conn: &C,
@@ -339,8 +330,8 @@ pub async fn list_in_scope<C: ConnectionTrait>(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<Application>, u64), StoreError> {
-    let mut query =
-        application::Entity::find().filter(application::Column::OrgId.in_subquery(orgs_in(scope)));
+    let mut query = application::Entity::find()
+        .filter(application::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)));
     if let Some(status) = status {
         query = query.filter(application::Column::Status.eq(status));
     }
@@ -354,20 +345,6 @@ pub async fn list_in_scope<C: ConnectionTrait>(
     Ok((assemble(conn, vault, rows).await?, total))
 }
 
-/// Every application to union `org_id`, oldest first (for the appendix 2 list).
-pub async fn all_of<C: ConnectionTrait>(
-    conn: &C,
-    vault: &KeyRing,
-    org_id: Uuid,
-) -> Result<Vec<Application>, StoreError> {
-    let rows = application::Entity::find()
-        .filter(application::Column::OrgId.eq(org_id))
-        .order_by_asc(application::Column::CreatedAt)
-        .all(conn)
-        .await?;
-    assemble(conn, vault, rows).await
-}
-
 /// The application with this id, if its union is in `scope`.
 pub async fn get_in_scope<C: ConnectionTrait>(
     conn: &C,
@@ -376,7 +353,7 @@ pub async fn get_in_scope<C: ConnectionTrait>(
     scope: &str,
 ) -> Result<Option<Application>, StoreError> {
     let rows = application::Entity::find_by_id(id)
-        .filter(application::Column::OrgId.in_subquery(orgs_in(scope)))
+        .filter(application::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
         .all(conn)
         .await?;
     Ok(assemble(conn, vault, rows).await?.pop())

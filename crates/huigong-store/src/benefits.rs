@@ -183,15 +183,12 @@ pub async fn list_in_scope<C: ConnectionTrait>(
     scope: &str,
 ) -> Result<Vec<Benefit>, StoreError> {
     let rows = benefit::Entity::find()
+        .filter(benefit::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
         .order_by_asc(benefit::Column::Category)
         .order_by_asc(benefit::Column::Title)
         .all(conn)
         .await?;
-    Ok(assemble(conn, rows)
-        .await?
-        .into_iter()
-        .filter(|b| b.org_path.starts_with(scope))
-        .collect())
+    assemble(conn, rows).await
 }
 
 /// The active services, optionally of one category, by category and title.

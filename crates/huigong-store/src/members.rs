@@ -674,18 +674,3 @@ pub async fn page_of<C: ConnectionTrait>(
         .await?;
     with_people(conn, vault, rows).await
 }
-
-/// Every active member of `org_id`, oldest first (for the roster export).
-pub async fn all_of<C: ConnectionTrait>(
-    conn: &C,
-    vault: &KeyRing,
-    org_id: Uuid,
-) -> Result<Vec<Member>, StoreError> {
-    let rows = membership::Entity::find()
-        .filter(membership::Column::OrgId.eq(org_id))
-        .filter(membership::Column::Status.eq("active"))
-        .order_by_asc(membership::Column::Id)
-        .all(conn)
-        .await?;
-    with_people(conn, vault, rows).await
-}

@@ -110,20 +110,11 @@ pub fn applies_on(d: &Discount, day: NaiveDate) -> bool {
     d.active && d.valid_from <= day && day <= d.valid_to
 }
 
-/// Ids of the orgs in `scope` (a path prefix).
-fn orgs_in(scope: &str) -> SelectStatement {
-    Query::select()
-        .column(org::Column::Id)
-        .from(org::Entity)
-        .and_where(org::Column::Path.starts_with(scope))
-        .to_owned()
-}
-
 fn merchants_in(scope: &str) -> SelectStatement {
     Query::select()
         .column(merchant::Column::Id)
         .from(merchant::Entity)
-        .and_where(merchant::Column::OrgId.in_subquery(orgs_in(scope)))
+        .and_where(merchant::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
         .to_owned()
 }
 
@@ -242,7 +233,7 @@ pub async fn get_in_scope<C: ConnectionTrait>(
     scope: &str,
 ) -> Result<Option<Merchant>, StoreError> {
     let Some(row) = merchant::Entity::find_by_id(id)
-        .filter(merchant::Column::OrgId.in_subquery(orgs_in(scope)))
+        .filter(merchant::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
         .one(conn)
         .await?
     else {
@@ -259,8 +250,8 @@ pub async fn list_in_scope<C: ConnectionTrait>(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<Merchant>, u64), StoreError> {
-    let mut query =
-        merchant::Entity::find().filter(merchant::Column::OrgId.in_subquery(orgs_in(scope)));
+    let mut query = merchant::Entity::find()
+        .filter(merchant::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)));
     if let Some(s) = status {
         query = query.filter(merchant::Column::Status.eq(s));
     }

@@ -173,6 +173,16 @@ pub async fn get_in_scope<C: ConnectionTrait>(
     Ok(assemble(conn, vault, vec![row]).await?.pop())
 }
 
+/// A subquery of the ids of the orgs in `scope` (a path prefix), for `col.in_subquery(…)`: how
+/// every table that points at an org is limited to an administrator's subtree.
+pub fn ids_in_scope(scope: &str) -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(org::Column::Id)
+        .from(org::Entity)
+        .and_where(org::Column::Path.starts_with(scope))
+        .to_owned()
+}
+
 /// The path of an org (the scope of its administrators).
 pub async fn path_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<String>, StoreError> {
     Ok(org::Entity::find_by_id(id).one(conn).await?.map(|o| o.path))

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::mask_name;
 use huigong_vault::KeyRing;
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -87,14 +87,6 @@ const CHUNK: usize = 500;
 /// At most this many entries per list; `Report::truncated` says when a list was cut.
 pub const LIST_LIMIT: u64 = 5000;
 
-fn orgs_in(scope: &str) -> SelectStatement {
-    Query::select()
-        .column(org::Column::Id)
-        .from(org::Entity)
-        .and_where(org::Column::Path.starts_with(scope))
-        .to_owned()
-}
-
 /// Active memberships of orgs in `scope`, matching `cond`, at most `LIST_LIMIT + 1`.
 async fn active_where<C: ConnectionTrait>(
     conn: &C,
@@ -103,7 +95,7 @@ async fn active_where<C: ConnectionTrait>(
 ) -> Result<Vec<membership::Model>, StoreError> {
     Ok(membership::Entity::find()
         .filter(membership::Column::Status.eq("active"))
-        .filter(membership::Column::OrgId.in_subquery(orgs_in(scope)))
+        .filter(membership::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
         .filter(cond)
         .order_by_asc(membership::Column::Id)
         .limit(LIST_LIMIT + 1)

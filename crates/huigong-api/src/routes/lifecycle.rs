@@ -765,9 +765,8 @@ pub async fn quality_report(
         return Ok(HttpResponse::Ok().json(view));
     }
     let sheets = tables(&view);
-    let bytes = web::block(move || huigong_roster::write_tables(&sheets))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(crate::routes::roster::xlsx(bytes, "数据质量报告"))
+    crate::routes::roster::xlsx_written("数据质量报告", move || {
+        huigong_roster::write_tables(&sheets)
+    })
+    .await
 }

@@ -251,11 +251,10 @@ pub async fn export_roster(
     } else {
         Spill::ToTempFile
     };
-    let bytes = web::block(move || huigong_roster::write_roster_with(&header, &rows, spill))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(xlsx(bytes, &format!("{}花名册", org.name)))
+    xlsx_written(&format!("{}花名册", org.name), move || {
+        huigong_roster::write_roster_with(&header, &rows, spill)
+    })
+    .await
 }
 
 /// Records that `actor` exported unmasked personal data of `org_id`.
@@ -284,8 +283,20 @@ async fn audit_full_export(
     Ok(())
 }
 
+/// Writes a workbook off the async workers and answers it as the download `{name}.xlsx`.
+pub(crate) async fn xlsx_written(
+    name: &str,
+    write: impl FnOnce() -> Result<Vec<u8>, WorkbookError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = web::block(write)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(xlsx(bytes, name))
+}
+
 /// A workbook download named `{name}.xlsx`, never cached.
-pub(crate) fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
+fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
     let disposition = format!(
         "attachment; filename=\"export.xlsx\"; filename*=UTF-8''{}.xlsx",
         percent_encode(name)
@@ -368,11 +379,11 @@ pub async fn export_units(
         .await?;
     }
     let rows = imports::org_rows(&unions, full);
-    let bytes = web::block(move || huigong_roster::write_orgs(&rows))
-        .await
-        .map_err(|e| ApiError::internal(&e))?
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok(xlsx(bytes, &format!("{}基层工会组织信息", org.name)))
+    xlsx_written(
+        &format!("{}基层工会组织信息", org.name),
+        move || huigong_roster::write_orgs(&rows),
+    )
+    .await
 }
 
 /// Appendix 2's list of applicants to grassroots union `{id}` (序号, 姓名, 签名, 是否注册电子会员卡,
@@ -437,7 +448,7 @@ pub async fn export_applications(
         })
         .collect();
     let union_name = org.name.clone();
-    let bytes = web::block(move || {
+    xlsx_written(&format!("{}入会申请书名单", org.name), move || {
         huigong_roster::write_applications(
             &union_name,
             crate::routes::applications::DECLARATION_TEXT,
@@ -445,9 +456,6 @@ pub async fn export_applications(
         )
     })
     .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))?;
-    Ok(xlsx(bytes, &format!("{}入会申请书名单", org.name)))
 }
 
 /// RFC 5987 encoding of a file name.
