@@ -81,6 +81,46 @@ pub fn hash_blocking(password: &str) -> Result<String, String> {
     hash(password)
 }
 
+/// A new account's credentials, checked and hashed: the trimmed username (3–32 letters, digits,
+/// `_`, `.` or `-`) and the Argon2id hash of a password that meets [`check_policy`].
+pub async fn new_credentials(
+    username: &str,
+    password: String,
+) -> Result<(String, String), ApiError> {
+    let username = username.trim().to_owned();
+    let valid_name = (3..=32).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if !valid_name {
+        return Err(ApiError::invalid_field(
+            "username",
+            "用户名须为 3–32 位字母、数字或 _ . -",
+        ));
+    }
+    check_policy(&password)?;
+    let hash = hash_off_thread(password).await?;
+    Ok((username, hash))
+}
+
+/// Creates an account in the caller's transaction; a username already in use is 409
+/// `username_taken` naming `username`.
+pub async fn create_account(
+    txn: &huigong_store::DatabaseTransaction,
+    account: huigong_store::users::NewAccount<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<huigong_store::users::User, ApiError> {
+    match huigong_store::users::create_account(txn, account, now).await {
+        Err(huigong_store::StoreError::Conflict) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "username_taken",
+            "用户名已被使用",
+        )
+        .with_field("username")),
+        other => Ok(other?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,4 +34,6 @@ pub mod users;
 
 pub use db::{Backend, Database, StoreError};
 pub use ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
+/// What [`Database::begin_write`] hands out, for callers that do not use sea-orm themselves.
+pub use sea_orm::DatabaseTransaction;
 pub use sessions::{SessionRecord, Sessions};

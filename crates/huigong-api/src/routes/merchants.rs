@@ -504,22 +504,10 @@ pub async fn create_staff(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let b = body.into_inner();
-    let username = b.username.trim().to_owned();
-    let valid_name = (3..=32).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !valid_name {
-        return Err(ApiError::invalid_field(
-            "username",
-            "用户名须为 3–32 位字母、数字或 _ . -",
-        ));
-    }
-    password::check_policy(&b.password)?;
-    let hash = password::hash_off_thread(b.password).await?;
+    let (username, hash) = password::new_credentials(&b.username, b.password).await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
-    let created = users::create_account(
+    let user = password::create_account(
         &txn,
         users::NewAccount {
             role: Role::MerchantStaff,
@@ -529,16 +517,7 @@ pub async fn create_staff(
         },
         now,
     )
-    .await;
-    let user = match created {
-        Err(StoreError::Conflict) => {
-            return Err(
-                ApiError::new(StatusCode::CONFLICT, "username_taken", "用户名已被使用")
-                    .with_field("username"),
-            );
-        }
-        other => other?,
-    };
+    .await?;
     merchants::bind_staff(&txn, user.id, m.row.id, now).await?;
     huigong_store::audit::record(
         &txn,

@@ -447,22 +447,10 @@ pub async fn create_user(
             "角色须与所属组织的层级一致",
         ));
     }
-    let username = b.username.trim().to_owned();
-    let valid_name = (3..=32).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if !valid_name {
-        return Err(ApiError::invalid_field(
-            "username",
-            "用户名须为 3–32 位字母、数字或 _ . -",
-        ));
-    }
-    password::check_policy(&b.password)?;
-    let hash = password::hash_off_thread(b.password).await?;
+    let (username, hash) = password::new_credentials(&b.username, b.password).await?;
     let now = state.clock.now();
     let txn = state.db.begin_write().await?;
-    let created = users::create_account(
+    let user = password::create_account(
         &txn,
         users::NewAccount {
             role,
@@ -472,16 +460,7 @@ pub async fn create_user(
         },
         now,
     )
-    .await;
-    let user = match created {
-        Err(StoreError::Conflict) => {
-            return Err(
-                ApiError::new(StatusCode::CONFLICT, "username_taken", "用户名已被使用")
-                    .with_field("username"),
-            );
-        }
-        other => other?,
-    };
+    .await?;
     huigong_store::audit::record(
         &txn,
         &admin.actor(&req),
