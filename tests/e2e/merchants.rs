@@ -9,10 +9,9 @@ use crate::unions::{
 use chrono::{Duration, NaiveDate, Utc};
 use huigong_store::audit::Actor;
 use huigong_store::cards::{self, CardStatus};
-use huigong_store::entity::{redemption, verification};
-use huigong_store::merchants::beijing_day;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use huigong_store::entity::redemption;
+use huigong_store::merchants::{VerificationRecord, beijing_day};
+use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
 const NAME: &str = "张三丰";
@@ -551,13 +550,22 @@ async fn redemptions_refuse_what_is_not_theirs_expired_or_over_the_limit() {
     assert_eq!(theirs["total"], 0);
 
     // The verification runs out after five minutes.
-    verification::Entity::update_many()
-        .col_expr(
-            verification::Column::ExpiresAt,
-            Expr::value(Utc::now() - Duration::seconds(1)),
-        )
-        .filter(verification::Column::Id.eq(uuid::Uuid::parse_str(&vid).unwrap_or_default()))
-        .exec(&app.state.db.conn)
+    // It lives in the shared ephemeral store; move its expiry into the past there.
+    let store = app.state.sessions.store();
+    let key = VerificationRecord::key(uuid::Uuid::parse_str(&vid).unwrap_or_default());
+    let stored = store
+        .get(&key)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .as_deref()
+        .and_then(VerificationRecord::decode)
+        .unwrap_or_else(|| panic!("verification {vid} is not in the ephemeral store"));
+    let expired = VerificationRecord {
+        expires_at: Utc::now() - Duration::seconds(1),
+        ..stored
+    };
+    store
+        .set(&key, &expired.encode(), std::time::Duration::from_secs(60))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let (status, out, _) = redeem(app, &shop.staff, Some("k-7"), &vid, &shop.amount, 100).await;

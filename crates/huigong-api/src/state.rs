@@ -37,6 +37,9 @@ pub struct CardSettings {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Database,
+    /// Group commit for audit events that record no change of their own (see
+    /// [`huigong_store::audit::Appender`]).
+    pub audit: huigong_store::audit::Appender,
     pub sessions: Sessions,
     pub wechat: WechatClient,
     pub jwt: Arc<JwtKeys>,

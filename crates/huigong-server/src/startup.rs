@@ -108,6 +108,7 @@ impl Application {
         .with_token_cache(Arc::new(EphemeralTokenCache(store.clone())));
 
         let state = AppState {
+            audit: huigong_store::audit::Appender::start(db.clone()),
             db,
             sessions: Sessions::new(store),
             wechat,

@@ -2,8 +2,10 @@
 //! event's hash.
 //!
 //! Events are written with [`record`] inside the transaction of the change they describe, so a
-//! change without its event (or the reverse) cannot be committed. Writers serialise on the
-//! single `audit_head` row, which gives events consecutive sequence numbers. [`verify`] walks the
+//! change without its event (or the reverse) cannot be committed; events that record no change
+//! of their own (a read) can go through the [`Appender`], which commits them in batches.
+//! Writers serialise on the single `audit_head` row, which gives events consecutive sequence
+//! numbers. [`verify`] walks the
 //! chain and reports the first broken link. Database triggers refuse updates, and deletes of
 //! events younger than 180 days; the chain catches whoever bypasses them.
 
@@ -12,10 +14,10 @@ use crate::{Database, StoreError};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Who acted. `role` is a role name, or `system` for commands run from the shell.
@@ -104,65 +106,143 @@ pub async fn record<C: ConnectionTrait>(
     entry: &Entry<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    // Taking the head row's lock first serialises writers (PostgreSQL row lock; SQLite writers
-    // are serialised by the database lock already).
-    audit_head::Entity::update_many()
+    record_all(txn, &[(actor, entry, now)]).await
+}
+
+/// Appends events in order, linked into the chain, with one claim of the head: two statements
+/// before the insert's, however many events. The head row's lock is taken by the first
+/// statement and held to the end of the caller's transaction, so call this last, just before
+/// the commit: every audited write in the system queues behind it.
+pub async fn record_all<C: ConnectionTrait>(
+    txn: &C,
+    events: &[(&Actor, &Entry<'_>, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let Ok(n) = i64::try_from(events.len()) else {
+        return Err(StoreError::Other(
+            "too many audit events in one call".to_owned(),
+        ));
+    };
+    if n == 0 {
+        return Ok(());
+    }
+    // Claim `n` sequence numbers and read the previous hash in one statement (the row lock on
+    // PostgreSQL; SQLite writers are serialised by the database lock already).
+    let head = audit_head::Entity::update_many()
         .col_expr(
             audit_head::Column::Seq,
-            Expr::col(audit_head::Column::Seq).add(1),
+            Expr::col(audit_head::Column::Seq).add(n),
         )
         .filter(audit_head::Column::Id.eq(1))
-        .exec(txn)
-        .await?;
-    let head = audit_head::Entity::find_by_id(1)
-        .one(txn)
+        .exec_with_returning(txn)
         .await?
+        .pop()
         .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
-    let occurred_at = now.trunc_subsecs(6);
-    let mut event = audit_event::Model {
-        id: Uuid::now_v7(),
-        seq: head.seq,
-        occurred_at,
-        occurred_at_unix: occurred_at.timestamp(),
-        actor_user_id: actor.user_id,
-        actor_role: actor.role.clone(),
-        action: entry.action.to_owned(),
-        target_type: entry.target_type.to_owned(),
-        target_id: entry.target_id.clone(),
-        fields: entry.fields.join(","),
-        outcome: entry.outcome.as_str().to_owned(),
-        client_ip: actor.client_ip.clone(),
-        request_id: actor.request_id.clone(),
-        prev_hash: head.hash,
-        hash: Vec::new(),
-    };
-    event.hash = event_hash(&event).to_vec();
-    let hash = event.hash.clone();
-    audit_event::Entity::insert(audit_event::ActiveModel {
-        id: Set(event.id),
-        seq: Set(event.seq),
-        occurred_at: Set(event.occurred_at),
-        occurred_at_unix: Set(event.occurred_at_unix),
-        actor_user_id: Set(event.actor_user_id),
-        actor_role: Set(event.actor_role),
-        action: Set(event.action),
-        target_type: Set(event.target_type),
-        target_id: Set(event.target_id),
-        fields: Set(event.fields),
-        outcome: Set(event.outcome),
-        client_ip: Set(event.client_ip),
-        request_id: Set(event.request_id),
-        prev_hash: Set(event.prev_hash),
-        hash: Set(event.hash),
-    })
-    .exec_without_returning(txn)
-    .await?;
+    let mut prev_hash = head.hash;
+    let mut rows = Vec::with_capacity(events.len());
+    for (seq, (actor, entry, now)) in (head.seq - n + 1..).zip(events) {
+        let occurred_at = now.trunc_subsecs(6);
+        let mut event = audit_event::Model {
+            id: Uuid::now_v7(),
+            seq,
+            occurred_at,
+            occurred_at_unix: occurred_at.timestamp(),
+            actor_user_id: actor.user_id,
+            actor_role: actor.role.clone(),
+            action: entry.action.to_owned(),
+            target_type: entry.target_type.to_owned(),
+            target_id: entry.target_id.clone(),
+            fields: entry.fields.join(","),
+            outcome: entry.outcome.as_str().to_owned(),
+            client_ip: actor.client_ip.clone(),
+            request_id: actor.request_id.clone(),
+            prev_hash: std::mem::take(&mut prev_hash),
+            hash: Vec::new(),
+        };
+        event.hash = event_hash(&event).to_vec();
+        prev_hash.clone_from(&event.hash);
+        rows.push(audit_event::ActiveModel::from(event));
+    }
+    audit_event::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
     audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::Hash, Expr::value(hash))
+        .col_expr(audit_head::Column::Hash, Expr::value(prev_hash))
         .filter(audit_head::Column::Id.eq(1))
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// An event waiting in the [`Appender`]'s queue.
+struct Pending {
+    actor: Actor,
+    entry: Entry<'static>,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Most events written by one transaction of the [`Appender`] (15 bound values each, well
+/// within both backends' limits).
+const APPEND_BATCH: usize = 256;
+
+/// Group commit for events that record no change of their own, such as a merchant verifying a
+/// card (a read): each caller waits until its event is committed, but the events that arrive
+/// while one batch is being written go together in the next transaction, so a burst of them
+/// takes the chain's head once per batch instead of once per event. Events that describe a
+/// change go through [`record`] in that change's transaction instead.
+#[derive(Debug, Clone)]
+pub struct Appender {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Appender {
+    /// Starts the writer task on the current Tokio runtime. It stops when every `Appender`
+    /// clone is dropped.
+    pub fn start(db: Database) -> Self {
+        let (queue, mut rx) = mpsc::channel::<Pending>(4 * APPEND_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(APPEND_BATCH);
+            while rx.recv_many(&mut batch, APPEND_BATCH).await > 0 {
+                let result = write_batch(&db, &batch).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, events = batch.len(), "audit batch not written");
+                }
+                for p in batch.drain(..) {
+                    // A caller that gave up (its request was cancelled) no longer listens.
+                    let _ = p.done.send(result.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Appends an event and waits until it is committed.
+    pub async fn append(
+        &self,
+        actor: Actor,
+        entry: Entry<'static>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let gone = || StoreError::Unavailable("the audit writer has stopped".to_owned());
+        let (done, wait) = oneshot::channel();
+        self.queue
+            .send(Pending {
+                actor,
+                entry,
+                now,
+                done,
+            })
+            .await
+            .map_err(|_| gone())?;
+        wait.await.map_err(|_| gone())?
+    }
+}
+
+async fn write_batch(db: &Database, batch: &[Pending]) -> Result<(), StoreError> {
+    let events: Vec<_> = batch.iter().map(|p| (&p.actor, &p.entry, p.now)).collect();
+    let txn = db.begin_write().await?;
+    record_all(&txn, &events).await?;
+    txn.commit().await.map_err(StoreError::from)
 }
 
 /// The outcome of [`verify`].

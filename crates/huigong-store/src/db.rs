@@ -15,7 +15,7 @@ pub enum Backend {
 }
 
 /// What went wrong in storage, sorted by what the caller should do about it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached or timed out: the request may be retried later.
     #[error("database unavailable: {0}")]

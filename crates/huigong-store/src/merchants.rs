@@ -11,16 +11,18 @@
 
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::entity::{
-    card, discount, membership, merchant, merchant_staff, org, redemption, verification,
+    card, discount, membership, merchant, merchant_staff, org, person, redemption,
 };
-use crate::{Database, StoreError, people};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use crate::ephemeral::{Ephemeral, EphemeralError};
+use crate::sealed::{PEOPLE_NAME, Sealed};
+use crate::{Database, StoreError};
+use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use huigong_core::mask::mask_name;
 use huigong_vault::KeyRing;
-use sea_orm::sea_query::{Expr, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SubQueryStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -364,18 +366,18 @@ pub async fn bind_staff<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The merchant a staff account works for.
+/// The merchant a staff account works for (one statement: it runs on every till request).
 pub async fn merchant_of_staff<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
 ) -> Result<Option<merchant::Model>, StoreError> {
-    let Some(binding) = merchant_staff::Entity::find_by_id(user_id)
-        .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(merchant::Entity::find_by_id(binding.merchant_id)
+    let binding = Query::select()
+        .column(merchant_staff::Column::MerchantId)
+        .from(merchant_staff::Entity)
+        .and_where(merchant_staff::Column::UserId.eq(user_id))
+        .to_owned();
+    Ok(merchant::Entity::find()
+        .filter(merchant::Column::Id.in_subquery(binding))
         .one(conn)
         .await?)
 }
@@ -417,25 +419,140 @@ pub async fn public_list<C: ConnectionTrait>(
     Ok((with_discounts(conn, rows, Some(day)).await?, total))
 }
 
-/// How many times the card redeemed each of these discounts on `day`.
-async fn uses_on<C: ConnectionTrait>(
+/// A discount with the card's uses of it on one day.
+#[derive(Debug, FromQueryResult)]
+struct DiscountUses {
+    #[sea_orm(nested)]
+    discount: Discount,
+    used: i64,
+}
+
+/// This merchant's discounts that apply on `day`, each with how many times the card used it
+/// that day: one statement (a counting subquery per discount, on the card/discount/day index).
+async fn discounts_with_uses<C: ConnectionTrait>(
     conn: &C,
+    merchant_id: Uuid,
     card_id: Uuid,
-    discount_ids: Vec<Uuid>,
     day: NaiveDate,
-) -> Result<HashMap<Uuid, i64>, StoreError> {
-    let rows: Vec<(Uuid, i64)> = redemption::Entity::find()
-        .select_only()
-        .column(redemption::Column::DiscountId)
-        .column_as(Expr::cust("CAST(COUNT(*) AS BIGINT)"), "n")
-        .filter(redemption::Column::CardId.eq(card_id))
-        .filter(redemption::Column::Day.eq(day))
-        .filter(redemption::Column::DiscountId.is_in(discount_ids))
-        .group_by(redemption::Column::DiscountId)
-        .into_tuple()
+) -> Result<Vec<(Discount, i64)>, StoreError> {
+    // Scoped: its `max` would shadow `Ord::max` on integers elsewhere in this module.
+    use sea_orm::sea_query::ExprTrait as _;
+    let used = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(redemption::Entity)
+        .and_where(Expr::col((redemption::Entity, redemption::Column::CardId)).eq(card_id))
+        .and_where(Expr::col((redemption::Entity, redemption::Column::Day)).eq(day))
+        .and_where(
+            Expr::col((redemption::Entity, redemption::Column::DiscountId))
+                .equals((discount::Entity, discount::Column::Id)),
+        )
+        .to_owned();
+    let rows = discount::Entity::find()
+        .column_as(
+            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used))),
+            "used",
+        )
+        .filter(discount::Column::MerchantId.eq(merchant_id))
+        .order_by_asc(discount::Column::CreatedAt)
+        .order_by_asc(discount::Column::Id)
+        .into_model::<DiscountUses>()
         .all(conn)
         .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .filter(|r| applies_on(&r.discount, day))
+        .map(|r| {
+            let left = i64::from(r.discount.daily_limit_per_card) - r.used;
+            (r.discount, Ord::max(left, 0))
+        })
+        .collect())
+}
+
+/// A verification as the till holds it between the scan and the redemption. It lives in the
+/// shared ephemeral store (Redis in production), like an activation preview: it records no
+/// change, so it needs no table; the redemption that uses it is the durable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub merchant_id: Uuid,
+    pub card_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How long a verification is kept after it expires, so that a late redemption is told
+/// `VerificationExpired` rather than `VerificationNotFound`.
+const VERIFICATION_KEPT_SECS: i64 = 3_600;
+
+impl VerificationRecord {
+    /// The ephemeral-store key of verification `id`.
+    pub fn key(id: Uuid) -> String {
+        format!("merchant:verification:{}", id.simple())
+    }
+
+    /// 40 bytes: merchant id, card id, expiry (Unix seconds, big-endian).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(40);
+        out.extend_from_slice(self.merchant_id.as_bytes());
+        out.extend_from_slice(self.card_id.as_bytes());
+        out.extend_from_slice(&self.expires_at.timestamp().to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let merchant_id = Uuid::from_slice(bytes.get(..16)?).ok()?;
+        let card_id = Uuid::from_slice(bytes.get(16..32)?).ok()?;
+        let secs = i64::from_be_bytes(bytes.get(32..40)?.try_into().ok()?);
+        Some(Self {
+            merchant_id,
+            card_id,
+            expires_at: DateTime::from_timestamp(secs, 0)?,
+        })
+    }
+}
+
+/// What the till shows of a card: its status, the holder's sealed name and the union's name,
+/// in one statement.
+async fn card_for_till<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    card_id: Uuid,
+) -> Result<Option<(String, String, String)>, StoreError> {
+    let row: Option<(String, Uuid, String, Sealed)> = card::Entity::find_by_id(card_id)
+        .select_only()
+        .column(card::Column::Status)
+        .column(card::Column::PersonId)
+        .column_as(org::Column::Name, "union_name")
+        .column_as(person::Column::NameEnc, "name_enc")
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(membership::Entity)
+                .from(card::Column::MembershipId)
+                .to(membership::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            membership::Entity::belongs_to(org::Entity)
+                .from(membership::Column::OrgId)
+                .to(org::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(person::Entity)
+                .from(card::Column::PersonId)
+                .to(person::Column::Id)
+                .into(),
+        )
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some((status, person_id, union_name, name_enc)) = row else {
+        return Ok(None);
+    };
+    let name = PEOPLE_NAME
+        .open(vault, person_id, &name_enc)
+        .map_err(|_| StoreError::Other(format!("card {card_id}: unreadable holder name")))?;
+    Ok(Some((status, mask_name(&name), union_name)))
 }
 
 /// What a merchant learns about a verified card: no ID number, mobile or full name.
@@ -458,6 +575,8 @@ pub enum VerifyError {
     CardInactive,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ephemeral(#[from] EphemeralError),
 }
 
 impl From<sea_orm::DbErr> for VerifyError {
@@ -466,81 +585,56 @@ impl From<sea_orm::DbErr> for VerifyError {
     }
 }
 
-/// Records that `merchant_id` verified the card (its QR token already consumed) and answers
-/// what the till shows. One transaction with its audit event (`merchant.verify`).
+/// Answers what the till shows for a card whose QR token `merchant_id` has just consumed, and
+/// keeps the verification (five minutes) for the redemption. Audited (`merchant.verify`)
+/// through the [`audit::Appender`]: the answer waits for the event's commit, but concurrent
+/// verifications share one transaction. Two statements: the card with its holder and union,
+/// and the merchant's discounts with the card's uses today.
+#[allow(clippy::too_many_arguments)]
 pub async fn verify_card(
     db: &Database,
+    store: &dyn Ephemeral,
+    audit_log: &audit::Appender,
     vault: &KeyRing,
     merchant_id: Uuid,
     card_id: Uuid,
-    actor: &Actor,
+    actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Verified, VerifyError> {
     let conn = &db.conn;
-    let card = card::Entity::find_by_id(card_id)
-        .one(conn)
+    let (card_status, holder_masked, union_name) = card_for_till(conn, vault, card_id)
         .await?
-        .filter(|c| c.status == "active")
+        .filter(|(status, _, _)| status == "active")
         .ok_or(VerifyError::CardInactive)?;
-    let person = people::get(conn, vault, card.person_id)
-        .await?
-        .ok_or_else(|| StoreError::Other(format!("card {card_id}: holder missing")))?;
-    let union_name = match membership::Entity::find_by_id(card.membership_id)
-        .one(conn)
-        .await?
-    {
-        Some(m) => org::Entity::find_by_id(m.org_id)
-            .one(conn)
-            .await?
-            .map(|o| o.name)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
-    let day = beijing_day(now);
-    let discounts: Vec<Discount> = discount::Entity::find()
-        .filter(discount::Column::MerchantId.eq(merchant_id))
-        .order_by_asc(discount::Column::CreatedAt)
-        .order_by_asc(discount::Column::Id)
-        .all(conn)
-        .await?
-        .into_iter()
-        .filter(|d| applies_on(d, day))
-        .collect();
-    let used = uses_on(conn, card_id, discounts.iter().map(|d| d.id).collect(), day).await?;
+    let discounts = discounts_with_uses(conn, merchant_id, card_id, beijing_day(now)).await?;
     let id = Uuid::now_v7();
     let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
-    let txn = db.begin_write().await?;
-    verification::Entity::insert(verification::ActiveModel {
-        id: Set(id),
-        merchant_id: Set(merchant_id),
-        card_id: Set(card_id),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    audit::record(
-        &txn,
-        actor,
-        &entry("merchant.verify", "card", card_id, Outcome::Success),
-        now,
-    )
-    .await?;
-    txn.commit().await.map_err(StoreError::from)?;
+    let record = VerificationRecord {
+        merchant_id,
+        card_id,
+        expires_at,
+    };
+    let kept = std::time::Duration::from_secs(
+        u64::try_from(VERIFICATION_TTL_SECS + VERIFICATION_KEPT_SECS).unwrap_or(3_900),
+    );
+    let (key, value) = (VerificationRecord::key(id), record.encode());
+    let (stored, audited) = tokio::join!(
+        store.set(&key, &value, kept),
+        audit_log.append(
+            actor,
+            entry("merchant.verify", "card", card_id, Outcome::Success),
+            now,
+        ),
+    );
+    stored?;
+    audited?;
     Ok(Verified {
         verification_id: id,
         expires_at,
-        card_status: card.status,
-        holder_masked: mask_name(&person.name),
+        card_status,
+        holder_masked,
         union_name,
-        discounts: discounts
-            .into_iter()
-            .map(|d| {
-                let left =
-                    i64::from(d.daily_limit_per_card) - used.get(&d.id).copied().unwrap_or(0);
-                (d, left.max(0))
-            })
-            .collect(),
+        discounts,
     })
 }
 
@@ -552,6 +646,8 @@ pub struct NewRedemption<'a> {
     pub discount_id: Uuid,
     pub amount_fen: i64,
     pub idempotency_key: &'a str,
+    /// Shown in the answer.
+    pub merchant_name: &'a str,
 }
 
 /// A redemption with the names that make it readable.
@@ -584,6 +680,8 @@ pub enum RedeemError {
     KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Ephemeral(#[from] EphemeralError),
 }
 
 impl From<sea_orm::DbErr> for RedeemError {
@@ -666,8 +764,12 @@ async fn replay<C: ConnectionTrait>(
 /// Records a redemption. Returns it and whether it was written now: a retry with the same
 /// idempotency key (by the same merchant) returns the first record and writes nothing. The
 /// per-card daily limit of the discount holds under concurrent calls (see the module docs).
+/// The verification and the discount are read before the write transaction; inside it, the
+/// card's row lock is taken first and the audit event (the chain's head lock) last, so the
+/// locks are held for as few statements as possible.
 pub async fn redeem(
     db: &Database,
+    store: &dyn Ephemeral,
     new: &NewRedemption<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -675,12 +777,22 @@ pub async fn redeem(
     if let Some(first) = by_key(&db.conn, new.merchant_id, new.idempotency_key).await? {
         return replay(&db.conn, first, new).await;
     }
-    let txn = db.begin_write().await?;
-    let v = verification::Entity::find_by_id(new.verification_id)
-        .one(&txn)
+    let v = store
+        .get(&VerificationRecord::key(new.verification_id))
         .await?
+        .as_deref()
+        .and_then(VerificationRecord::decode)
         .filter(|v| v.merchant_id == new.merchant_id)
         .ok_or(RedeemError::VerificationNotFound)?;
+    let d = discount::Entity::find_by_id(new.discount_id)
+        .one(&db.conn)
+        .await?
+        .filter(|d| d.merchant_id == new.merchant_id)
+        .ok_or(RedeemError::DiscountNotFound)?;
+    let kind = DiscountKind::parse(&d.kind)
+        .ok_or_else(|| StoreError::Other(format!("discount {}: unknown kind", d.id)))?;
+    let day = beijing_day(now);
+    let txn = db.begin_write().await?;
     // The lock every redemption with this card takes first (a no-op clause on SQLite, where
     // the transaction already holds the database's write lock).
     let card = card::Entity::find_by_id(v.card_id)
@@ -697,12 +809,6 @@ pub async fn redeem(
     if card.status != "active" {
         return Err(RedeemError::CardInactive);
     }
-    let d = discount::Entity::find_by_id(new.discount_id)
-        .one(&txn)
-        .await?
-        .filter(|d| d.merchant_id == new.merchant_id)
-        .ok_or(RedeemError::DiscountNotFound)?;
-    let day = beijing_day(now);
     if !applies_on(&d, day) {
         return Err(RedeemError::DiscountNotApplicable);
     }
@@ -715,24 +821,23 @@ pub async fn redeem(
     if used >= u64::try_from(d.daily_limit_per_card).unwrap_or(0) {
         return Err(RedeemError::DailyLimitReached);
     }
-    let kind = DiscountKind::parse(&d.kind)
-        .ok_or_else(|| StoreError::Other(format!("discount {}: unknown kind", d.id)))?;
-    let id = Uuid::now_v7();
-    let inserted = redemption::Entity::insert(redemption::ActiveModel {
-        id: Set(id),
-        merchant_id: Set(new.merchant_id),
-        discount_id: Set(d.id),
-        card_id: Set(card.id),
-        verification_id: Set(v.id),
-        amount_fen: Set(new.amount_fen),
-        discount_fen: Set(kind.discount_fen(d.value, new.amount_fen)),
-        day: Set(day),
-        idempotency_key: Set(new.idempotency_key.to_owned()),
-        created_at: Set(now),
-    })
-    .exec_without_returning(&txn)
-    .await
-    .map_err(StoreError::from);
+    let row = redemption::Model {
+        id: Uuid::now_v7(),
+        merchant_id: new.merchant_id,
+        discount_id: d.id,
+        card_id: card.id,
+        verification_id: new.verification_id,
+        amount_fen: new.amount_fen,
+        discount_fen: kind.discount_fen(d.value, new.amount_fen),
+        day,
+        idempotency_key: new.idempotency_key.to_owned(),
+        // As stored (microseconds), so the first answer and a replay's are alike.
+        created_at: now.trunc_subsecs(6),
+    };
+    let inserted = redemption::Entity::insert(redemption::ActiveModel::from(row.clone()))
+        .exec_without_returning(&txn)
+        .await
+        .map_err(StoreError::from);
     match inserted {
         Ok(_) => {}
         // The same key, committed meanwhile by a retry holding another card's lock.
@@ -748,20 +853,19 @@ pub async fn redeem(
     audit::record(
         &txn,
         actor,
-        &entry("merchant.redeem", "redemption", id, Outcome::Success),
+        &entry("merchant.redeem", "redemption", row.id, Outcome::Success),
         now,
     )
     .await?;
-    let row = redemption::Entity::find_by_id(id)
-        .one(&txn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let created = assemble(&txn, vec![row])
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)?;
     txn.commit().await.map_err(StoreError::from)?;
-    Ok((created, true))
+    Ok((
+        Redemption {
+            row,
+            merchant_name: new.merchant_name.to_owned(),
+            discount_title: d.title,
+        },
+        true,
+    ))
 }
 
 /// A merchant's redemption by id; another merchant's is `None`.

@@ -738,16 +738,19 @@ pub async fn verify(
     })?;
     let verified = merchants::verify_card(
         &state.db,
+        state.sessions.store().as_ref(),
+        &state.audit,
         &state.vault,
         staff.merchant.id,
         card_id,
-        &staff.caller.actor(&req),
+        staff.caller.actor(&req),
         now,
     )
     .await
     .map_err(|e| match e {
         VerifyError::CardInactive => card_inactive(),
         VerifyError::Store(e) => e.into(),
+        VerifyError::Ephemeral(e) => e.into(),
     })?;
     Ok(HttpResponse::Ok().json(VerifyView {
         verification_id: verified.verification_id,
@@ -893,9 +896,11 @@ pub async fn redeem(
         discount_id: b.discount_id,
         amount_fen: b.amount_fen,
         idempotency_key: &key,
+        merchant_name: &staff.merchant.name,
     };
     let result = merchants::redeem(
         &state.db,
+        state.sessions.store().as_ref(),
         &new,
         &staff.caller.actor(&req),
         state.clock.now(),
@@ -947,6 +952,7 @@ pub async fn redeem(
                 .with_field("Idempotency-Key");
             }
             RedeemError::Store(e) => return e.into(),
+            RedeemError::Ephemeral(e) => return e.into(),
         };
         ApiError::new(status, code, message)
     })?;

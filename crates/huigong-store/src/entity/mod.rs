@@ -21,4 +21,3 @@ pub mod transfer;
 pub mod unit;
 pub mod user;
 pub mod user_phone;
-pub mod verification;

@@ -14,6 +14,7 @@ mod m20261128_000012_roster_order;
 mod m20261129_000020_merchants;
 mod m20261129_000030_admin_totp;
 mod m20261129_000040_membership_lifecycle;
+mod m20261130_000050_verifications_ephemeral;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000020_merchants::Migration),
             Box::new(m20261129_000030_admin_totp::Migration),
             Box::new(m20261129_000040_membership_lifecycle::Migration),
+            Box::new(m20261130_000050_verifications_ephemeral::Migration),
         ]
     }
 }
