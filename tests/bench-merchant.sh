@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of the merchant till, on both backends: verify a live QR code, then record the
+# Benchmark of the merchant till, on both backends: verifications alone, then verify a live QR code and record the
 # redemption (`POST /api/v1/merchant/verify` + `POST /api/v1/merchant/redemptions`). The release
 # binary, PostgreSQL and Redis started as tests/run.sh does, and the load generator
 # `tests/bench/merchant.rs` (example `bench_merchant`) on the same machine. It sets up members
@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_PAIRS=${BENCH_PAIRS:-8000}
+export BENCH_VERIFIES=${BENCH_VERIFIES:-30000}
 export BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 export BENCH_CARDS=${BENCH_CARDS:-300}
 export BENCH_PASSWORD='Bench-Till-2026!'
@@ -26,7 +27,7 @@ cargo build --release --locked -q -p huigong-server --bin huigong
 cargo build --release --locked -q -p huigong-tests --example bench_merchant
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
-echo "load: $BENCH_PAIRS verify+redeem pairs, $BENCH_CONNECTIONS concurrent tills, $BENCH_CARDS cards"
+echo "load: $BENCH_VERIFIES verifies, then $BENCH_PAIRS verify+redeem pairs, $BENCH_CONNECTIONS concurrent tills, $BENCH_CARDS cards"
 
 bench_backend() {
   local name=$1 port

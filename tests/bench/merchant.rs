@@ -4,9 +4,10 @@
 //! Run by `tests/bench-merchant.sh`, against a running service in mock mode with a county
 //! administrator `bench_county` (password in `BENCH_PASSWORD`). It sets up a district, a
 //! grassroots union, `BENCH_CARDS` members who log in through the WeChat mock and activate
-//! their cards, and a merchant with one staff account; then fetches `BENCH_PAIRS` live QR
-//! tokens (one per customer; the service should run with `card.qr_ttl_secs = 60`) and drives
-//! the pairs with `BENCH_CONNECTIONS` concurrent tills. Prints pairs/s and the latency
+//! their cards, and a merchant with one staff account. Two runs, each with live QR tokens
+//! fetched beforehand (the service should run with `card.qr_ttl_secs = 60`): `BENCH_VERIFIES`
+//! verifications alone, then `BENCH_PAIRS` verify+redeem pairs, each driven by
+//! `BENCH_CONNECTIONS` concurrent tills. Prints verifies/s, pairs/s and the latency
 //! percentiles of each call. Any answer other than 200/201 is counted and printed: a run with
 //! any is not a valid figure.
 
@@ -151,6 +152,35 @@ async fn setup_card(c: &Client, union: &str, admin: &str, i: usize) -> Result<St
     Ok(worker)
 }
 
+/// One live QR token per customer visit, fetched beforehand (they live 60 s).
+async fn fetch_tokens(
+    c: &Client,
+    workers: &[String],
+    n: usize,
+    connections: usize,
+) -> Result<Vec<String>, Error> {
+    let fetch = Instant::now();
+    let tokens: Vec<String> = stream::iter(0..n)
+        .map(|i| {
+            let (c, worker) = (c.clone(), workers[i % workers.len()].clone());
+            async move {
+                c.get("/api/v1/card/qr", &worker)
+                    .await
+                    .map(|v| text(&v["token"]))
+            }
+        })
+        .buffer_unordered(connections)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    eprintln!(
+        "{n} QR tokens fetched in {:.1} s",
+        fetch.elapsed().as_secs_f64()
+    );
+    Ok(tokens)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     huigong_wechat::install_crypto_provider();
@@ -158,6 +188,7 @@ async fn main() -> Result<(), Error> {
     let password = std::env::var("BENCH_PASSWORD").map_err(|_| "BENCH_PASSWORD is not set")?;
     let cards = env_or("BENCH_CARDS", 300);
     let pairs = env_or("BENCH_PAIRS", 8_000);
+    let verifies = env_or("BENCH_VERIFIES", 30_000);
     let connections = env_or("BENCH_CONNECTIONS", 64);
     let c = Client {
         http: reqwest::Client::builder()
@@ -239,31 +270,73 @@ async fn main() -> Result<(), Error> {
         .await?;
     let staff = Arc::new(text(&staff["token"]));
 
-    // One live QR token per customer, fetched beforehand (they live 60 s).
-    let fetch = Instant::now();
-    let tokens: Vec<String> = stream::iter(0..pairs)
-        .map(|i| {
-            let (c, worker) = (c.clone(), workers[i % workers.len()].clone());
-            async move {
-                c.get("/api/v1/card/qr", &worker)
-                    .await
-                    .map(|v| text(&v["token"]))
-            }
-        })
-        .buffer_unordered(connections)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-    eprintln!(
-        "set-up: {cards} cards; {pairs} QR tokens fetched in {:.1} s",
-        fetch.elapsed().as_secs_f64()
-    );
-
-    // The run: each till takes the next customer, verifies, redeems the first discount left.
+    // Verifications alone first (a till scanning without redeeming), then the pairs.
+    let tokens = fetch_tokens(&c, &workers, verifies, connections).await?;
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tills = (0..connections).map(|_| {
+        let (c, tokens, next, failures, staff) = (
+            c.clone(),
+            tokens.clone(),
+            next.clone(),
+            failures.clone(),
+            staff.clone(),
+        );
+        tokio::spawn(async move {
+            let mut times = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(token) = tokens.get(i) else { break };
+                let t = Instant::now();
+                let verified = c
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/merchant/verify",
+                        Some(&staff),
+                        Some(&json!({"token": token})),
+                        None,
+                    )
+                    .await;
+                times.push(t.elapsed());
+                match verified {
+                    Ok((200, _)) => {}
+                    Ok((status, body)) => {
+                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("verify: {status} {body}");
+                        }
+                    }
+                    Err(e) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("verify: {e}");
+                    }
+                }
+            }
+            times
+        })
+    });
+    let mut verify_times = Vec::new();
+    for till in futures_util::future::join_all(tills).await {
+        verify_times.extend(till?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    verify_times.sort_unstable();
+    println!(
+        "{} verifies in {elapsed:.1} s with {connections} connections: {:.0} verifies/s; \
+         p50 {} p99 {}; failures {}",
+        verify_times.len(),
+        verify_times.len() as f64 / elapsed,
+        percentile(&verify_times, 0.5),
+        percentile(&verify_times, 0.99),
+        failures.load(Ordering::Relaxed),
+    );
+
+    let tokens = fetch_tokens(&c, &workers, pairs, connections).await?;
+    // The run: each till takes the next customer, verifies, redeems the first discount left.
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    failures.store(0, Ordering::Relaxed);
     let started = Instant::now();
     let tills = (0..connections).map(|_| {
         let (c, tokens, next, failures, staff) = (
