@@ -136,7 +136,12 @@ async fn message_for(state: &AppState, m: &Message) -> Result<SubscribeMessage, 
 pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
     let mut round = Round::default();
     let now: DateTime<Utc> = state.clock.now();
-    let claimed = outbox::claim_due(&state.db.conn, now, state.notify.lease, 20).await?;
+    // The outbox writes are autocommit statements: on SQLite each takes a turn at the write
+    // gate (never held across the delivery itself).
+    let claimed = {
+        let _turn = state.db.write_turn().await?;
+        outbox::claim_due(&state.db.conn, now, state.notify.lease, 20).await?
+    };
     for m in claimed {
         let sent = match message_for(state, &m).await {
             Ok(message) => state
@@ -148,17 +153,20 @@ pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
         };
         match sent {
             Ok(_) => {
+                let _turn = state.db.write_turn().await?;
                 outbox::mark_sent(&state.db.conn, m.id, state.clock.now()).await?;
                 round.sent += 1;
             }
             Err(Failure::Transient(why)) => {
                 let at = state.clock.now() + backoff(state.notify.retry_base, m.attempts);
                 tracing::warn!(message = %m.id, attempt = m.attempts + 1, error = %why, "notification delivery failed; will retry");
+                let _turn = state.db.write_turn().await?;
                 outbox::mark_failed(&state.db.conn, &m, &why, Some(at)).await?;
                 round.retried += 1;
             }
             Err(Failure::Permanent(why)) => {
                 tracing::warn!(message = %m.id, error = %why, "notification given up");
+                let _turn = state.db.write_turn().await?;
                 outbox::mark_failed(&state.db.conn, &m, &why, None).await?;
                 round.failed += 1;
             }

@@ -1,11 +1,43 @@
 //! Database connection: one code path for SQLite (embedded default) and PostgreSQL.
+//!
+//! # Writers on SQLite queue in process
+//!
+//! SQLite has one writer at a time. Left to SQLite, concurrent writers of this process would
+//! wait in its busy handler, which sleeps in growing steps (1, 2, 5, 10 … 100 ms) and retries:
+//! under a few dozen concurrent writers most of the time goes to sleeping, throughput collapses
+//! and the slowest requests wait close to a second. So on SQLite a [`Database`] holds a write
+//! gate: a fair (first come, first served) semaphore with one permit, shared by every clone of
+//! the `Database`. [`Database::begin_write`] takes the permit *before* `BEGIN IMMEDIATE`, and the
+//! [`WriteTxn`] it returns gives it back only once the transaction has ended:
+//!
+//! * [`WriteTxn::commit`] / [`WriteTxn::rollback`]: after `COMMIT` / `ROLLBACK` returned;
+//! * dropped without either (an early `?` return, a panic, a cancelled request future): the
+//!   rollback is run on a spawned task and the permit is released after it, so the next writer
+//!   never finds the file still locked. Outside a Tokio runtime the rollback is only queued on
+//!   the connection (what sea-orm does on drop) and the permit is released at once.
+//!
+//! Single autocommit statements that write outside a transaction take the same gate through
+//! [`Database::write_turn`], or they would starve behind the queue in SQLite's busy handler.
+//!
+//! Waiting for the gate is bounded by [`DatabaseOptions::acquire_timeout`]; a writer that does
+//! not get its turn in time gets [`StoreError::Unavailable`] (503), like a pool timeout. The
+//! busy timeout (5 s) stays for other processes sharing the file (the `huigong` CLI), which the
+//! gate cannot see.
+//!
+//! The gate is not re-entrant: code holding a [`WriteTxn`] (or a [`WriteTurn`]) must not start
+//! another write through the same `Database` — it would wait for itself until the timeout.
+//! Pass the transaction down instead. On PostgreSQL there is no gate: writers run in parallel and
+//! row locks order them.
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, QueryResult, RuntimeErr, SqlErr, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
 };
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Which SQL engine a connection talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,14 +107,21 @@ fn is_outage(err: &sea_orm::sqlx::Error) -> bool {
 pub struct DatabaseOptions {
     pub url: String,
     pub max_connections: u32,
+    /// Longest wait for a pooled connection, and on SQLite also for the write gate.
     pub acquire_timeout: Duration,
 }
 
 /// A pooled connection to the configured database.
+///
+/// Clones share the pool and, on SQLite, the write gate (see the [module docs](self)).
 #[derive(Debug, Clone)]
 pub struct Database {
     pub conn: DatabaseConnection,
     pub backend: Backend,
+    /// SQLite only: one permit, handed out first come, first served.
+    write_gate: Option<Arc<Semaphore>>,
+    /// Longest wait for the write gate.
+    gate_timeout: Duration,
 }
 
 impl Database {
@@ -128,7 +167,13 @@ impl Database {
                 redact_db_error(&e)
             ))
         })?;
-        Ok(Self { conn, backend })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Semaphore::new(1)));
+        Ok(Self {
+            conn,
+            backend,
+            write_gate,
+            gate_timeout: options.acquire_timeout,
+        })
     }
 
     /// Runs a trivial query: used by `/readyz`.
@@ -140,18 +185,54 @@ impl Database {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// Starts a transaction that will write. On SQLite it first waits for its turn at the
+    /// in-process write gate (see the [module docs](self)), then takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that upgrades to a write can fail with
-    /// "database is locked" despite the busy timeout.
-    pub async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+    /// "database is locked" despite the busy timeout. No turn within the acquire timeout:
+    /// [`StoreError::Unavailable`].
+    ///
+    /// Never call it (or [`Database::write_turn`]) while holding a [`WriteTxn`] of the same
+    /// database: the gate is not re-entrant.
+    pub async fn begin_write(&self) -> Result<WriteTxn, StoreError> {
+        let permit = self.gate_permit().await?;
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        self.conn
+        let txn = self
+            .conn
             .begin_with_options(options)
             .await
-            .map_err(StoreError::from)
+            .map_err(StoreError::from)?;
+        Ok(WriteTxn {
+            txn: Some(txn),
+            permit,
+        })
+    }
+
+    /// The write gate alone, for a write outside a transaction (one autocommit statement on
+    /// [`Database::conn`]): hold the returned turn while the statement runs. On PostgreSQL it
+    /// holds nothing. Same timeout and the same no-nesting rule as [`Database::begin_write`].
+    pub async fn write_turn(&self) -> Result<WriteTurn, StoreError> {
+        Ok(WriteTurn {
+            _permit: self.gate_permit().await?,
+        })
+    }
+
+    async fn gate_permit(&self) -> Result<Option<OwnedSemaphorePermit>, StoreError> {
+        let Some(gate) = &self.write_gate else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(self.gate_timeout, Arc::clone(gate).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            Ok(Err(_)) => Err(StoreError::Unavailable(
+                "the SQLite write gate is closed".to_owned(),
+            )),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "no turn to write to SQLite within {} ms",
+                self.gate_timeout.as_millis()
+            ))),
+        }
     }
 
     /// Applies every pending migration.
@@ -161,6 +242,120 @@ impl Database {
             .await
             .map_err(StoreError::from)
     }
+}
+
+/// A write transaction from [`Database::begin_write`]: the sea-orm transaction and, on SQLite,
+/// the turn at the write gate, which is given back only when the transaction has ended.
+///
+/// It is a [`ConnectionTrait`] like the transaction itself (queries and `entity.insert(&txn)`
+/// take it as they are) and dereferences to the [`DatabaseTransaction`] for code that wants
+/// that type. End it with [`WriteTxn::commit`] or [`WriteTxn::rollback`]; dropping it rolls
+/// back.
+#[derive(Debug)]
+pub struct WriteTxn {
+    /// `Some` until `commit`, `rollback` or drop takes it.
+    txn: Option<DatabaseTransaction>,
+    /// SQLite only; released after the transaction ended.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl WriteTxn {
+    fn txn(&self) -> &DatabaseTransaction {
+        match &self.txn {
+            Some(txn) => txn,
+            // Only `commit`, `rollback` and `drop` take it, and they consume the WriteTxn.
+            None => unreachable!("a WriteTxn is used after it ended"),
+        }
+    }
+
+    /// Commits; the write gate is released once `COMMIT` has returned.
+    pub async fn commit(mut self) -> Result<(), DbErr> {
+        match self.txn.take() {
+            Some(txn) => txn.commit().await,
+            None => Ok(()),
+        }
+        // `self`, and with it the permit, is dropped here, after COMMIT.
+    }
+
+    /// Rolls back; the write gate is released once `ROLLBACK` has returned.
+    pub async fn rollback(mut self) -> Result<(), DbErr> {
+        match self.txn.take() {
+            Some(txn) => txn.rollback().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for WriteTxn {
+    fn drop(&mut self) {
+        // PostgreSQL (no gate), or ended by commit/rollback: nothing to order.
+        let Some(permit) = self.permit.take() else {
+            return;
+        };
+        let Some(txn) = self.txn.take() else {
+            return;
+        };
+        // Dropped while open (an error path, a cancelled future): hold the gate until the
+        // rollback has run, so the next writer does not find the file locked and fall back to
+        // SQLite's busy handler.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = txn.rollback().await {
+                    tracing::warn!(error = %e, "rollback of an abandoned write transaction failed");
+                }
+                drop(permit);
+            });
+        }
+        // Without a runtime `txn` is dropped here (sea-orm queues the rollback on its
+        // connection) and then `permit`.
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        self.txn()
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn().get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn().execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn().execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn().query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn().query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn().support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.txn().is_mock_connection()
+    }
+}
+
+/// A turn at the SQLite write gate without a transaction, from [`Database::write_turn`]:
+/// released when dropped. Empty on PostgreSQL.
+#[derive(Debug)]
+#[must_use = "the turn ends when it is dropped: bind it to a named variable"]
+pub struct WriteTurn {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 fn redact_db_error(err: &DbErr) -> String {

@@ -1,6 +1,7 @@
 //! Storage for Huigong.
 //!
-//! * [`db`]: connecting to SQLite or PostgreSQL with the same schema and behaviour.
+//! * [`db`]: connecting to SQLite or PostgreSQL with the same schema and behaviour; write
+//!   transactions ([`WriteTxn`]), queued in process on SQLite.
 //! * [`migration`]: the schema, as sea-orm-migration migrations that never import entities.
 //! * [`entity`] and the repositories ([`users`], [`people`]).
 //! * [`sealed`]: encrypted columns; [`rotation`]: re-encryption under a new key.
@@ -32,8 +33,8 @@ pub mod union_lifecycle;
 pub mod user_phones;
 pub mod users;
 
-pub use db::{Backend, Database, StoreError};
+pub use db::{Backend, Database, StoreError, WriteTurn, WriteTxn};
 pub use ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
-/// What [`Database::begin_write`] hands out, for callers that do not use sea-orm themselves.
+/// What a [`WriteTxn`] dereferences to, for callers that do not use sea-orm themselves.
 pub use sea_orm::DatabaseTransaction;
 pub use sessions::{SessionRecord, Sessions};

@@ -68,6 +68,7 @@ pub async fn upsert_wechat_login(
     if unionid.is_some() {
         update.push(user::Column::WechatUnionid);
     }
+    let _turn = db.write_turn().await?;
     let saved = user::Entity::insert(model)
         .on_conflict(
             OnConflict::column(user::Column::WechatOpenid)
@@ -166,6 +167,7 @@ pub async fn record_login_failure(
 ) -> Result<(), StoreError> {
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{ColumnTrait, QueryFilter};
+    let _turn = db.write_turn().await?;
     user::Entity::update_many()
         .col_expr(
             user::Column::FailedLogins,
@@ -192,6 +194,7 @@ pub async fn record_login_success(
 ) -> Result<(), StoreError> {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
+    let _turn = db.write_turn().await?;
     user::Entity::update_many()
         .col_expr(user::Column::FailedLogins, Expr::value(0))
         .col_expr(
