@@ -9,9 +9,10 @@ use crate::unions::{
 use chrono::{Duration, NaiveDate, Utc};
 use huigong_store::audit::Actor;
 use huigong_store::cards::{self, CardStatus};
-use huigong_store::entity::redemption;
+use huigong_store::entity::{merchant, redemption};
 use huigong_store::merchants::{VerificationRecord, beijing_day};
-use sea_orm::{EntityTrait, PaginatorTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 
 const NAME: &str = "张三丰";
@@ -442,6 +443,41 @@ async fn verify_names_each_failure() {
         audit_count(app, &w.county_token, "merchant.suspend").await,
         1
     );
+
+    // A suspension made through another instance does not clear this instance's copy of the
+    // merchant; the till still stops at once, as verify and redeem read the status fresh.
+    let (status, v) = verify(app, &shop.staff, &qr(app, &worker).await).await;
+    assert_eq!(status, 200, "{v}");
+    let set_status = |status: &'static str| {
+        merchant::Entity::update_many()
+            .col_expr(merchant::Column::Status, Expr::value(status))
+            .filter(merchant::Column::Id.eq(uuid::Uuid::parse_str(&shop.id).unwrap_or_default()))
+            .exec(&state.db.conn)
+    };
+    set_status("suspended")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (status, out) = verify(app, &shop.staff, &qr(app, &worker).await).await;
+    assert_eq!(
+        (status, s(&out["code"])),
+        (403, "merchant_suspended".into()),
+        "{out}"
+    );
+    let (status, out, _) = redeem(
+        app,
+        &shop.staff,
+        Some("elsewhere"),
+        &s(&v["verification_id"]),
+        &shop.amount,
+        100,
+    )
+    .await;
+    assert_eq!(
+        (status, s(&out["code"])),
+        (403, "merchant_suspended".into()),
+        "{out}"
+    );
+    set_status("active").await.unwrap_or_else(|e| panic!("{e}"));
 
     // A suspended card: a token issued before the suspension no longer buys anything.
     let token = huigong_vault::qr::issue(&state.card.qr_key, card.id, Utc::now().timestamp() + 30);

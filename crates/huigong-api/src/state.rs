@@ -40,6 +40,8 @@ pub struct AppState {
     /// Group commit for audit events that record no change of their own (see
     /// [`huigong_store::audit::Appender`]).
     pub audit: huigong_store::audit::Appender,
+    /// This instance's short-lived copies of staff accounts' merchants.
+    pub staff_merchants: Arc<crate::routes::merchants::StaffMerchants>,
     pub sessions: Sessions,
     pub wechat: WechatClient,
     pub jwt: Arc<JwtKeys>,

@@ -109,6 +109,7 @@ impl Application {
 
         let state = AppState {
             audit: huigong_store::audit::Appender::start(db.clone()),
+            staff_merchants: Arc::default(),
             db,
             sessions: Sessions::new(store),
             wechat,

@@ -419,6 +419,14 @@ pub async fn public_list<C: ConnectionTrait>(
     Ok((with_discounts(conn, rows, Some(day)).await?, total))
 }
 
+/// A discount with its merchant's current status (see [`merchant_status_of`]).
+#[derive(Debug, FromQueryResult)]
+struct DiscountOf {
+    #[sea_orm(nested)]
+    discount: Discount,
+    merchant_status: Option<String>,
+}
+
 /// A discount with the card's uses of it on one day.
 #[derive(Debug, FromQueryResult)]
 struct DiscountUses {
@@ -509,50 +517,71 @@ impl VerificationRecord {
     }
 }
 
-/// What the till shows of a card: its status, the holder's sealed name and the union's name,
-/// in one statement.
+/// `merchants.status` of `merchant_id`, as a scalar subquery: the till's statements read the
+/// merchant's status fresh (a suspension holds at once on every instance) without a round
+/// trip of its own.
+fn merchant_status_of(merchant_id: Uuid) -> Expr {
+    let status = Query::select()
+        .column(merchant::Column::Status)
+        .from(merchant::Entity)
+        .and_where(merchant::Column::Id.eq(merchant_id))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(status)))
+}
+
+/// What the till shows of a card: its status, the holder's masked name and the union's name;
+/// and whether the merchant is (still) active. One statement.
 async fn card_for_till<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
+    merchant_id: Uuid,
     card_id: Uuid,
-) -> Result<Option<(String, String, String)>, StoreError> {
-    let row: Option<(String, Uuid, String, Sealed)> = card::Entity::find_by_id(card_id)
-        .select_only()
-        .column(card::Column::Status)
-        .column(card::Column::PersonId)
-        .column_as(org::Column::Name, "union_name")
-        .column_as(person::Column::NameEnc, "name_enc")
-        .join(
-            JoinType::InnerJoin,
-            card::Entity::belongs_to(membership::Entity)
-                .from(card::Column::MembershipId)
-                .to(membership::Column::Id)
-                .into(),
-        )
-        .join(
-            JoinType::InnerJoin,
-            membership::Entity::belongs_to(org::Entity)
-                .from(membership::Column::OrgId)
-                .to(org::Column::Id)
-                .into(),
-        )
-        .join(
-            JoinType::InnerJoin,
-            card::Entity::belongs_to(person::Entity)
-                .from(card::Column::PersonId)
-                .to(person::Column::Id)
-                .into(),
-        )
-        .into_tuple()
-        .one(conn)
-        .await?;
-    let Some((status, person_id, union_name, name_enc)) = row else {
-        return Ok(None);
+) -> Result<Result<(String, String, String), VerifyError>, StoreError> {
+    let row: Option<(String, Uuid, String, Sealed, Option<String>)> =
+        card::Entity::find_by_id(card_id)
+            .select_only()
+            .column(card::Column::Status)
+            .column(card::Column::PersonId)
+            .column_as(org::Column::Name, "union_name")
+            .column_as(person::Column::NameEnc, "name_enc")
+            .column_as(merchant_status_of(merchant_id), "merchant_status")
+            .join(
+                JoinType::InnerJoin,
+                card::Entity::belongs_to(membership::Entity)
+                    .from(card::Column::MembershipId)
+                    .to(membership::Column::Id)
+                    .into(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                membership::Entity::belongs_to(org::Entity)
+                    .from(membership::Column::OrgId)
+                    .to(org::Column::Id)
+                    .into(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                card::Entity::belongs_to(person::Entity)
+                    .from(card::Column::PersonId)
+                    .to(person::Column::Id)
+                    .into(),
+            )
+            .into_tuple()
+            .one(conn)
+            .await?;
+    let Some((status, person_id, union_name, name_enc, merchant_status)) = row else {
+        return Ok(Err(VerifyError::CardInactive));
     };
+    if merchant_status.as_deref() != Some("active") {
+        return Ok(Err(VerifyError::MerchantSuspended));
+    }
+    if status != "active" {
+        return Ok(Err(VerifyError::CardInactive));
+    }
     let name = PEOPLE_NAME
         .open(vault, person_id, &name_enc)
         .map_err(|_| StoreError::Other(format!("card {card_id}: unreadable holder name")))?;
-    Ok(Some((status, mask_name(&name), union_name)))
+    Ok(Ok((status, mask_name(&name), union_name)))
 }
 
 /// What a merchant learns about a verified card: no ID number, mobile or full name.
@@ -573,6 +602,9 @@ pub enum VerifyError {
     /// Suspended, cancelled, or gone.
     #[error("card not active")]
     CardInactive,
+    /// The merchant was suspended (read fresh, whatever the caller's view of it).
+    #[error("merchant suspended")]
+    MerchantSuspended,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -602,10 +634,8 @@ pub async fn verify_card(
     now: DateTime<Utc>,
 ) -> Result<Verified, VerifyError> {
     let conn = &db.conn;
-    let (card_status, holder_masked, union_name) = card_for_till(conn, vault, card_id)
-        .await?
-        .filter(|(status, _, _)| status == "active")
-        .ok_or(VerifyError::CardInactive)?;
+    let (card_status, holder_masked, union_name) =
+        card_for_till(conn, vault, merchant_id, card_id).await??;
     let discounts = discounts_with_uses(conn, merchant_id, card_id, beijing_day(now)).await?;
     let id = Uuid::now_v7();
     let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
@@ -673,6 +703,9 @@ pub enum RedeemError {
     DiscountNotApplicable,
     #[error("card not active")]
     CardInactive,
+    /// The merchant was suspended (read fresh, whatever the caller's view of it).
+    #[error("merchant suspended")]
+    MerchantSuspended,
     #[error("daily limit reached")]
     DailyLimitReached,
     /// The idempotency key was used before for a different redemption.
@@ -784,9 +817,16 @@ pub async fn redeem(
         .and_then(VerificationRecord::decode)
         .filter(|v| v.merchant_id == new.merchant_id)
         .ok_or(RedeemError::VerificationNotFound)?;
-    let d = discount::Entity::find_by_id(new.discount_id)
+    let found = discount::Entity::find_by_id(new.discount_id)
+        .column_as(merchant_status_of(new.merchant_id), "merchant_status")
+        .into_model::<DiscountOf>()
         .one(&db.conn)
-        .await?
+        .await?;
+    if found.as_ref().and_then(|f| f.merchant_status.as_deref()) != Some("active") {
+        return Err(RedeemError::MerchantSuspended);
+    }
+    let d = found
+        .map(|f| f.discount)
         .filter(|d| d.merchant_id == new.merchant_id)
         .ok_or(RedeemError::DiscountNotFound)?;
     let kind = DiscountKind::parse(&d.kind)

@@ -35,6 +35,44 @@ use uuid::Uuid;
 const MAX_AMOUNT_FEN: i64 = 100_000_000;
 const MAX_DISCOUNTS: usize = 20;
 
+/// How long an instance trusts its copy of a staff account's merchant. The binding never
+/// changes; the merchant's name and status may. Verify and redeem read the status fresh in
+/// their own statements, so a suspension stops the till at once on every instance; the copy
+/// only spares every till request a lookup of its own.
+const STAFF_MERCHANT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// This instance's copies of staff accounts' merchants (see [`STAFF_MERCHANT_TTL`]); an edit
+/// through this instance clears them.
+#[derive(Debug, Default)]
+pub struct StaffMerchants(
+    std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, merchant::Model)>>,
+);
+
+impl StaffMerchants {
+    /// Beyond this many entries the map starts over (a county has hundreds of tills).
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, user_id: Uuid) -> Option<merchant::Model> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&user_id)
+            .filter(|(at, _)| at.elapsed() < STAFF_MERCHANT_TTL)
+            .map(|(_, m)| m.clone())
+    }
+
+    fn put(&self, user_id: Uuid, merchant: &merchant::Model) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::MAX_ENTRIES {
+            map.clear();
+        }
+        map.insert(user_id, (std::time::Instant::now(), merchant.clone()));
+    }
+
+    /// After a merchant was edited, suspended or reactivated through this instance.
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
 /// A merchant's staff member and the merchant it works for.
 #[derive(Debug, Clone)]
 pub struct MerchantCaller {
@@ -48,13 +86,17 @@ impl MerchantCaller {
         if self.merchant.status == "active" {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "merchant_suspended",
-                "商家已暂停合作，暂不能核验惠工卡",
-            ))
+            Err(merchant_suspended())
         }
     }
+}
+
+fn merchant_suspended() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "merchant_suspended",
+        "商家已暂停合作，暂不能核验惠工卡",
+    )
 }
 
 impl FromRequest for MerchantCaller {
@@ -70,9 +112,13 @@ impl FromRequest for MerchantCaller {
             if caller.role != Role::MerchantStaff {
                 return Err(ApiError::forbidden());
             }
+            if let Some(merchant) = state.staff_merchants.get(caller.user_id) {
+                return Ok(MerchantCaller { caller, merchant });
+            }
             let merchant = merchants::merchant_of_staff(&state.db.conn, caller.user_id)
                 .await?
                 .ok_or_else(ApiError::forbidden)?;
+            state.staff_merchants.put(caller.user_id, &merchant);
             Ok(MerchantCaller { caller, merchant })
         })
     }
@@ -457,6 +503,7 @@ pub async fn update_merchant(
     )
     .await?
     .ok_or_else(ApiError::not_found)?;
+    state.staff_merchants.clear();
     Ok(HttpResponse::Ok().json(MerchantView::from(m)))
 }
 
@@ -749,6 +796,7 @@ pub async fn verify(
     .await
     .map_err(|e| match e {
         VerifyError::CardInactive => card_inactive(),
+        VerifyError::MerchantSuspended => merchant_suspended(),
         VerifyError::Store(e) => e.into(),
         VerifyError::Ephemeral(e) => e.into(),
     })?;
@@ -938,6 +986,7 @@ pub async fn redeem(
                 .with_field("discount_id");
             }
             RedeemError::CardInactive => return card_inactive(),
+            RedeemError::MerchantSuspended => return merchant_suspended(),
             RedeemError::DailyLimitReached => (
                 StatusCode::CONFLICT,
                 "daily_limit_reached",
