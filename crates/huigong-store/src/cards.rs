@@ -21,7 +21,8 @@ use huigong_vault::qr::{self, QrKey, QrTokenError};
 use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QuerySelect,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -198,53 +199,99 @@ pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Card>,
         .transpose()
 }
 
-/// The card bound to this WeChat account, with the holder's view.
+/// What [`get_for_user`] reads in its one round trip: the card's columns, the unit of the
+/// membership it stands for, the union's name and the holder's sealed name.
+#[derive(Debug, FromQueryResult)]
+struct ShownRow {
+    id: Uuid,
+    card_number: String,
+    person_id: Uuid,
+    membership_id: Uuid,
+    user_id: Option<Uuid>,
+    status: String,
+    activated_at: DateTime<Utc>,
+    unbound_at: Option<DateTime<Utc>>,
+    unit_name: String,
+    union_name: String,
+    name_enc: Sealed,
+}
+
+/// The card bound to this WeChat account, with the holder's view: one query from the user to
+/// everything the card shows (card ⋈ membership ⋈ union ⋈ the holder's sealed name), and only
+/// the name decrypted.
 pub async fn get_for_user<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     user_id: Uuid,
 ) -> Result<Option<CardDetails>, StoreError> {
-    let Some(card) = live_card_of_user(conn, user_id).await? else {
+    let row = card::Entity::find()
+        .select_only()
+        .columns([
+            card::Column::Id,
+            card::Column::CardNumber,
+            card::Column::PersonId,
+            card::Column::MembershipId,
+            card::Column::UserId,
+            card::Column::Status,
+            card::Column::ActivatedAt,
+            card::Column::UnboundAt,
+        ])
+        .column_as(membership::Column::UnitName, "unit_name")
+        .column_as(org::Column::Name, "union_name")
+        .column_as(person::Column::NameEnc, "name_enc")
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(membership::Entity)
+                .from(card::Column::MembershipId)
+                .to(membership::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            membership::Entity::belongs_to(org::Entity)
+                .from(membership::Column::OrgId)
+                .to(org::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(person::Entity)
+                .from(card::Column::PersonId)
+                .to(person::Column::Id)
+                .into(),
+        )
+        .filter(card::Column::UserId.eq(user_id))
+        .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
+        .into_model::<ShownRow>()
+        .one(conn)
+        .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
-    // One round trip for what the card shows: its membership's unit, the union's name and the
-    // holder's sealed name (only the name is decrypted).
-    let shown: Option<(String, String, Sealed)> =
-        membership::Entity::find_by_id(card.membership_id)
-            .select_only()
-            .column(membership::Column::UnitName)
-            .column_as(org::Column::Name, "union_name")
-            .column_as(person::Column::NameEnc, "name_enc")
-            .join(
-                JoinType::InnerJoin,
-                membership::Entity::belongs_to(org::Entity)
-                    .from(membership::Column::OrgId)
-                    .to(org::Column::Id)
-                    .into(),
-            )
-            .join(
-                JoinType::InnerJoin,
-                membership::Entity::belongs_to(person::Entity)
-                    .from(membership::Column::PersonId)
-                    .to(person::Column::Id)
-                    .into(),
-            )
-            .into_tuple()
-            .one(conn)
-            .await?;
-    let (unit_name, union_name, name_enc) =
-        shown.ok_or_else(|| StoreError::Other(format!("card {} without membership", card.id)))?;
+    let status = CardStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Other(format!("card {}: unknown status", row.id)))?;
     let name = PEOPLE_NAME
-        .open(vault, card.person_id, &name_enc)
-        .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", card.id)))?;
-    let holder = Holder {
-        person_id: card.person_id,
-        membership_id: card.membership_id,
-        holder_masked: mask_name(&name),
-        union_name,
-        unit_name,
-    };
-    Ok(Some(CardDetails { card, holder }))
+        .open(vault, row.person_id, &row.name_enc)
+        .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", row.id)))?;
+    Ok(Some(CardDetails {
+        card: Card {
+            id: row.id,
+            card_number: row.card_number,
+            person_id: row.person_id,
+            membership_id: row.membership_id,
+            user_id: row.user_id,
+            status,
+            activated_at: row.activated_at,
+            unbound_at: row.unbound_at,
+        },
+        holder: Holder {
+            person_id: row.person_id,
+            membership_id: row.membership_id,
+            holder_masked: mask_name(&name),
+            union_name: row.union_name,
+            unit_name: row.unit_name,
+        },
+    }))
 }
 
 /// Why a card could not be activated.
