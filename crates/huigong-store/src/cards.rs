@@ -7,6 +7,7 @@
 //! transaction and, when a concurrent activation wins an index, starts over and sees its card.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::CardViews;
 use crate::entity::{card, membership, org, person};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::people;
@@ -28,7 +29,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// A card's state. Only an active card shows a QR code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CardStatus {
     Active,
     /// The membership is interrupted (for example the member left): the card is kept.
@@ -332,9 +334,11 @@ enum Attempt {
 
 /// Activates the person's card for WeChat account `user_id`: creates it, or binds an unbound
 /// one, or returns it when it is already bound to this account. One transaction with its audit
-/// event; concurrent calls make one card.
+/// event; concurrent calls make one card. The account's cached card view ("no card") is
+/// invalidated after the commit.
 pub async fn activate(
     db: &Database,
+    views: &CardViews,
     person_id: Uuid,
     user_id: Uuid,
     actor: &Actor,
@@ -342,7 +346,12 @@ pub async fn activate(
 ) -> Result<Activated, ActivateError> {
     for _ in 0..5 {
         match activate_once(db, person_id, user_id, actor, now).await? {
-            Attempt::Done(done) => return Ok(done),
+            Attempt::Done(done) => {
+                if done.newly_bound {
+                    views.invalidate_user(user_id).await;
+                }
+                return Ok(done);
+            }
             Attempt::Raced => continue,
         }
     }
@@ -473,9 +482,11 @@ async fn activate_once(
 }
 
 /// Unbinds the person's card from its WeChat account (an administrator's act, audited), so the
-/// person can activate it with another account. `None` if the person has no card.
+/// person can activate it with another account. `None` if the person has no card. The old
+/// account's cached card view is invalidated after the commit.
 pub async fn unbind_person(
     db: &Database,
+    views: &CardViews,
     person_id: Uuid,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -504,15 +515,19 @@ pub async fn unbind_person(
         now,
     )
     .await?;
-    let card = get(&txn, card.id).await?.ok_or(StoreError::NotFound)?;
+    let unbound = get(&txn, card.id).await?.ok_or(StoreError::NotFound)?;
     txn.commit().await?;
-    Ok(Some(card))
+    if let Some(user_id) = card.user_id {
+        views.invalidate_user(user_id).await;
+    }
+    Ok(Some(unbound))
 }
 
 /// Sets the status of the person's card when their membership changes (leaving suspends,
 /// death cancels, rejoining reactivates), in the caller's transaction, with an audit event.
 /// `membership_id`, when given, is the membership the card now stands for (a transfer keeps
-/// the card and only moves it). Returns the updated card, or `None` if the person has none.
+/// the card and only moves it). Returns the updated card, or `None` if the person has none;
+/// the caller adds it to its `StaleViews` and invalidates them after its commit.
 pub async fn set_status_for_person<C: ConnectionTrait>(
     txn: &C,
     person_id: Uuid,
