@@ -11,6 +11,7 @@ mod api;
 mod applications;
 mod benefits;
 mod card;
+mod card_view;
 mod login;
 mod membership;
 mod merchants;

@@ -37,7 +37,7 @@ pub(crate) async fn setup() -> (TestApp, String, String, String) {
 
 /// A roster as a clerk makes one: title lines, header on row 5 with columns in their own
 /// order, text and number cells mixed.
-fn clerk_roster(
+pub(crate) fn clerk_roster(
     rows: &[[&str; 10]],
     extra: impl FnOnce(&mut rust_xlsxwriter::Worksheet),
 ) -> Vec<u8> {
@@ -75,7 +75,7 @@ fn clerk_roster(
     wb.save_to_buffer().unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn row<'a>(name: &'a str, id: &'a str, sex: &'a str) -> [&'a str; 10] {
+pub(crate) fn row<'a>(name: &'a str, id: &'a str, sex: &'a str) -> [&'a str; 10] {
     [
         name,
         id,
@@ -412,11 +412,11 @@ pub(crate) fn credit_code(seed: u32) -> String {
 
 /// One row of appendix 1: unit name, code, nature, address, employees, union name, founded,
 /// union type, members, leader, phone.
-type OrgLine<'a> = [&'a str; 11];
+pub(crate) type OrgLine<'a> = [&'a str; 11];
 
 /// An organisation table as a district clerk makes one: a title line, a blank line, the
 /// header, a founding date as an Excel date in the first row and as text elsewhere.
-fn clerk_orgs(rows: &[OrgLine<'_>]) -> Vec<u8> {
+pub(crate) fn clerk_orgs(rows: &[OrgLine<'_>]) -> Vec<u8> {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     let _ = ws.write_string(0, 0, "长兴县基层工会组织信息采集汇总表");

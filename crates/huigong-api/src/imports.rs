@@ -12,6 +12,7 @@ use huigong_core::labels::UnionType;
 use huigong_core::mask::{mask_mobile, mask_name};
 use huigong_roster::{Limits, OrgExportRow, OrgRow, RowError, WorkbookError};
 use huigong_store::audit::Actor;
+use huigong_store::card_views::{CardViews, StaleViews};
 use huigong_store::members::{self, ImportError, ImportRow, RosterFields};
 use huigong_store::orgs::{self, NewOrg, NewUnion, NewUnit, Org};
 use huigong_store::{Database, StoreError};
@@ -117,6 +118,8 @@ impl From<StoreError> for ImportFailure {
 pub struct ImportContext<'a> {
     pub db: &'a Database,
     pub vault: &'a KeyRing,
+    /// The cached card views a commit may make stale (a name, a unit, a union's name).
+    pub views: &'a CardViews,
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
     pub commit: bool,
@@ -208,7 +211,7 @@ pub async fn roster(
     if report.has_errors() {
         return Ok(Imported::Refused(report));
     }
-    match members::import(cx.db, cx.vault, org.id, &rows, cx.actor, cx.now).await {
+    match members::import(cx.db, cx.vault, cx.views, org.id, &rows, cx.actor, cx.now).await {
         Ok(outcome) => {
             report.committed = true;
             report.created = Some(outcome.created);
@@ -429,6 +432,7 @@ pub async fn orgs(
         return Ok(Imported::Refused(report));
     }
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+    let mut stale = StaleViews::new();
     for group in &groups {
         let (name, union) = union_of(&parsed.rows, group);
         match group.target {
@@ -439,6 +443,10 @@ pub async fn orgs(
                 if same_registration(&current, name, &union) {
                     unchanged += 1;
                 } else {
+                    if current.name != name {
+                        // Renamed: every card of the union shows the new name.
+                        stale.holders_in(id);
+                    }
                     orgs::update_union(&txn, cx.vault, id, name, &union, cx.actor, cx.now).await?;
                     updated += 1;
                 }
@@ -455,6 +463,7 @@ pub async fn orgs(
         }
     }
     txn.commit().await.map_err(StoreError::from)?;
+    cx.views.invalidate(&cx.db.conn, stale).await;
     report.committed = true;
     report.created = Some(created);
     report.updated = Some(updated);

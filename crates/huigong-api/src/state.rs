@@ -2,6 +2,7 @@
 
 use crate::auth::JwtKeys;
 use huigong_core::Clock;
+use huigong_store::card_views::CardViews;
 use huigong_store::{Database, Sessions};
 use huigong_vault::KeyRing;
 use huigong_vault::qr::QrKey;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub auth: AuthSettings,
     pub card: CardSettings,
+    /// The holders' card views, cached in the session backend (shared by every instance).
+    pub card_views: CardViews,
     /// Upper bound for each `/readyz` check.
     pub readiness_timeout: Duration,
     /// Wakes the outbox deliverer after a commit that queued a message.

@@ -365,9 +365,26 @@ async fn import(
         expected.label_zh()
     );
     let actor = audit::Actor::system();
+    // A commit can change what holders' cards show: invalidate their cached views in the shared
+    // session backend (Redis). Without Redis the views live in the serving process, which this
+    // one cannot reach: they catch up within card.view_cache_ttl_secs.
+    let store = match startup::session_store(&settings).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!(
+                "warning: {e:#}; cached card views will catch up within card.view_cache_ttl_secs"
+            );
+            std::sync::Arc::new(huigong_store::MemoryStore::new())
+        }
+    };
+    let views = huigong_store::card_views::CardViews::new(
+        store,
+        std::time::Duration::from_secs(settings.card.view_cache_ttl_secs),
+    );
     let cx = ImportContext {
         db: &db,
         vault: &vault,
+        views: &views,
         actor: &actor,
         now: chrono::Utc::now(),
         commit,

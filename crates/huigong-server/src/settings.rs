@@ -153,6 +153,10 @@ pub struct CardSettings {
     pub max_failed_previews_per_day: u64,
     /// Activation previews per client IP per hour (workers of one factory share a NAT).
     pub max_previews_per_ip_per_hour: u64,
+    /// How long a holder's card view stays cached in the session backend, 0–60 seconds (0: not
+    /// cached). Every write that changes a view invalidates it at once; this bounds how long a
+    /// view can be stale only when that invalidation fails.
+    pub view_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -245,6 +249,9 @@ impl Settings {
         }
         if !(1..=60).contains(&self.card.qr_ttl_secs) {
             return Err("card.qr_ttl_secs must be between 1 and 60".into());
+        }
+        if self.card.view_cache_ttl_secs > 60 {
+            return Err("card.view_cache_ttl_secs must be between 0 and 60".into());
         }
         let public_door = self.wechat.mode == WechatMode::Mock
             || dev(&self.auth.jwt_secret)
@@ -443,6 +450,22 @@ mod tests {
                 .check_for_production()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn card_views_are_cached_thirty_seconds_and_never_over_a_minute() {
+        assert_eq!(load(Profile::Development, &[]).card.view_cache_ttl_secs, 30);
+        let off = load(
+            Profile::Development,
+            &[("HUIGONG__CARD__VIEW_CACHE_TTL_SECS", "0")],
+        );
+        assert!(off.check_for_production().is_ok());
+        let long = load(
+            Profile::Development,
+            &[("HUIGONG__CARD__VIEW_CACHE_TTL_SECS", "61")],
+        );
+        let err = long.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("view_cache_ttl_secs"), "{err}");
     }
 
     #[test]

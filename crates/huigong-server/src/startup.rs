@@ -9,6 +9,7 @@ use huigong_api::app::AppOptions;
 use huigong_api::wechat_tokens::EphemeralTokenCache;
 use huigong_api::{AppState, AuthSettings, CardSettings, JwtKeys, build_app};
 use huigong_core::{Clock, SystemClock};
+use huigong_store::card_views::CardViews;
 use huigong_store::db::DatabaseOptions;
 use huigong_store::{Database, Ephemeral, MemoryStore, RedisStore, Sessions};
 use huigong_vault::qr::QrKey;
@@ -41,7 +42,8 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Database> {
     .map_err(anyhow::Error::from)
 }
 
-async fn session_store(settings: &Settings) -> anyhow::Result<Arc<dyn Ephemeral>> {
+/// The session backend: Redis when `redis.url` is set, else a store in this process.
+pub async fn session_store(settings: &Settings) -> anyhow::Result<Arc<dyn Ephemeral>> {
     if settings.redis.url.is_empty() {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -107,11 +109,16 @@ impl Application {
         // The access token lives in the session backend, shared by every instance.
         .with_token_cache(Arc::new(EphemeralTokenCache(store.clone())));
 
+        let card_views = CardViews::new(
+            store.clone(),
+            Duration::from_secs(settings.card.view_cache_ttl_secs),
+        );
         let state = AppState {
             audit: huigong_store::audit::Appender::start(db.clone()),
             staff_merchants: Arc::default(),
             db,
             sessions: Sessions::new(store),
+            card_views,
             wechat,
             jwt: Arc::new(JwtKeys::new(&settings.auth.jwt_secret)),
             vault,

@@ -7,6 +7,7 @@
 
 use crate::StoreError;
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::{CardViews, StaleViews};
 use crate::db::Database;
 use crate::entity::{application, org};
 use crate::members::{self, AddMemberError, RosterFields};
@@ -404,10 +405,12 @@ fn reviewed_message(application: &Application, status: &str, reason: Option<&str
 
 /// Approves a pending application of a union in `scope`: the person and the membership are
 /// created, the application marked, the applicant's notification queued, and an audit event
-/// recorded, in one transaction.
+/// recorded, in one transaction. If the person existed with another name, the name is corrected
+/// and the view of their card (say, suspended when they left) invalidated after the commit.
 pub async fn approve(
     db: &Database,
     vault: &KeyRing,
+    views: &CardViews,
     id: Uuid,
     scope: &str,
     actor: &Actor,
@@ -460,7 +463,10 @@ pub async fn approve(
     )
     .await?;
     review_audit(&txn, actor, "application.approve", id, now).await?;
+    let mut stale = StaleViews::new();
+    stale.holders_of([member.person.id]);
     txn.commit().await.map_err(StoreError::from)?;
+    views.invalidate(&db.conn, stale).await;
     Ok(Application {
         status: "approved".to_owned(),
         reviewed_at: Some(now),

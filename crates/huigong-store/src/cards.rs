@@ -7,6 +7,7 @@
 //! transaction and, when a concurrent activation wins an index, starts over and sees its card.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::CardViews;
 use crate::entity::{card, membership, org, person};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::people;
@@ -21,13 +22,15 @@ use huigong_vault::qr::{self, QrKey, QrTokenError};
 use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    QueryFilter, QuerySelect,
 };
 use std::time::Duration;
 use uuid::Uuid;
 
 /// A card's state. Only an active card shows a QR code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CardStatus {
     Active,
     /// The membership is interrupted (for example the member left): the card is kept.
@@ -198,53 +201,99 @@ pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Card>,
         .transpose()
 }
 
-/// The card bound to this WeChat account, with the holder's view.
+/// What [`get_for_user`] reads in its one round trip: the card's columns, the unit of the
+/// membership it stands for, the union's name and the holder's sealed name.
+#[derive(Debug, FromQueryResult)]
+struct ShownRow {
+    id: Uuid,
+    card_number: String,
+    person_id: Uuid,
+    membership_id: Uuid,
+    user_id: Option<Uuid>,
+    status: String,
+    activated_at: DateTime<Utc>,
+    unbound_at: Option<DateTime<Utc>>,
+    unit_name: String,
+    union_name: String,
+    name_enc: Sealed,
+}
+
+/// The card bound to this WeChat account, with the holder's view: one query from the user to
+/// everything the card shows (card ⋈ membership ⋈ union ⋈ the holder's sealed name), and only
+/// the name decrypted.
 pub async fn get_for_user<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     user_id: Uuid,
 ) -> Result<Option<CardDetails>, StoreError> {
-    let Some(card) = live_card_of_user(conn, user_id).await? else {
+    let row = card::Entity::find()
+        .select_only()
+        .columns([
+            card::Column::Id,
+            card::Column::CardNumber,
+            card::Column::PersonId,
+            card::Column::MembershipId,
+            card::Column::UserId,
+            card::Column::Status,
+            card::Column::ActivatedAt,
+            card::Column::UnboundAt,
+        ])
+        .column_as(membership::Column::UnitName, "unit_name")
+        .column_as(org::Column::Name, "union_name")
+        .column_as(person::Column::NameEnc, "name_enc")
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(membership::Entity)
+                .from(card::Column::MembershipId)
+                .to(membership::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            membership::Entity::belongs_to(org::Entity)
+                .from(membership::Column::OrgId)
+                .to(org::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(person::Entity)
+                .from(card::Column::PersonId)
+                .to(person::Column::Id)
+                .into(),
+        )
+        .filter(card::Column::UserId.eq(user_id))
+        .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
+        .into_model::<ShownRow>()
+        .one(conn)
+        .await?;
+    let Some(row) = row else {
         return Ok(None);
     };
-    // One round trip for what the card shows: its membership's unit, the union's name and the
-    // holder's sealed name (only the name is decrypted).
-    let shown: Option<(String, String, Sealed)> =
-        membership::Entity::find_by_id(card.membership_id)
-            .select_only()
-            .column(membership::Column::UnitName)
-            .column_as(org::Column::Name, "union_name")
-            .column_as(person::Column::NameEnc, "name_enc")
-            .join(
-                JoinType::InnerJoin,
-                membership::Entity::belongs_to(org::Entity)
-                    .from(membership::Column::OrgId)
-                    .to(org::Column::Id)
-                    .into(),
-            )
-            .join(
-                JoinType::InnerJoin,
-                membership::Entity::belongs_to(person::Entity)
-                    .from(membership::Column::PersonId)
-                    .to(person::Column::Id)
-                    .into(),
-            )
-            .into_tuple()
-            .one(conn)
-            .await?;
-    let (unit_name, union_name, name_enc) =
-        shown.ok_or_else(|| StoreError::Other(format!("card {} without membership", card.id)))?;
+    let status = CardStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Other(format!("card {}: unknown status", row.id)))?;
     let name = PEOPLE_NAME
-        .open(vault, card.person_id, &name_enc)
-        .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", card.id)))?;
-    let holder = Holder {
-        person_id: card.person_id,
-        membership_id: card.membership_id,
-        holder_masked: mask_name(&name),
-        union_name,
-        unit_name,
-    };
-    Ok(Some(CardDetails { card, holder }))
+        .open(vault, row.person_id, &row.name_enc)
+        .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", row.id)))?;
+    Ok(Some(CardDetails {
+        card: Card {
+            id: row.id,
+            card_number: row.card_number,
+            person_id: row.person_id,
+            membership_id: row.membership_id,
+            user_id: row.user_id,
+            status,
+            activated_at: row.activated_at,
+            unbound_at: row.unbound_at,
+        },
+        holder: Holder {
+            person_id: row.person_id,
+            membership_id: row.membership_id,
+            holder_masked: mask_name(&name),
+            union_name: row.union_name,
+            unit_name: row.unit_name,
+        },
+    }))
 }
 
 /// Why a card could not be activated.
@@ -285,9 +334,11 @@ enum Attempt {
 
 /// Activates the person's card for WeChat account `user_id`: creates it, or binds an unbound
 /// one, or returns it when it is already bound to this account. One transaction with its audit
-/// event; concurrent calls make one card.
+/// event; concurrent calls make one card. The account's cached card view ("no card") is
+/// invalidated after the commit.
 pub async fn activate(
     db: &Database,
+    views: &CardViews,
     person_id: Uuid,
     user_id: Uuid,
     actor: &Actor,
@@ -295,7 +346,12 @@ pub async fn activate(
 ) -> Result<Activated, ActivateError> {
     for _ in 0..5 {
         match activate_once(db, person_id, user_id, actor, now).await? {
-            Attempt::Done(done) => return Ok(done),
+            Attempt::Done(done) => {
+                if done.newly_bound {
+                    views.invalidate_user(user_id).await;
+                }
+                return Ok(done);
+            }
             Attempt::Raced => continue,
         }
     }
@@ -426,9 +482,11 @@ async fn activate_once(
 }
 
 /// Unbinds the person's card from its WeChat account (an administrator's act, audited), so the
-/// person can activate it with another account. `None` if the person has no card.
+/// person can activate it with another account. `None` if the person has no card. The old
+/// account's cached card view is invalidated after the commit.
 pub async fn unbind_person(
     db: &Database,
+    views: &CardViews,
     person_id: Uuid,
     actor: &Actor,
     now: DateTime<Utc>,
@@ -457,15 +515,19 @@ pub async fn unbind_person(
         now,
     )
     .await?;
-    let card = get(&txn, card.id).await?.ok_or(StoreError::NotFound)?;
+    let unbound = get(&txn, card.id).await?.ok_or(StoreError::NotFound)?;
     txn.commit().await?;
-    Ok(Some(card))
+    if let Some(user_id) = card.user_id {
+        views.invalidate_user(user_id).await;
+    }
+    Ok(Some(unbound))
 }
 
 /// Sets the status of the person's card when their membership changes (leaving suspends,
 /// death cancels, rejoining reactivates), in the caller's transaction, with an audit event.
 /// `membership_id`, when given, is the membership the card now stands for (a transfer keeps
-/// the card and only moves it). Returns the updated card, or `None` if the person has none.
+/// the card and only moves it). Returns the updated card, or `None` if the person has none;
+/// the caller adds it to its `StaleViews` and invalidates them after its commit.
 pub async fn set_status_for_person<C: ConnectionTrait>(
     txn: &C,
     person_id: Uuid,

@@ -9,10 +9,13 @@
 //! * [`ephemeral`]: short-lived shared state (sessions now; rate limits and one-time tokens later)
 //!   behind one trait, in process or in Redis.
 //! * [`sessions`]: login sessions on top of the ephemeral store.
+//! * [`card_views`]: the holder's card view cached in the ephemeral store, invalidated by
+//!   generation after every write that changes it.
 
 pub mod applications;
 pub mod audit;
 pub mod benefits;
+pub mod card_views;
 pub mod cards;
 pub mod db;
 pub mod entity;

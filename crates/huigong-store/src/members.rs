@@ -2,6 +2,7 @@
 //! database allows one active membership per person in the whole county.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::{CardViews, StaleViews};
 use crate::entity::{membership, org, person};
 use crate::people::{self, Person, PersonInput};
 use crate::{Database, StoreError};
@@ -71,10 +72,14 @@ async fn already_member<C: ConnectionTrait>(conn: &C, m: &membership::Model) -> 
 }
 
 /// Adds a member to grassroots union `org_id`: records (or updates) the person and creates the
-/// membership, with audit events, in one transaction. Nothing is written when it fails.
+/// membership, with audit events, in one transaction. Nothing is written when it fails. A
+/// corrected name changes the view of the person's card (say, one suspended when they left):
+/// it is invalidated after the commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn add(
     db: &Database,
     vault: &KeyRing,
+    views: &CardViews,
     org_id: Uuid,
     person: PersonInput<'_>,
     fields: &RosterFields,
@@ -84,7 +89,10 @@ pub async fn add(
     let txn = db.begin_write().await?;
     match add_in(&txn, vault, org_id, person, fields, actor, now).await {
         Ok(member) => {
+            let mut stale = StaleViews::new();
+            stale.holders_of([member.person.id]);
             txn.commit().await.map_err(StoreError::from)?;
+            views.invalidate(&db.conn, stale).await;
             Ok(member)
         }
         // A concurrent add of the same person won the unique index (on PostgreSQL the
@@ -462,10 +470,13 @@ pub async fn import_conflicts<C: ConnectionTrait>(
 
 /// Imports a validated roster into grassroots union `org_id` in one transaction: creates the
 /// people not yet known, updates names and mobiles that changed, creates or updates the
-/// memberships, and records one audit event. Any conflict writes nothing.
+/// memberships, and records one audit event. Any conflict writes nothing. The cached card
+/// views of the people whose name or membership changed are invalidated after the commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn import(
     db: &Database,
     vault: &KeyRing,
+    views: &CardViews,
     org_id: Uuid,
     rows: &[ImportRow],
     actor: &Actor,
@@ -537,6 +548,8 @@ pub async fn import(
     // people whose name or mobile changed, and the memberships.
     let mut outcome = ImportOutcome::default();
     let mut new_members = Vec::with_capacity(CHUNK);
+    // Known people whose name or membership this import changes: their cards show it.
+    let mut touched: Vec<Uuid> = Vec::new();
     for start in (0..rows.len()).step_by(CHUNK) {
         let batch = start..(start + CHUNK).min(rows.len());
         let known_ids: Vec<Uuid> = batch
@@ -552,6 +565,9 @@ pub async fn import(
             let mobile_changed = row.mobile.is_some()
                 && current.mobile.as_ref().map(|m| m.as_str())
                     != row.mobile.as_ref().map(|m| m.as_str());
+            if current.name.as_str() != row.name {
+                touched.push(current.id);
+            }
             if current.name.as_str() != row.name || mobile_changed {
                 people::save(
                     &txn,
@@ -579,6 +595,7 @@ pub async fn import(
             match active.get(&person_id) {
                 Some(m) if roster_fields(m) == row.fields => outcome.unchanged += 1,
                 Some(m) => {
+                    touched.push(person_id);
                     membership::Entity::update(membership::ActiveModel {
                         id: Set(m.id),
                         unit_name: Set(row.fields.unit_name.clone()),
@@ -624,6 +641,8 @@ pub async fn import(
         ms = started.elapsed().as_millis(),
         "roster import: memberships written"
     );
+    let mut stale = StaleViews::new();
+    stale.holders_of(touched);
     audit::record(
         &txn,
         actor,
@@ -638,6 +657,7 @@ pub async fn import(
     )
     .await?;
     txn.commit().await.map_err(StoreError::from)?;
+    views.invalidate(&db.conn, stale).await;
     // A large import changes the tables' sizes at once; let the planner know now rather than
     // when autovacuum gets to it, or the next reads of the roster may scan instead of seek.
     if outcome.created >= ANALYZE_AFTER

@@ -11,6 +11,7 @@
 //! union — the district union of the place of work, which then holds the membership.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::{CardViews, StaleViews};
 use crate::cards::{self, CardStatus};
 use crate::entity::{membership, membership_event, org, transfer};
 use crate::{Database, StoreError};
@@ -264,11 +265,12 @@ pub async fn can_receive<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool,
 
 /// Moves an active membership to `to_org` in the caller's transaction: the old one becomes
 /// `transferred`, a new active one continues at `to_org` (same roster fields, the unit
-/// replaced if given), the card follows to the new membership and stays active, and one
-/// history entry of `kind` is written on the new membership.
+/// replaced if given), the card follows to the new membership and stays active (its view goes
+/// into `stale`), and one history entry of `kind` is written on the new membership.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn move_membership<C: ConnectionTrait>(
     txn: &C,
+    stale: &mut StaleViews,
     m: &membership::Model,
     to_org: Uuid,
     to_unit_name: Option<&str>,
@@ -312,7 +314,7 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
         .await?
         .is_some()
     {
-        cards::set_status_for_person(
+        let card = cards::set_status_for_person(
             txn,
             m.person_id,
             CardStatus::Active,
@@ -321,6 +323,7 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
             now,
         )
         .await?;
+        stale.card(card.as_ref());
     }
     Ok((new_id, event))
 }
@@ -341,9 +344,11 @@ async fn member_in_scope<C: ConnectionTrait>(
 }
 
 /// Records a change of member `id` (in `scope`), in one transaction with its history entry,
-/// its audit event and the card's new status.
+/// its audit event and the card's new status; the card's cached view is invalidated after the
+/// commit.
 pub async fn change(
     db: &Database,
+    views: &CardViews,
     id: Uuid,
     scope: &str,
     change: &Change<'_>,
@@ -357,6 +362,7 @@ pub async fn change(
     if m.status != "active" {
         return Err(ChangeError::NotActive);
     }
+    let mut stale = StaleViews::new();
     let changed = match change.kind {
         ChangeKind::TransferOut => {
             let to = change.to_org_id.ok_or(ChangeError::BadTarget)?;
@@ -429,7 +435,7 @@ pub async fn change(
             if let Some(card) = cards::live_card_of_person(&txn, m.person_id).await?
                 && card.status != CardStatus::Active
             {
-                cards::set_status_for_person(
+                let card = cards::set_status_for_person(
                     &txn,
                     m.person_id,
                     CardStatus::Active,
@@ -438,6 +444,7 @@ pub async fn change(
                     now,
                 )
                 .await?;
+                stale.card(card.as_ref());
             }
             audit_change(&txn, actor, "member.retire", "member", m.id, now).await?;
             Changed::Done(event)
@@ -461,12 +468,16 @@ pub async fn change(
                 now,
             )
             .await?;
-            cards::set_status_for_person(&txn, m.person_id, card_status, None, actor, now).await?;
+            let card =
+                cards::set_status_for_person(&txn, m.person_id, card_status, None, actor, now)
+                    .await?;
+            stale.card(card.as_ref());
             audit_change(&txn, actor, action, "member", m.id, now).await?;
             Changed::Done(event)
         }
     };
     txn.commit().await.map_err(StoreError::from)?;
+    views.invalidate(&db.conn, stale).await;
     Ok(changed)
 }
 
@@ -590,10 +601,11 @@ async fn close<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The receiving union accepts: the member moves, the card follows. Returns the new
-/// membership's id.
+/// The receiving union accepts: the member moves, the card follows (its cached view is
+/// invalidated after the commit). Returns the new membership's id.
 pub async fn accept(
     db: &Database,
+    views: &CardViews,
     id: Uuid,
     scope: &str,
     actor: &Actor,
@@ -610,8 +622,10 @@ pub async fn accept(
         .filter(|m| m.status == "active" && m.org_id == t.from_org_id)
         .ok_or(DecideError::Decided)?;
     close(&txn, &t, "accepted", None, actor, now).await?;
+    let mut stale = StaleViews::new();
     let (new_id, _) = move_membership(
         &txn,
+        &mut stale,
         &m,
         t.to_org_id,
         t.to_unit_name.as_deref(),
@@ -624,6 +638,7 @@ pub async fn accept(
     .await?;
     audit_change(&txn, actor, "transfer.accept", "transfer", t.id, now).await?;
     txn.commit().await.map_err(StoreError::from)?;
+    views.invalidate(&db.conn, stale).await;
     Ok(new_id)
 }
 

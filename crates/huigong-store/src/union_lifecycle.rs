@@ -7,6 +7,7 @@
 //! Org statuses: `active` (approved), `pending`, `rejected`, `dissolved`.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::{CardViews, StaleViews};
 use crate::entity::{membership, org, org_term};
 use crate::membership_changes::move_membership;
 use crate::orgs::{self, NewOrg, Org};
@@ -314,10 +315,11 @@ pub enum Dissolution {
 /// Dissolution (撤销) of grassroots union `id` in scope. From the union's own admin it is a
 /// request for the parent; from an admin above it, the decision. Refused while active members
 /// remain, unless `unit_closed`: then the parent decides and each member moves to the parent
-/// with a history entry.
+/// with a history entry (their cards' cached views are invalidated after the commit).
 #[allow(clippy::too_many_arguments)]
 pub async fn dissolve(
     db: &Database,
+    views: &CardViews,
     id: Uuid,
     scope: &str,
     caller_org: Uuid,
@@ -360,9 +362,11 @@ pub async fn dissolve(
         .parent_id
         .ok_or_else(|| LifecycleError::WrongState("no parent".to_owned()))?;
     let today = now.date_naive();
+    let mut stale = StaleViews::new();
     for m in &members {
         move_membership(
             &txn,
+            &mut stale,
             m,
             parent,
             None,
@@ -405,6 +409,7 @@ pub async fn dissolve(
         .await?;
     audit_org(&txn, actor, "org.dissolve", id, &[], now).await?;
     txn.commit().await.map_err(StoreError::from)?;
+    views.invalidate(&db.conn, stale).await;
     Ok(Dissolution::Dissolved {
         moved: members.len() as u64,
     })

@@ -108,6 +108,34 @@ async fn set_get_delete_round_trip() {
 }
 
 #[tokio::test]
+async fn get_many_and_set_many_round_trip() {
+    let s = ephemeral().await;
+    assert_eq!(
+        s.get_many(&["a{1}", "b{1}"]).await.ok(),
+        Some(vec![None, None])
+    );
+    s.set_many(&[("a{1}", b"x"), ("c{1}", b"z")], Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        s.get_many(&["a{1}", "b{1}", "c{1}"]).await.ok(),
+        Some(vec![Some(b"x".to_vec()), None, Some(b"z".to_vec())])
+    );
+    // Replaces, like set.
+    s.set_many(&[("a{1}", b"y")], Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.get("a{1}").await.ok().flatten(), Some(b"y".to_vec()));
+    assert_eq!(s.get_many(&[]).await.ok(), Some(vec![]));
+    // Expire like set's.
+    s.set_many(&[("short{1}", b"1")], Duration::from_millis(50))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(s.get_many(&["short{1}"]).await.ok(), Some(vec![None]));
+}
+
+#[tokio::test]
 async fn delete_if_equals_removes_only_the_expected_value() {
     let s = ephemeral().await;
     s.set("tok", b"fresh", Duration::from_secs(30))

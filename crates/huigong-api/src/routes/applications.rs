@@ -457,6 +457,7 @@ pub async fn approve_application(
     let approved = applications::approve(
         &state.db,
         &state.vault,
+        &state.card_views,
         id,
         &admin.scope,
         &admin.actor(&req),

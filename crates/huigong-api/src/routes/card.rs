@@ -16,7 +16,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use huigong_core::Role;
 use huigong_core::id_number::IdNumber;
-use huigong_store::cards::{self, ActivateError, Card, CardDetails, CardStatus};
+use huigong_store::card_views::ShownCard;
+use huigong_store::cards::{self, ActivateError, Card, CardStatus};
 use huigong_store::members;
 use huigong_vault::qr;
 use serde::{Deserialize, Serialize};
@@ -210,15 +211,15 @@ pub struct CardView {
     pub activated_at: DateTime<Utc>,
 }
 
-impl From<CardDetails> for CardView {
-    fn from(d: CardDetails) -> Self {
+impl From<ShownCard> for CardView {
+    fn from(c: ShownCard) -> Self {
         Self {
-            card_number: d.card.card_number,
-            status: d.card.status.as_str().to_owned(),
-            holder: d.holder.holder_masked,
-            union_name: d.holder.union_name,
-            unit_name: d.holder.unit_name,
-            activated_at: d.card.activated_at,
+            card_number: c.card_number,
+            status: c.status.as_str().to_owned(),
+            holder: c.holder_masked,
+            union_name: c.union_name,
+            unit_name: c.unit_name,
+            activated_at: c.activated_at,
         }
     }
 }
@@ -266,6 +267,7 @@ pub async fn confirm(
     let now = state.clock.now();
     let activated = match cards::activate(
         &state.db,
+        &state.card_views,
         stored.person_id,
         caller.user_id,
         &caller.actor(&req),
@@ -299,10 +301,13 @@ pub async fn confirm(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(CardView::from(details)))
+    Ok(HttpResponse::build(status).json(CardView::from(ShownCard::from(details))))
 }
 
-/// The caller's card.
+// Served from the card-view cache in the session backend (shared by every instance, invalidated
+// after every write that changes what a card shows: `huigong_store::card_views`), else from one
+// database query.
+/// The caller's card, as of the last change to it.
 #[utoipa::path(
     tag = "card",
     security(("bearer" = [])),
@@ -317,10 +322,12 @@ pub async fn get_card(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     worker(&caller)?;
-    let details = cards::get_for_user(&state.db.conn, &state.vault, caller.user_id)
+    let shown = state
+        .card_views
+        .get(&state.db.conn, &state.vault, caller.user_id)
         .await?
         .ok_or_else(no_card)?;
-    Ok(HttpResponse::Ok().json(CardView::from(details)))
+    Ok(HttpResponse::Ok().json(CardView::from(shown)))
 }
 
 /// A live QR token for the caller's active card.
@@ -472,6 +479,7 @@ pub async fn unbind(
         .ok_or_else(ApiError::not_found)?;
     let card = cards::unbind_person(
         &state.db,
+        &state.card_views,
         member.person.id,
         &admin.actor(&req),
         state.clock.now(),

@@ -185,6 +185,7 @@ pub async fn change_member(
     };
     let done = changes::change(
         &state.db,
+        &state.card_views,
         id,
         &admin.scope,
         &change,
@@ -307,6 +308,7 @@ pub async fn accept_transfer(
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let member_id = changes::accept(
         &state.db,
+        &state.card_views,
         id,
         &admin.scope,
         &admin.actor(&req),

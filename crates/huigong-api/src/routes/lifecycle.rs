@@ -446,6 +446,7 @@ pub async fn dissolve_org(
     let reason = required_text("reason", &body.reason, 500)?;
     let done = lifecycle::dissolve(
         &state.db,
+        &state.card_views,
         id,
         &admin.scope,
         admin.org_id,

@@ -215,6 +215,7 @@ pub async fn add_member(
     let added = members::add(
         &state.db,
         &state.vault,
+        &state.card_views,
         org.id,
         PersonInput {
             id_number: &id_number,

@@ -138,6 +138,7 @@ fn import_context<'a>(
     ImportContext {
         db: &state.db,
         vault: &state.vault,
+        views: &state.card_views,
         actor,
         now: state.clock.now(),
         commit: query.commit.unwrap_or(false),

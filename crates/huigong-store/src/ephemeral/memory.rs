@@ -74,6 +74,34 @@ impl Ephemeral for MemoryStore {
         Ok(())
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
+        let now = Instant::now();
+        let map = self.lock();
+        Ok(keys
+            .iter()
+            .map(|key| live(map.get(*key), now).map(|e| e.value.clone()))
+            .collect())
+    }
+
+    async fn set_many(
+        &self,
+        entries: &[(&str, &[u8])],
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        let now = Instant::now();
+        let mut map = self.lock_for_write(now);
+        for (key, value) in entries {
+            map.insert(
+                (*key).to_owned(),
+                Entry {
+                    value: value.to_vec(),
+                    expires_at: now + ttl,
+                },
+            );
+        }
+        Ok(())
+    }
+
     async fn set_if_absent(
         &self,
         key: &str,

@@ -1,5 +1,5 @@
-//! Short-lived state every instance must share: sessions now; rate-limit counters, one-time
-//! tokens and the WeChat access token later. One small trait, two implementations that pass the
+//! Short-lived state every instance must share: sessions, rate-limit counters, one-time tokens,
+//! the WeChat access token and the cached card views (`crate::card_views`). One small trait, two implementations that pass the
 //! same tests: [`MemoryStore`] (embedded default, one instance) and [`RedisStore`] (production).
 
 use async_trait::async_trait;
@@ -26,6 +26,27 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
     /// Stores `value` under `key` for `ttl`, replacing any previous value.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError>;
+    /// The values under `keys`, in order, in one round trip (Redis `MGET`). Give keys that share
+    /// a hash tag (`…{id}…`) so that a Redis Cluster can answer them from one node.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.get(key).await?);
+        }
+        Ok(values)
+    }
+    /// Stores each `(key, value)` for `ttl`, replacing previous values, in as few round trips
+    /// as the backend allows (a Redis pipeline). Not atomic: on an error some may be stored.
+    async fn set_many(
+        &self,
+        entries: &[(&str, &[u8])],
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        for (key, value) in entries {
+            self.set(key, value, ttl).await?;
+        }
+        Ok(())
+    }
     /// Stores `value` only if `key` holds nothing; returns whether it did.
     async fn set_if_absent(
         &self,

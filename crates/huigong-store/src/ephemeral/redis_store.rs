@@ -76,6 +76,36 @@ impl Ephemeral for RedisStore {
             .map_err(unavailable)
     }
 
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_many(
+        &self,
+        entries: &[(&str, &[u8])],
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        let mut conn = self.conn.clone();
+        // Bounded pipelines, so a large invalidation does not build one huge request.
+        for chunk in entries.chunks(1_000) {
+            let mut pipe = redis::pipe();
+            for (key, value) in chunk {
+                pipe.pset_ex(self.key(key), *value, millis(ttl)).ignore();
+            }
+            let () = pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     async fn set_if_absent(
         &self,
         key: &str,
