@@ -19,10 +19,10 @@ use crate::{Database, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use huigong_core::mask::mask_name;
 use huigong_vault::KeyRing;
-use sea_orm::sea_query::{Expr, Query, SelectStatement, SubQueryStatement};
+use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SubQueryStatement};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -427,55 +427,6 @@ struct DiscountOf {
     merchant_status: Option<String>,
 }
 
-/// A discount with the card's uses of it on one day.
-#[derive(Debug, FromQueryResult)]
-struct DiscountUses {
-    #[sea_orm(nested)]
-    discount: Discount,
-    used: i64,
-}
-
-/// This merchant's discounts that apply on `day`, each with how many times the card used it
-/// that day: one statement (a counting subquery per discount, on the card/discount/day index).
-async fn discounts_with_uses<C: ConnectionTrait>(
-    conn: &C,
-    merchant_id: Uuid,
-    card_id: Uuid,
-    day: NaiveDate,
-) -> Result<Vec<(Discount, i64)>, StoreError> {
-    // Scoped: its `max` would shadow `Ord::max` on integers elsewhere in this module.
-    use sea_orm::sea_query::ExprTrait as _;
-    let used = Query::select()
-        .expr(Expr::cust("COUNT(*)"))
-        .from(redemption::Entity)
-        .and_where(Expr::col((redemption::Entity, redemption::Column::CardId)).eq(card_id))
-        .and_where(Expr::col((redemption::Entity, redemption::Column::Day)).eq(day))
-        .and_where(
-            Expr::col((redemption::Entity, redemption::Column::DiscountId))
-                .equals((discount::Entity, discount::Column::Id)),
-        )
-        .to_owned();
-    let rows = discount::Entity::find()
-        .column_as(
-            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used))),
-            "used",
-        )
-        .filter(discount::Column::MerchantId.eq(merchant_id))
-        .order_by_asc(discount::Column::CreatedAt)
-        .order_by_asc(discount::Column::Id)
-        .into_model::<DiscountUses>()
-        .all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|r| applies_on(&r.discount, day))
-        .map(|r| {
-            let left = i64::from(r.discount.daily_limit_per_card) - r.used;
-            (r.discount, Ord::max(left, 0))
-        })
-        .collect())
-}
-
 /// A verification as the till holds it between the scan and the redemption. It lives in the
 /// shared ephemeral store (Redis in production), like an activation preview: it records no
 /// change, so it needs no table; the redemption that uses it is the durable record.
@@ -529,59 +480,126 @@ fn merchant_status_of(merchant_id: Uuid) -> Expr {
     Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(status)))
 }
 
-/// What the till shows of a card: its status, the holder's masked name and the union's name;
-/// and whether the merchant is (still) active. One statement.
-async fn card_for_till<C: ConnectionTrait>(
+/// What the till shows, in one statement: the card's status, the holder's sealed name and the
+/// union's name, the merchant's current status, and each of the merchant's discounts with the
+/// card's uses of it on `day` (a counting subquery on the card/discount/day index). One row
+/// per discount, or one with no discount; none if the card does not exist.
+///
+/// ```sql
+/// SELECT c.status, c.person_id, o.name, p.name_enc, (SELECT status FROM merchants …),
+///        d.* AS d_*, (SELECT COUNT(*) FROM redemptions r WHERE r.card_id = c.id AND …) AS used
+/// FROM cards c JOIN memberships … JOIN orgs … JOIN people …
+/// LEFT JOIN discounts d ON d.merchant_id = $merchant
+/// WHERE c.id = $card ORDER BY d.created_at, d.id
+/// ```
+async fn till_view<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     merchant_id: Uuid,
     card_id: Uuid,
-) -> Result<Result<(String, String, String), VerifyError>, StoreError> {
-    let row: Option<(String, Uuid, String, Sealed, Option<String>)> =
-        card::Entity::find_by_id(card_id)
-            .select_only()
-            .column(card::Column::Status)
-            .column(card::Column::PersonId)
-            .column_as(org::Column::Name, "union_name")
-            .column_as(person::Column::NameEnc, "name_enc")
-            .column_as(merchant_status_of(merchant_id), "merchant_status")
-            .join(
-                JoinType::InnerJoin,
-                card::Entity::belongs_to(membership::Entity)
-                    .from(card::Column::MembershipId)
-                    .to(membership::Column::Id)
-                    .into(),
-            )
-            .join(
-                JoinType::InnerJoin,
-                membership::Entity::belongs_to(org::Entity)
-                    .from(membership::Column::OrgId)
-                    .to(org::Column::Id)
-                    .into(),
-            )
-            .join(
-                JoinType::InnerJoin,
-                card::Entity::belongs_to(person::Entity)
-                    .from(card::Column::PersonId)
-                    .to(person::Column::Id)
-                    .into(),
-            )
-            .into_tuple()
-            .one(conn)
-            .await?;
-    let Some((status, person_id, union_name, name_enc, merchant_status)) = row else {
+    day: NaiveDate,
+) -> Result<Result<TillView, VerifyError>, StoreError> {
+    use sea_orm::sea_query::{Alias, ExprTrait as _};
+    use sea_orm::{IdenStatic, Iterable, TryGetable};
+    const D: &str = "d_";
+    let used = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(redemption::Entity)
+        .and_where(
+            Expr::col((redemption::Entity, redemption::Column::CardId))
+                .equals((card::Entity, card::Column::Id)),
+        )
+        .and_where(Expr::col((redemption::Entity, redemption::Column::Day)).eq(day))
+        .and_where(
+            Expr::col((redemption::Entity, redemption::Column::DiscountId))
+                .equals((discount::Entity, discount::Column::Id)),
+        )
+        .to_owned();
+    let mut q = Query::select();
+    q.column((card::Entity, card::Column::Status))
+        .column((card::Entity, card::Column::PersonId))
+        .expr_as(Expr::col((org::Entity, org::Column::Name)), "union_name")
+        .column((person::Entity, person::Column::NameEnc))
+        .expr_as(merchant_status_of(merchant_id), "merchant_status")
+        .expr_as(
+            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used))),
+            "used",
+        );
+    for col in discount::Column::iter() {
+        q.expr_as(
+            Expr::col((discount::Entity, col)),
+            Alias::new(format!("{D}{}", col.as_str())),
+        );
+    }
+    q.from(card::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::Id))
+                .equals((card::Entity, card::Column::MembershipId)),
+        )
+        .inner_join(
+            org::Entity,
+            Expr::col((org::Entity, org::Column::Id))
+                .equals((membership::Entity, membership::Column::OrgId)),
+        )
+        .inner_join(
+            person::Entity,
+            Expr::col((person::Entity, person::Column::Id))
+                .equals((card::Entity, card::Column::PersonId)),
+        )
+        .left_join(
+            discount::Entity,
+            Expr::col((discount::Entity, discount::Column::MerchantId)).eq(merchant_id),
+        )
+        .and_where(Expr::col((card::Entity, card::Column::Id)).eq(card_id))
+        .order_by((discount::Entity, discount::Column::CreatedAt), Order::Asc)
+        .order_by((discount::Entity, discount::Column::Id), Order::Asc);
+    let rows = conn.query_all(&q).await?;
+    let Some(first) = rows.first() else {
         return Ok(Err(VerifyError::CardInactive));
     };
+    let get = |name: &str| -> Result<String, StoreError> {
+        Ok(String::try_get(first, "", name).map_err(sea_orm::DbErr::from)?)
+    };
+    let merchant_status: Option<String> =
+        Option::<String>::try_get(first, "", "merchant_status").map_err(sea_orm::DbErr::from)?;
     if merchant_status.as_deref() != Some("active") {
         return Ok(Err(VerifyError::MerchantSuspended));
     }
+    let status = get("status")?;
     if status != "active" {
         return Ok(Err(VerifyError::CardInactive));
     }
+    let person_id = Uuid::try_get(first, "", "person_id").map_err(sea_orm::DbErr::from)?;
+    let name_enc = Sealed::try_get(first, "", "name_enc").map_err(sea_orm::DbErr::from)?;
     let name = PEOPLE_NAME
         .open(vault, person_id, &name_enc)
         .map_err(|_| StoreError::Other(format!("card {card_id}: unreadable holder name")))?;
-    Ok(Ok((status, mask_name(&name), union_name)))
+    let mut discounts = Vec::new();
+    for row in &rows {
+        let Some(d) = Discount::from_query_result_optional(row, D)? else {
+            continue;
+        };
+        if applies_on(&d, day) {
+            let used = i64::try_get(row, "", "used").map_err(sea_orm::DbErr::from)?;
+            let left = i64::from(d.daily_limit_per_card) - used;
+            discounts.push((d, Ord::max(left, 0)));
+        }
+    }
+    Ok(Ok(TillView {
+        card_status: status,
+        holder_masked: mask_name(&name),
+        union_name: get("union_name")?,
+        discounts,
+    }))
+}
+
+/// What [`till_view`] reads.
+struct TillView {
+    card_status: String,
+    holder_masked: String,
+    union_name: String,
+    discounts: Vec<(Discount, i64)>,
 }
 
 /// What a merchant learns about a verified card: no ID number, mobile or full name.
@@ -620,8 +638,7 @@ impl From<sea_orm::DbErr> for VerifyError {
 /// Answers what the till shows for a card whose QR token `merchant_id` has just consumed, and
 /// keeps the verification (five minutes) for the redemption. Audited (`merchant.verify`)
 /// through the [`audit::Appender`]: the answer waits for the event's commit, but concurrent
-/// verifications share one transaction. Two statements: the card with its holder and union,
-/// and the merchant's discounts with the card's uses today.
+/// verifications share one transaction. One statement reads everything (see [`till_view`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_card(
     db: &Database,
@@ -633,10 +650,7 @@ pub async fn verify_card(
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Verified, VerifyError> {
-    let conn = &db.conn;
-    let (card_status, holder_masked, union_name) =
-        card_for_till(conn, vault, merchant_id, card_id).await??;
-    let discounts = discounts_with_uses(conn, merchant_id, card_id, beijing_day(now)).await?;
+    let view = till_view(&db.conn, vault, merchant_id, card_id, beijing_day(now)).await??;
     let id = Uuid::now_v7();
     let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
     let record = VerificationRecord {
@@ -661,10 +675,10 @@ pub async fn verify_card(
     Ok(Verified {
         verification_id: id,
         expires_at,
-        card_status,
-        holder_masked,
-        union_name,
-        discounts,
+        card_status: view.card_status,
+        holder_masked: view.holder_masked,
+        union_name: view.union_name,
+        discounts: view.discounts,
     })
 }
 
