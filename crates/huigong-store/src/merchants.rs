@@ -3,11 +3,11 @@
 //!
 //! Concurrency. A redemption runs in one write transaction that first locks the card's row
 //! (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite `begin_write` is `BEGIN IMMEDIATE`, which
-//! serialises every writer anyway). Under that lock it looks for the idempotency key, counts
-//! the card's redemptions of the discount that day and inserts; so two redemptions with the
-//! same card never count at the same time, on READ COMMITTED too (each statement after the
-//! lock sees what the previous holder committed). The unique index on `(merchant_id,
-//! idempotency_key)` is the backstop for retries that lock different cards.
+//! serialises every writer anyway). Under that lock one conditional insert counts the card's
+//! redemptions of the discount that day and inserts only below the limit; so two redemptions
+//! with the same card never count at the same time, on READ COMMITTED too (a statement after
+//! the lock sees what the previous holder committed). The unique index on `(merchant_id,
+//! idempotency_key)` recognises retries, also those that race the first request.
 
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::entity::{
@@ -811,9 +811,14 @@ async fn replay<C: ConnectionTrait>(
 /// Records a redemption. Returns it and whether it was written now: a retry with the same
 /// idempotency key (by the same merchant) returns the first record and writes nothing. The
 /// per-card daily limit of the discount holds under concurrent calls (see the module docs).
-/// The verification and the discount are read before the write transaction; inside it, the
-/// card's row lock is taken first and the audit event (the chain's head lock) last, so the
-/// locks are held for as few statements as possible.
+///
+/// The common path is short, because every redemption of the system queues for the audit
+/// chain's head: the verification (ephemeral store) and the discount with its merchant's
+/// status are read before the write transaction; inside it, the card's row lock, then one
+/// conditional insert that counts the card's uses of the discount today and inserts only below
+/// the limit, then the audit event, which takes the head's lock last. A retry is recognised by
+/// the unique index on the key; every refusal first looks for a record under the key, so a
+/// retry of a recorded redemption is answered with it whatever changed since.
 pub async fn redeem(
     db: &Database,
     store: &dyn Ephemeral,
@@ -821,65 +826,43 @@ pub async fn redeem(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Redemption, bool), RedeemError> {
-    if let Some(first) = by_key(&db.conn, new.merchant_id, new.idempotency_key).await? {
-        return replay(&db.conn, first, new).await;
-    }
-    let v = store
+    let refuse = |why: RedeemError| async move {
+        match by_key(&db.conn, new.merchant_id, new.idempotency_key).await? {
+            Some(first) => replay(&db.conn, first, new).await,
+            None => Err(why),
+        }
+    };
+    let Some(v) = store
         .get(&VerificationRecord::key(new.verification_id))
         .await?
         .as_deref()
         .and_then(VerificationRecord::decode)
         .filter(|v| v.merchant_id == new.merchant_id)
-        .ok_or(RedeemError::VerificationNotFound)?;
+    else {
+        return refuse(RedeemError::VerificationNotFound).await;
+    };
     let found = discount::Entity::find_by_id(new.discount_id)
         .column_as(merchant_status_of(new.merchant_id), "merchant_status")
         .into_model::<DiscountOf>()
         .one(&db.conn)
         .await?;
     if found.as_ref().and_then(|f| f.merchant_status.as_deref()) != Some("active") {
-        return Err(RedeemError::MerchantSuspended);
+        return refuse(RedeemError::MerchantSuspended).await;
     }
-    let d = found
+    let Some(d) = found
         .map(|f| f.discount)
         .filter(|d| d.merchant_id == new.merchant_id)
-        .ok_or(RedeemError::DiscountNotFound)?;
+    else {
+        return refuse(RedeemError::DiscountNotFound).await;
+    };
     let kind = DiscountKind::parse(&d.kind)
         .ok_or_else(|| StoreError::Other(format!("discount {}: unknown kind", d.id)))?;
     let day = beijing_day(now);
-    let txn = db.begin_write().await?;
-    // The lock every redemption with this card takes first (a no-op clause on SQLite, where
-    // the transaction already holds the database's write lock).
-    let card = card::Entity::find_by_id(v.card_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(RedeemError::CardInactive)?;
-    if let Some(first) = by_key(&txn, new.merchant_id, new.idempotency_key).await? {
-        return replay(&txn, first, new).await;
-    }
-    if v.expires_at <= now {
-        return Err(RedeemError::VerificationExpired);
-    }
-    if card.status != "active" {
-        return Err(RedeemError::CardInactive);
-    }
-    if !applies_on(&d, day) {
-        return Err(RedeemError::DiscountNotApplicable);
-    }
-    let used = redemption::Entity::find()
-        .filter(redemption::Column::CardId.eq(card.id))
-        .filter(redemption::Column::DiscountId.eq(d.id))
-        .filter(redemption::Column::Day.eq(day))
-        .count(&txn)
-        .await?;
-    if used >= u64::try_from(d.daily_limit_per_card).unwrap_or(0) {
-        return Err(RedeemError::DailyLimitReached);
-    }
     let row = redemption::Model {
         id: Uuid::now_v7(),
         merchant_id: new.merchant_id,
         discount_id: d.id,
-        card_id: card.id,
+        card_id: v.card_id,
         verification_id: new.verification_id,
         amount_fen: new.amount_fen,
         discount_fen: kind.discount_fen(d.value, new.amount_fen),
@@ -888,13 +871,33 @@ pub async fn redeem(
         // As stored (microseconds), so the first answer and a replay's are alike.
         created_at: now.trunc_subsecs(6),
     };
-    let inserted = redemption::Entity::insert(redemption::ActiveModel::from(row.clone()))
-        .exec_without_returning(&txn)
-        .await
-        .map_err(StoreError::from);
-    match inserted {
-        Ok(_) => {}
-        // The same key, committed meanwhile by a retry holding another card's lock.
+    let txn = db.begin_write().await?;
+    // The lock every redemption with this card takes first (a no-op clause on SQLite, where
+    // the transaction already holds the database's write lock).
+    let card = card::Entity::find_by_id(v.card_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    let refusal = if v.expires_at <= now {
+        Some(RedeemError::VerificationExpired)
+    } else if card.is_none_or(|c| c.status != "active") {
+        Some(RedeemError::CardInactive)
+    } else if !applies_on(&d, day) {
+        Some(RedeemError::DiscountNotApplicable)
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        drop(txn);
+        return refuse(why).await;
+    }
+    match insert_below_limit(&txn, &row, d.daily_limit_per_card).await {
+        Ok(true) => {}
+        Ok(false) => {
+            drop(txn);
+            return refuse(RedeemError::DailyLimitReached).await;
+        }
+        // The key is taken: a retry (committed before, or meanwhile under another card's lock).
         Err(StoreError::Conflict) => {
             drop(txn);
             let first = by_key(&db.conn, new.merchant_id, new.idempotency_key)
@@ -920,6 +923,61 @@ pub async fn redeem(
         },
         true,
     ))
+}
+
+/// Inserts `row` only if the card has used the discount fewer than `limit` times that day:
+/// `INSERT … SELECT $values WHERE (SELECT COUNT(*) …) < $limit`. Whether it inserted. Run it
+/// under the card's lock (see the module docs).
+async fn insert_below_limit<C: ConnectionTrait>(
+    txn: &C,
+    row: &redemption::Model,
+    limit: i32,
+) -> Result<bool, StoreError> {
+    use sea_orm::sea_query::ExprTrait as _;
+    let used = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(redemption::Entity)
+        .and_where(redemption::Column::CardId.eq(row.card_id))
+        .and_where(redemption::Column::DiscountId.eq(row.discount_id))
+        .and_where(redemption::Column::Day.eq(row.day))
+        .to_owned();
+    let values = Query::select()
+        .exprs([
+            Expr::val(row.id),
+            Expr::val(row.merchant_id),
+            Expr::val(row.discount_id),
+            Expr::val(row.card_id),
+            Expr::val(row.verification_id),
+            Expr::val(row.amount_fen),
+            Expr::val(row.discount_fen),
+            Expr::val(row.day),
+            Expr::val(row.idempotency_key.clone()),
+            Expr::val(row.created_at),
+        ])
+        .and_where(
+            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used)))
+                .lt(i64::from(limit)),
+        )
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(redemption::Entity)
+        .columns([
+            redemption::Column::Id,
+            redemption::Column::MerchantId,
+            redemption::Column::DiscountId,
+            redemption::Column::CardId,
+            redemption::Column::VerificationId,
+            redemption::Column::AmountFen,
+            redemption::Column::DiscountFen,
+            redemption::Column::Day,
+            redemption::Column::IdempotencyKey,
+            redemption::Column::CreatedAt,
+        ])
+        .select_from(values)
+        .map_err(|e| StoreError::Other(e.to_string()))?
+        .to_owned();
+    let done = txn.execute(&insert).await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A merchant's redemption by id; another merchant's is `None`.
