@@ -190,6 +190,10 @@ const APPEND_BATCH: usize = 256;
 /// while one batch is being written go together in the next transaction, so a burst of them
 /// takes the chain's head once per batch instead of once per event. Events that describe a
 /// change go through [`record`] in that change's transaction instead.
+///
+/// The batch is a write transaction (on SQLite it queues at the write gate), so never await
+/// [`Appender::append`] while holding a [`crate::db::WriteTxn`]: on SQLite that waits for
+/// itself until the gate's timeout.
 #[derive(Debug, Clone)]
 pub struct Appender {
     queue: mpsc::Sender<Pending>,

@@ -638,7 +638,7 @@ impl From<sea_orm::DbErr> for VerifyError {
 /// Answers what the till shows for a card whose QR token `merchant_id` has just consumed, and
 /// keeps the verification (five minutes) for the redemption. Audited (`merchant.verify`)
 /// through the [`audit::Appender`]: the answer waits for the event's commit, but concurrent
-/// verifications share one transaction. One statement reads everything (see [`till_view`]).
+/// verifications share one transaction. One statement reads everything (see `till_view`).
 #[allow(clippy::too_many_arguments)]
 pub async fn verify_card(
     db: &Database,
