@@ -370,6 +370,13 @@ async fn workers_browse_active_merchants_with_discounts_valid_today() {
         .get("/api/v1/merchants?q=%E6%83%A0%E6%B0%91", Some(&worker))
         .await;
     assert_eq!(by_name["total"], 1, "{by_name}");
+    // `%` and `_` are searched as characters, not as LIKE wildcards.
+    for wildcard in ["%25", "_", "%E6%83%A0_"] {
+        let (_, found) = app
+            .get(&format!("/api/v1/merchants?q={wildcard}"), Some(&worker))
+            .await;
+        assert_eq!(found["total"], 0, "q={wildcard}: {found}");
+    }
     let (status, _) = app.get("/api/v1/merchants", None).await;
     assert_eq!(status, 401);
     w.app.stop().await;

@@ -20,6 +20,7 @@ pub mod cards;
 pub mod db;
 pub mod entity;
 pub mod ephemeral;
+mod like;
 pub mod members;
 pub mod membership_changes;
 pub mod merchants;

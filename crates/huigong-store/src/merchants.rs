@@ -406,7 +406,7 @@ pub async fn public_list<C: ConnectionTrait>(
         query = query.filter(merchant::Column::Category.eq(c));
     }
     if let Some(q) = q {
-        query = query.filter(merchant::Column::Name.contains(q));
+        query = query.filter(crate::like::contains_literally(merchant::Column::Name, q));
     }
     let total = query.clone().count(conn).await?;
     let rows = query

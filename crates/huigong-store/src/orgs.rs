@@ -212,7 +212,7 @@ pub async fn list<C: ConnectionTrait>(
         query = query.filter(org::Column::Level.eq(level.label_zh()));
     }
     if let Some(q) = filter.name_contains.as_deref().filter(|q| !q.is_empty()) {
-        query = query.filter(org::Column::Name.contains(q));
+        query = query.filter(crate::like::contains_literally(org::Column::Name, q));
     }
     if let Some(status) = filter.status.as_deref() {
         query = query.filter(org::Column::Status.eq(status));
