@@ -120,6 +120,12 @@ async fn apply_then_approve_makes_a_member_and_notifies_once_despite_a_failed_de
         unions["items"][0].get("union").is_none(),
         "public fields only"
     );
+    assert!(
+        unions["items"][0]["unit_names"]
+            .as_array()
+            .is_some_and(|names| !names.is_empty() && names.iter().all(|n| n.is_string())),
+        "the union's units by name: {unions}"
+    );
 
     let id = id_number("19920304", 21);
     let body = application(&union_a, "赵小明", &id, "男");

@@ -207,6 +207,62 @@ pub async fn list<C: ConnectionTrait>(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<Org>, u64), StoreError> {
+    let (rows, total) = rows_page(conn, scope, filter, page, per_page).await?;
+    Ok((assemble(conn, vault, rows).await?, total))
+}
+
+/// A union as anyone logged in may see it (what a worker picks when applying): no leader, no
+/// phone — those stay sealed, not even decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUnion {
+    pub id: Uuid,
+    pub name: String,
+    pub unit_names: Vec<String>,
+}
+
+/// As [`list`], in the public form: name and unit names only.
+pub async fn list_public<C: ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    filter: &ListFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<PublicUnion>, u64), StoreError> {
+    let (rows, total) = rows_page(conn, scope, filter, page, per_page).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut units: HashMap<Uuid, Vec<String>> = HashMap::new();
+    if !ids.is_empty() {
+        let names: Vec<(Uuid, String)> = unit::Entity::find()
+            .select_only()
+            .column(unit::Column::OrgId)
+            .column(unit::Column::Name)
+            .filter(unit::Column::OrgId.is_in(ids))
+            .order_by_asc(unit::Column::CreatedAt)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        for (org_id, name) in names {
+            units.entry(org_id).or_default().push(name);
+        }
+    }
+    let unions = rows
+        .into_iter()
+        .map(|r| PublicUnion {
+            unit_names: units.remove(&r.id).unwrap_or_default(),
+            id: r.id,
+            name: r.name,
+        })
+        .collect();
+    Ok((unions, total))
+}
+
+async fn rows_page<C: ConnectionTrait>(
+    conn: &C,
+    scope: &str,
+    filter: &ListFilter,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<org::Model>, u64), StoreError> {
     let mut query = org::Entity::find().filter(org::Column::Path.starts_with(scope));
     if let Some(level) = filter.level {
         query = query.filter(org::Column::Level.eq(level.label_zh()));
@@ -224,7 +280,7 @@ pub async fn list<C: ConnectionTrait>(
         .limit(per_page)
         .all(conn)
         .await?;
-    Ok((assemble(conn, vault, rows).await?, total))
+    Ok((rows, total))
 }
 
 /// Active members registered in each of `ids`.

@@ -90,17 +90,13 @@ pub async fn unions(
         name_contains: query.q.clone(),
         status: Some("active".to_owned()),
     };
-    let (items, total) =
-        orgs::list(&state.db.conn, &state.vault, "/", &filter, page, per_page).await?;
+    let (items, total) = orgs::list_public(&state.db.conn, "/", &filter, page, per_page).await?;
     let items = items
         .into_iter()
         .map(|o| PublicUnion {
             id: o.id,
             name: o.name,
-            unit_names: o
-                .union
-                .map(|u| u.units.into_iter().map(|x| x.name).collect())
-                .unwrap_or_default(),
+            unit_names: o.unit_names,
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page {
