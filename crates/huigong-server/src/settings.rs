@@ -120,8 +120,32 @@ pub struct AuthSettings {
     pub session_ttl_secs: u64,
     /// Roles that must log in with a TOTP code as well as the password (等保 2.0 level 3);
     /// an account of such a role without one is sent to enrol at its next password login.
-    #[serde(default)]
+    /// A list in the files; in the environment, comma-separated
+    /// (`HUIGONG__AUTH__REQUIRE_TOTP_FOR=county_admin,district_admin`).
+    #[serde(default, deserialize_with = "roles_list_or_csv")]
     pub require_totp_for: Vec<huigong_core::Role>,
+}
+
+/// Roles from a list (`["county_admin"]`) or from one comma-separated string (an environment
+/// variable); an empty string is no role.
+fn roles_list_or_csv<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<huigong_core::Role>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Roles {
+        List(Vec<huigong_core::Role>),
+        Csv(String),
+    }
+    match Roles::deserialize(d)? {
+        Roles::List(roles) => Ok(roles),
+        Roles::Csv(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| r.parse().map_err(serde::de::Error::custom))
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -412,6 +436,37 @@ mod tests {
         for profile in [Profile::Development, Profile::Test] {
             assert!(load(profile, &[]).auth.require_totp_for.is_empty());
         }
+    }
+
+    #[test]
+    fn two_factor_roles_can_be_set_from_the_environment_comma_separated() {
+        use huigong_core::Role;
+        let s = load(
+            Profile::Development,
+            &[(
+                "HUIGONG__AUTH__REQUIRE_TOTP_FOR",
+                "county_admin, grassroots_admin",
+            )],
+        );
+        assert_eq!(
+            s.auth.require_totp_for,
+            vec![Role::CountyAdmin, Role::GrassrootsAdmin]
+        );
+        // Empty turns it off, even where the profile file sets it.
+        let mut production_off = PRODUCTION_ENV.to_vec();
+        production_off.push(("HUIGONG__AUTH__REQUIRE_TOTP_FOR", ""));
+        assert!(
+            load(Profile::Production, &production_off)
+                .auth
+                .require_totp_for
+                .is_empty()
+        );
+        let err = with_env(
+            Profile::Development,
+            &[("HUIGONG__AUTH__REQUIRE_TOTP_FOR", "county_admin,root")],
+        )
+        .err();
+        assert!(err.is_some_and(|e| format!("{e:#}").contains("root")));
     }
 
     #[test]
