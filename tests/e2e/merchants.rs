@@ -484,7 +484,22 @@ async fn verify_names_each_failure() {
         (403, "merchant_suspended".into()),
         "{out}"
     );
+    // Suspended through this instance too (its copy of the merchant is cleared): a retry of a
+    // redemption recorded before is still answered with its record.
     set_status("active").await.unwrap_or_else(|e| panic!("{e}"));
+    let vid2 = s(&v["verification_id"]);
+    let (status, first, _) =
+        redeem(app, &shop.staff, Some("before"), &vid2, &shop.amount, 100).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(send(patch("suspended")).await.0, 200);
+    let (status, again, replayed) =
+        redeem(app, &shop.staff, Some("before"), &vid2, &shop.amount, 100).await;
+    assert_eq!(
+        (status, replayed.as_deref(), again["id"].clone()),
+        (201, Some("true"), first["id"].clone()),
+        "{again}"
+    );
+    assert_eq!(send(patch("active")).await.0, 200);
 
     // A suspended card: a token issued before the suspension no longer buys anything.
     let token = huigong_vault::qr::issue(&state.card.qr_key, card.id, Utc::now().timestamp() + 30);
@@ -532,7 +547,15 @@ async fn redemptions_refuse_what_is_not_theirs_expired_or_over_the_limit() {
         (400, "amount_fen".into()),
         "{out}"
     );
-    // Another merchant's discount, a discount no longer valid, another merchant's verification.
+    // No such discount at all, another merchant's discount, a discount no longer valid,
+    // another merchant's verification.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (status, out, _) = redeem(app, &shop.staff, Some("k-0"), &vid, &unknown, 100).await;
+    assert_eq!(
+        (status, s(&out["code"]), s(&out["field"])),
+        (404, "discount_not_found".into(), "discount_id".into()),
+        "{out}"
+    );
     let (status, out, _) = redeem(app, &shop.staff, Some("k-1"), &vid, &other.percent, 100).await;
     assert_eq!(
         (status, s(&out["code"])),

@@ -49,6 +49,7 @@ use crate::entity::{card, membership};
 use crate::ephemeral::Ephemeral;
 use chrono::{DateTime, Utc};
 use huigong_vault::KeyRing;
+use sea_orm::DatabaseConnection;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -301,26 +302,37 @@ impl CardViews {
     /// to the accounts holding their cards (through `conn`, outside the transaction) and gives
     /// each account a new generation. Call it after the transaction that changed them
     /// committed. Never fails: an error is logged (those views may then show the old state until
-    /// they expire).
-    pub async fn invalidate<C: ConnectionTrait>(&self, conn: &C, stale: StaleViews) {
+    /// they expire). The work runs on a task of its own, awaited here: if the caller is dropped
+    /// meanwhile (a client that disconnects after the commit), the invalidation still finishes.
+    pub async fn invalidate(&self, conn: &DatabaseConnection, stale: StaleViews) {
         if stale.is_empty() {
             return;
         }
-        let mut known = stale.users.clone();
-        match stale.accounts(conn).await {
-            Ok(accounts) => known = accounts,
-            Err(e) => tracing::warn!(
-                error = %e,
-                ttl_secs = self.ttl.as_secs(),
-                "card holders not found: their views may show the old state until they expire"
-            ),
+        let (views, conn) = (self.clone(), conn.clone());
+        let done = tokio::spawn(async move {
+            let mut known = stale.users.clone();
+            match stale.accounts(&conn).await {
+                Ok(accounts) => known = accounts,
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    ttl_secs = views.ttl.as_secs(),
+                    "card holders not found: their views may show the old state until they expire"
+                ),
+            }
+            views.bump(&known).await;
+        });
+        if let Err(e) = done.await {
+            tracing::warn!(error = %e, "card view invalidation did not finish");
         }
-        self.bump(&known).await;
     }
 
     /// [`CardViews::invalidate`] for one account.
     pub async fn invalidate_user(&self, user_id: Uuid) {
-        self.bump(&BTreeSet::from([user_id])).await;
+        let views = self.clone();
+        let done = tokio::spawn(async move { views.bump(&BTreeSet::from([user_id])).await });
+        if let Err(e) = done.await {
+            tracing::warn!(error = %e, "card view invalidation did not finish");
+        }
     }
 
     async fn bump(&self, accounts: &BTreeSet<Uuid>) {

@@ -178,6 +178,30 @@ pub async fn live_card_of_person<C: ConnectionTrait>(
         .transpose()
 }
 
+/// Locks the live cards of these people (`SELECT … FOR UPDATE`, in id order; nothing on
+/// SQLite, whose write transactions are serialised anyway). A transaction that will change
+/// cards after it has written an audit event must call this first: a redemption locks its card
+/// and then the audit chain's head, so taking the head before the card would deadlock with it.
+pub async fn lock_live_cards_of<C: ConnectionTrait>(
+    txn: &C,
+    person_ids: &[Uuid],
+) -> Result<(), StoreError> {
+    use sea_orm::QueryOrder;
+    for chunk in person_ids.chunks(500) {
+        card::Entity::find()
+            .select_only()
+            .column(card::Column::Id)
+            .filter(card::Column::PersonId.is_in(chunk.iter().copied()))
+            .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
+            .order_by_asc(card::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .all(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The card bound to this WeChat account (not cancelled), if any.
 pub async fn live_card_of_user<C: ConnectionTrait>(
     conn: &C,

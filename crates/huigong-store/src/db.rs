@@ -17,10 +17,9 @@
 //!   the connection (what sea-orm does on drop) and the permit is released at once.
 //!
 //! Single autocommit statements that write outside a transaction take the same gate through
-//! [`Database::write_turn`], or they could starve behind the queue in SQLite's busy handler.
-//! The exception is the WeChat login upsert (`users::upsert_wechat_login`): it is the hottest
-//! write, one short statement, and queueing it in process cost 40% of the login throughput, so
-//! it relies on SQLite's lock and busy handler.
+//! [`Database::write_turn`], or they could starve behind the queue in SQLite's busy handler
+//! (and a gated writer could sleep there while holding the gate). That includes the hottest
+//! one, the WeChat login's upsert, although it ran 40% faster alone without the gate.
 //!
 //! Waiting for the gate is bounded by [`DatabaseOptions::acquire_timeout`]; a writer that does
 //! not get its turn in time gets [`StoreError::Unavailable`] (503), like a pool timeout. The
@@ -88,7 +87,9 @@ impl From<DbErr> for StoreError {
 
 /// Whether a failed statement means the database is unreachable or refusing work for now,
 /// rather than a bug: I/O and pool failures, PostgreSQL's connection (08…), shutdown
-/// (57P01–57P03), too-many-connections (53300) and read-only-failover (25006) states, and
+/// (57P01–57P03), too-many-connections (53300) and read-only-failover (25006) states, a
+/// transaction chosen as a deadlock victim (40P01) or a serialization failure (40001), which a
+/// retry resolves, and
 /// SQLite's BUSY/LOCKED after the busy timeout.
 fn is_outage(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
@@ -97,7 +98,8 @@ fn is_outage(err: &sea_orm::sqlx::Error) -> bool {
         E::Database(db) => db.code().is_some_and(|code| {
             code.starts_with("08")
                 || [
-                    "57P01", "57P02", "57P03", "53300", "25006", "5", "6", "517", "262",
+                    "57P01", "57P02", "57P03", "53300", "25006", "40P01", "40001", "5", "6", "517",
+                    "262",
                 ]
                 .contains(&code.as_ref())
         }),

@@ -309,7 +309,6 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
         now,
     )
     .await?;
-    audit_change(txn, actor, "member.move", "member", new_id, now).await?;
     if cards::live_card_of_person(txn, m.person_id)
         .await?
         .is_some()
@@ -325,6 +324,7 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
         .await?;
         stale.card(card.as_ref());
     }
+    audit_change(txn, actor, "member.move", "member", new_id, now).await?;
     Ok((new_id, event))
 }
 
@@ -621,6 +621,8 @@ pub async fn accept(
         .await?
         .filter(|m| m.status == "active" && m.org_id == t.from_org_id)
         .ok_or(DecideError::Decided)?;
+    // The card before the audit chain's head, as a redemption takes them.
+    cards::lock_live_cards_of(&txn, &[m.person_id]).await?;
     close(&txn, &t, "accepted", None, actor, now).await?;
     let mut stale = StaleViews::new();
     let (new_id, _) = move_membership(

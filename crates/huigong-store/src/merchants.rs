@@ -439,7 +439,7 @@ pub struct VerificationRecord {
 
 /// How long a verification is kept after it expires, so that a late redemption is told
 /// `VerificationExpired` rather than `VerificationNotFound`.
-const VERIFICATION_KEPT_SECS: i64 = 3_600;
+const VERIFICATION_KEPT_SECS: i64 = 600;
 
 impl VerificationRecord {
     /// The ephemeral-store key of verification `id`.
@@ -659,7 +659,7 @@ pub async fn verify_card(
         expires_at,
     };
     let kept = std::time::Duration::from_secs(
-        u64::try_from(VERIFICATION_TTL_SECS + VERIFICATION_KEPT_SECS).unwrap_or(3_900),
+        u64::try_from(VERIFICATION_TTL_SECS + VERIFICATION_KEPT_SECS).unwrap_or(900),
     );
     let (key, value) = (VerificationRecord::key(id), record.encode());
     let (stored, audited) = tokio::join!(
@@ -846,15 +846,13 @@ pub async fn redeem(
         .into_model::<DiscountOf>()
         .one(&db.conn)
         .await?;
-    if found.as_ref().and_then(|f| f.merchant_status.as_deref()) != Some("active") {
-        return refuse(RedeemError::MerchantSuspended).await;
-    }
-    let Some(d) = found
-        .map(|f| f.discount)
-        .filter(|d| d.merchant_id == new.merchant_id)
-    else {
+    let Some(found) = found.filter(|f| f.discount.merchant_id == new.merchant_id) else {
         return refuse(RedeemError::DiscountNotFound).await;
     };
+    if found.merchant_status.as_deref() != Some("active") {
+        return refuse(RedeemError::MerchantSuspended).await;
+    }
+    let d = found.discount;
     let kind = DiscountKind::parse(&d.kind)
         .ok_or_else(|| StoreError::Other(format!("discount {}: unknown kind", d.id)))?;
     let day = beijing_day(now);

@@ -362,6 +362,9 @@ pub async fn dissolve(
         .parent_id
         .ok_or_else(|| LifecycleError::WrongState("no parent".to_owned()))?;
     let today = now.date_naive();
+    // Every moving member's card before the audit chain's head, as a redemption takes them.
+    let people: Vec<Uuid> = members.iter().map(|m| m.person_id).collect();
+    crate::cards::lock_live_cards_of(&txn, &people).await?;
     let mut stale = StaleViews::new();
     for m in &members {
         move_membership(

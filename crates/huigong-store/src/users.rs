@@ -68,11 +68,11 @@ pub async fn upsert_wechat_login(
     if unionid.is_some() {
         update.push(user::Column::WechatUnionid);
     }
-    // Not through the SQLite write gate (`Database::write_turn`): this one short autocommit
-    // statement runs on every WeChat login, and queueing it in process costs more than SQLite's
-    // own lock (measured with tests/bench.sh: 4.1k logins/s through the gate, 6.7k without). It
-    // waits in SQLite's busy handler instead, up to the busy timeout, if a gated transaction
-    // holds the database.
+    // Through the SQLite write gate like every other write. Left to SQLite's busy handler it ran
+    // faster alone (6.7k logins/s in tests/bench.sh against 4.1k through the gate), but under a
+    // mixed load it could starve behind the gated writers, or make a gated writer sleep in the
+    // busy handler while holding the gate: fairness first.
+    let _turn = db.write_turn().await?;
     let saved = user::Entity::insert(model)
         .on_conflict(
             OnConflict::column(user::Column::WechatOpenid)

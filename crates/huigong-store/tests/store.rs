@@ -1086,11 +1086,11 @@ mod write_gate {
             matches!(&waiting, Err(StoreError::Unavailable(why)) if why.contains("no turn to write")),
             "{waiting:?}"
         );
-        // A single-statement write's turn waits at the same gate.
-        let turn = db.write_turn().await.map(|_| ());
+        // A single-statement write waits at the same gate.
+        let login = users::upsert_wechat_login(&db, "o_gate", None, Utc::now()).await;
         assert!(
-            matches!(&turn, Err(StoreError::Unavailable(why)) if why.contains("no turn to write")),
-            "{turn:?}"
+            matches!(&login, Err(StoreError::Unavailable(why)) if why.contains("no turn to write")),
+            "{login:?}"
         );
 
         holder.commit().await.unwrap_or_else(|e| panic!("{e}"));

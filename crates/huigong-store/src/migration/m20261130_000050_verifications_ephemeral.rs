@@ -1,7 +1,13 @@
 //! Verifications at the till move to the shared ephemeral store (Redis in production), as
 //! activation previews are: a verification records no change, lives five minutes and was a
-//! write transaction per scan. The `verifications` table goes, and with it the foreign key from
-//! `redemptions.verification_id` (the column stays: it names the scan a redemption followed).
+//! write transaction per scan. This migration drops the foreign key from
+//! `redemptions.verification_id` to `verifications` (the column stays: it names the scan a
+//! redemption followed), so redemptions can name verifications that have no row.
+//!
+//! The `verifications` table itself stays for this release (expand, then contract): during a
+//! rolling update, instances still running the previous version go on writing and reading it,
+//! and their tills keep working; a scan made on an old instance and redeemed on a new one is
+//! 404 `verification_not_found` (scan again). A later migration drops the table.
 //!
 //! PostgreSQL drops the constraint. SQLite cannot drop a constraint, so `redemptions` is
 //! rebuilt without it, rows and indexes kept (nothing references `redemptions`).
@@ -28,11 +34,6 @@ enum Redemptions {
 
 #[derive(Clone, Copy, DeriveIden)]
 enum RedemptionsRebuilt {
-    Table,
-}
-
-#[derive(DeriveIden)]
-enum Verifications {
     Table,
 }
 
@@ -197,13 +198,12 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        manager
-            .drop_table(Table::drop().table(Verifications::Table).to_owned())
-            .await
+        Ok(())
     }
 
     async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
-        // Verifications lived five minutes; there is nothing to bring back.
+        // Redemptions recorded since name verifications that have no row: the key cannot come
+        // back.
         Err(DbErr::Migration(
             "verifications moved to the ephemeral store; this migration is not reversible"
                 .to_owned(),
