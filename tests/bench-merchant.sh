@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark of the merchant till, on both backends: verifications alone, then verify a live QR code and record the
-# redemption (`POST /api/v1/merchant/verify` + `POST /api/v1/merchant/redemptions`). The release
-# binary, PostgreSQL and Redis started as tests/run.sh does, and the load generator
-# `tests/bench/merchant.rs` (example `bench_merchant`) on the same machine. It sets up members
-# with active cards and a merchant over the API, fetches one QR token per customer beforehand,
-# then drives the pairs. Prints figures; asserts nothing about timing. A run with failures is not
-# a valid figure.
+# Benchmark of the merchant till, on both backends: verifications alone (`POST
+# /api/v1/merchant/verify`), then pairs of a verification and its redemption (`POST
+# /api/v1/merchant/redemptions`). The release binary, PostgreSQL and Redis started as
+# tests/run.sh does, and the load generator `tests/bench/merchant.rs` (example `bench_merchant`)
+# on the same machine. It sets up members with active cards and a merchant over the API, fetches
+# one live QR token per customer beforehand, then drives each run. Prints figures; asserts
+# nothing about timing. A run with failures is not a valid figure.
 #
 #   tests/bench-merchant.sh
-#   BENCH_PAIRS=12000 BENCH_CONNECTIONS=128 BENCH_CARDS=500 tests/bench-merchant.sh
+#   BENCH_VERIFIES=60000 BENCH_PAIRS=12000 BENCH_CONNECTIONS=128 BENCH_CARDS=500 tests/bench-merchant.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_PAIRS=${BENCH_PAIRS:-8000}
