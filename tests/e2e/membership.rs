@@ -405,6 +405,87 @@ async fn retire_keeps_the_card_leave_suspends_it_death_cancels_it() {
     w.app.stop().await;
 }
 
+/// A member who left (card suspended) and joins again, here or in another union, has their
+/// card back: it follows the new membership and is active. A roster re-add, an import and an
+/// approved application all create memberships; the first two are exercised here.
+#[tokio::test]
+async fn a_member_who_left_and_rejoins_gets_the_card_back() {
+    let w = world().await;
+    let leave = json!({"kind": "leave", "reason": "离职", "effective_on": "2026-10-31"});
+    let (member, id) = enrol(&w, &w.union_a, "甲公司工会", "郑十", 31).await;
+    let number = activate(&w.app, "rejoin-worker", "郑十", &id).await;
+    let (status, out) = change(&w, &w.union_a_token, &member, &leave).await;
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(card_of(&w.app, &number).await.status, "suspended");
+    let worker = w.app.login("rejoin-worker").await;
+    let (_, shown) = w.app.get("/api/v1/card", Some(&worker)).await;
+    assert_eq!(shown["status"], "suspended", "{shown}");
+
+    // Re-entered on the roster of another union.
+    let again = created(
+        &w.app,
+        &format!("/api/v1/admin/orgs/{}/members", w.union_b),
+        &member_of("乙公司工会", "郑十", &id),
+        &w.county_token,
+    )
+    .await;
+    let card = card_of(&w.app, &number).await;
+    assert_eq!(card.status, "active");
+    assert_eq!(card.membership_id.to_string(), s(&again["id"]));
+    let (_, shown) = w.app.get("/api/v1/card", Some(&worker)).await;
+    assert_eq!(
+        (s(&shown["status"]), s(&shown["union_name"])),
+        ("active".into(), "乙公司工会".into()),
+        "{shown}"
+    );
+    let (_, log) = w
+        .app
+        .get(
+            "/api/v1/admin/audit?action=card.reactivate",
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
+
+    // Leaves again, and comes back through a roster import of the first union.
+    let (status, out) = change(&w, &w.county_token, &s(&again["id"]), &leave).await;
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(card_of(&w.app, &number).await.status, "suspended");
+    let (status, report) = crate::roster::upload_to(
+        &w.app,
+        &w.county_token,
+        &format!("/api/v1/admin/orgs/{}/roster/import?commit=true", w.union_a),
+        crate::roster::clerk_roster(&[crate::roster::row("郑十", &id, "男")], |_| {}),
+    )
+    .await;
+    assert_eq!(
+        (status, report["created"].clone()),
+        (200, json!(1)),
+        "{report}"
+    );
+    let card = card_of(&w.app, &number).await;
+    let now_in: membership::Model = membership::Entity::find_by_id(card.membership_id)
+        .one(&w.app.state.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("the card's membership is missing"));
+    assert_eq!(
+        (
+            card.status.as_str(),
+            now_in.status.as_str(),
+            now_in.org_id.to_string()
+        ),
+        ("active", "active", w.union_a.clone())
+    );
+    let (_, shown) = w.app.get("/api/v1/card", Some(&worker)).await;
+    assert_eq!(
+        (s(&shown["status"]), s(&shown["union_name"])),
+        ("active".into(), "甲公司工会".into()),
+        "{shown}"
+    );
+    w.app.stop().await;
+}
+
 #[tokio::test]
 async fn dissolution_is_refused_with_members_and_decided_by_the_parent_after_transfers() {
     let w = world().await;

@@ -594,6 +594,60 @@ pub async fn set_status_for_person<C: ConnectionTrait>(
     get(txn, card.id).await
 }
 
+/// A card left suspended when its holder left a union points at that ended membership. When
+/// the holder rejoins (a new active membership: added to a roster, imported, or an application
+/// approved), the card follows the new membership and is active again, audited
+/// (`card.reactivate`). A card suspended while its membership is still current (a deliberate
+/// suspension) is not touched, nor a cancelled one (death). Returns the cards changed, for the
+/// card views. Call it in the transaction that created the memberships.
+pub async fn follow_rejoin<C: ConnectionTrait>(
+    txn: &C,
+    person_ids: &[Uuid],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Vec<Card>, StoreError> {
+    use sea_orm::sea_query::ExprTrait as _;
+    let mut changed = Vec::new();
+    for chunk in person_ids.chunks(500) {
+        let rejoined: Vec<(Uuid, Uuid)> = card::Entity::find()
+            .select_only()
+            .column(card::Column::PersonId)
+            .column_as(membership::Column::Id, "membership_id_now")
+            .join(
+                JoinType::InnerJoin,
+                card::Entity::belongs_to(membership::Entity)
+                    .from(card::Column::PersonId)
+                    .to(membership::Column::PersonId)
+                    .into(),
+            )
+            .filter(card::Column::PersonId.is_in(chunk.iter().copied()))
+            .filter(card::Column::Status.eq(CardStatus::Suspended.as_str()))
+            .filter(membership::Column::Status.eq("active"))
+            .filter(
+                Expr::col((card::Entity, card::Column::MembershipId))
+                    .ne(Expr::col((membership::Entity, membership::Column::Id))),
+            )
+            .into_tuple()
+            .all(txn)
+            .await?;
+        for (person_id, membership_id) in rejoined {
+            if let Some(card) = set_status_for_person(
+                txn,
+                person_id,
+                CardStatus::Active,
+                Some(membership_id),
+                actor,
+                now,
+            )
+            .await?
+            {
+                changed.push(card);
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// Why a QR token was not redeemed.
 #[derive(Debug, thiserror::Error)]
 pub enum QrError {

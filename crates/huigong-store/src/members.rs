@@ -3,6 +3,7 @@
 
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::card_views::{CardViews, StaleViews};
+use crate::cards;
 use crate::entity::{membership, org, person};
 use crate::people::{self, Person, PersonInput};
 use crate::{Database, StoreError};
@@ -148,6 +149,7 @@ pub async fn add_in<C: ConnectionTrait>(
     .exec_without_returning(txn)
     .await
     .map_err(StoreError::from)?;
+    cards::follow_rejoin(txn, &[person.id], actor, now).await?;
     audit::record(
         txn,
         actor,
@@ -550,6 +552,8 @@ pub async fn import(
     let mut new_members = Vec::with_capacity(CHUNK);
     // Known people whose name or membership this import changes: their cards show it.
     let mut touched: Vec<Uuid> = Vec::new();
+    // Known people without an active membership who get one now.
+    let mut rejoined: Vec<Uuid> = Vec::new();
     for start in (0..rows.len()).step_by(CHUNK) {
         let batch = start..(start + CHUNK).min(rows.len());
         let known_ids: Vec<Uuid> = batch
@@ -612,6 +616,10 @@ pub async fn import(
                     outcome.updated += 1;
                 }
                 None => {
+                    // Someone known before: perhaps a member who left and now rejoins.
+                    if known.contains_key(&indexes[i]) {
+                        rejoined.push(person_id);
+                    }
                     new_members.push(membership::ActiveModel {
                         id: Set(Uuid::now_v7()),
                         person_id: Set(person_id),
@@ -642,6 +650,9 @@ pub async fn import(
         "roster import: memberships written"
     );
     let mut stale = StaleViews::new();
+    for card in cards::follow_rejoin(&txn, &rejoined, actor, now).await? {
+        stale.card(Some(&card));
+    }
     stale.holders_of(touched);
     audit::record(
         &txn,
