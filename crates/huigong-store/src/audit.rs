@@ -207,7 +207,17 @@ impl Appender {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(APPEND_BATCH);
             while rx.recv_many(&mut batch, APPEND_BATCH).await > 0 {
-                let result = write_batch(&db, &batch).await;
+                // On a task of its own: a panic while writing fails this batch, not the writer.
+                let events: Vec<_> = batch
+                    .iter()
+                    .map(|p| (p.actor.clone(), p.entry.clone(), p.now))
+                    .collect();
+                let db = db.clone();
+                let result = tokio::spawn(async move { write_batch(&db, &events).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(StoreError::Other(format!("audit batch writer failed: {e}")))
+                    });
                 if let Err(e) = &result {
                     tracing::error!(error = %e, events = batch.len(), "audit batch not written");
                 }
@@ -242,8 +252,11 @@ impl Appender {
     }
 }
 
-async fn write_batch(db: &Database, batch: &[Pending]) -> Result<(), StoreError> {
-    let events: Vec<_> = batch.iter().map(|p| (&p.actor, &p.entry, p.now)).collect();
+async fn write_batch(
+    db: &Database,
+    batch: &[(Actor, Entry<'static>, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    let events: Vec<_> = batch.iter().map(|(a, e, now)| (a, e, *now)).collect();
     let txn = db.begin_write().await?;
     record_all(&txn, &events).await?;
     txn.commit().await.map_err(StoreError::from)
