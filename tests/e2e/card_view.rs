@@ -370,6 +370,19 @@ async fn a_name_or_unit_corrected_by_roster_import_or_re_entry_shows_at_once() {
     .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["updated"], 1, "{report}");
+    // The correction is audited, in the import's transaction, naming the field.
+    let (_, log) = w
+        .app
+        .get(
+            "/api/v1/admin/audit?action=person.update",
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
+    assert!(
+        log["items"][0]["fields"].to_string().contains("name"),
+        "{log}"
+    );
     let (status, c) = card(&w.app, &worker).await;
     assert_eq!(
         (status, s(&c["holder"]), s(&c["unit_name"])),

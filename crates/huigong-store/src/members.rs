@@ -554,6 +554,11 @@ pub async fn import(
     let mut touched: Vec<Uuid> = Vec::new();
     // Known people without an active membership who get one now.
     let mut rejoined: Vec<Uuid> = Vec::new();
+    // Known people whose name or mobile this import corrects, with the fields: their
+    // `person.update` events are recorded with the import's own at the end, so that the audit
+    // chain's head is taken only just before the commit (every audited write in the system
+    // waits for it while this transaction holds it).
+    let mut corrected: Vec<(Uuid, Vec<&'static str>)> = Vec::new();
     for start in (0..rows.len()).step_by(CHUNK) {
         let batch = start..(start + CHUNK).min(rows.len());
         let known_ids: Vec<Uuid> = batch
@@ -573,18 +578,10 @@ pub async fn import(
                 touched.push(current.id);
             }
             if current.name.as_str() != row.name || mobile_changed {
-                people::save(
-                    &txn,
-                    vault,
-                    PersonInput {
-                        id_number: &row.id_number,
-                        name: &row.name,
-                        mobile: row.mobile.as_ref(),
-                    },
-                    actor,
-                    now,
-                )
-                .await?;
+                let fields =
+                    people::correct(&txn, vault, current, &row.name, row.mobile.as_ref(), now)
+                        .await?;
+                corrected.push((current.id, fields));
             }
         }
         // Only people known before this import can hold a membership already. (Asking for
@@ -654,19 +651,31 @@ pub async fn import(
         stale.card(Some(&card));
     }
     stale.holders_of(touched);
-    audit::record(
-        &txn,
-        actor,
-        &Entry {
-            action: "roster.import",
-            target_type: "org",
-            target_id: Some(org_id.to_string()),
-            fields: &["id_number", "name", "mobile"],
+    let updates: Vec<Entry<'_>> = corrected
+        .iter()
+        .map(|(id, fields)| Entry {
+            action: "person.update",
+            target_type: "person",
+            target_id: Some(id.to_string()),
+            fields,
             outcome: Outcome::Success,
-        },
-        now,
-    )
-    .await?;
+        })
+        .collect();
+    let import = Entry {
+        action: "roster.import",
+        target_type: "org",
+        target_id: Some(org_id.to_string()),
+        fields: &["id_number", "name", "mobile"],
+        outcome: Outcome::Success,
+    };
+    let events: Vec<_> = updates
+        .iter()
+        .chain(std::iter::once(&import))
+        .map(|e| (actor, e, now))
+        .collect();
+    for chunk in events.chunks(256) {
+        audit::record_all(&txn, chunk).await?;
+    }
     txn.commit().await.map_err(StoreError::from)?;
     views.invalidate(&db.conn, stale).await;
     // A large import changes the tables' sizes at once; let the planner know now rather than

@@ -206,29 +206,10 @@ pub async fn save<C: ConnectionTrait>(
     let existing = find_by_id_number(txn, vault, input.id_number)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let mut changed: Vec<&str> = Vec::new();
-    let mut update = person::ActiveModel {
-        id: Set(existing.id),
-        ..Default::default()
-    };
-    if existing.name.as_str() != input.name {
-        update.name_enc = Set(PEOPLE_NAME.seal(vault, existing.id, input.name));
-        changed.push("name");
-    }
-    if input.mobile.is_some()
-        && existing.mobile.as_ref().map(Mobile::as_str) != input.mobile.map(Mobile::as_str)
-    {
-        update.mobile_enc = Set(input
-            .mobile
-            .map(|m| PEOPLE_MOBILE.seal(vault, existing.id, m.as_str())));
-        update.mobile_bidx = Set(mobile_bidx);
-        changed.push("mobile");
-    }
+    let changed = correct(txn, vault, &existing, input.name, input.mobile, now).await?;
     if changed.is_empty() {
         return Ok((existing, false));
     }
-    update.updated_at = Set(now);
-    person::Entity::update(update).exec(txn).await?;
     audit::record(
         txn,
         actor,
@@ -246,6 +227,41 @@ pub async fn save<C: ConnectionTrait>(
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok((person, false))
+}
+
+/// Writes a known person's name and mobile where they differ from `existing` (a mobile of
+/// `None` keeps the stored one) and returns the fields changed, for the caller's
+/// `person.update` audit event — which the caller must record in the same transaction (a
+/// roster import records its events together at the end, see `members::import`).
+pub async fn correct<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    existing: &Person,
+    name: &str,
+    mobile: Option<&Mobile>,
+    now: DateTime<Utc>,
+) -> Result<Vec<&'static str>, StoreError> {
+    let mut changed: Vec<&'static str> = Vec::new();
+    let mut update = person::ActiveModel {
+        id: Set(existing.id),
+        ..Default::default()
+    };
+    if existing.name.as_str() != name {
+        update.name_enc = Set(PEOPLE_NAME.seal(vault, existing.id, name));
+        changed.push("name");
+    }
+    if let Some(m) = mobile
+        && existing.mobile.as_ref().map(Mobile::as_str) != Some(m.as_str())
+    {
+        update.mobile_enc = Set(Some(PEOPLE_MOBILE.seal(vault, existing.id, m.as_str())));
+        update.mobile_bidx = Set(Some(vault.blind_index(MOBILE_DOMAIN, m.as_str()).to_vec()));
+        changed.push("mobile");
+    }
+    if !changed.is_empty() {
+        update.updated_at = Set(now);
+        person::Entity::update(update).exec(txn).await?;
+    }
+    Ok(changed)
 }
 
 /// Reads a person in full (unmasked) for someone entitled to see it, recording the read in the
