@@ -44,10 +44,10 @@
 //! no view: only the masked name is cached, and re-encryption leaves it unchanged.
 
 use crate::StoreError;
-use crate::cards::{self, Card, CardDetails, CardStatus};
+use crate::cards::{self, Card, CardStatus, ShownCard};
 use crate::entity::{card, membership};
 use crate::ephemeral::Ephemeral;
-use chrono::{DateTime, Utc};
+
 use huigong_vault::KeyRing;
 use sea_orm::DatabaseConnection;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
@@ -69,31 +69,6 @@ const BUMP_BATCH: usize = 1_000;
 
 /// People per `IN (…)` list when looking up card holders.
 const LOOKUP_BATCH: usize = 1_000;
-
-/// What the holder's card shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShownCard {
-    pub card_number: String,
-    pub status: CardStatus,
-    /// `张*`: the only form the card shows the name in (and the only one cached).
-    pub holder_masked: String,
-    pub union_name: String,
-    pub unit_name: String,
-    pub activated_at: DateTime<Utc>,
-}
-
-impl From<CardDetails> for ShownCard {
-    fn from(d: CardDetails) -> Self {
-        ShownCard {
-            card_number: d.card.card_number,
-            status: d.card.status,
-            holder_masked: d.holder.holder_masked,
-            union_name: d.holder.union_name,
-            unit_name: d.holder.unit_name,
-            activated_at: d.card.activated_at,
-        }
-    }
-}
 
 /// A cached answer: the account's card view (or that it holds none), valid while `generation`
 /// is the account's current generation.
@@ -364,9 +339,7 @@ async fn read<C: ConnectionTrait>(
     vault: &KeyRing,
     user_id: Uuid,
 ) -> Result<Option<ShownCard>, StoreError> {
-    Ok(cards::get_for_user(conn, vault, user_id)
-        .await?
-        .map(ShownCard::from))
+    cards::get_for_user(conn, vault, user_id).await
 }
 
 #[cfg(test)]
@@ -381,7 +354,7 @@ mod tests {
             holder_masked: "张*".to_owned(),
             union_name: union_name.to_owned(),
             unit_name: "甲公司".to_owned(),
-            activated_at: DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
+            activated_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap_or_default(),
         }
     }
 

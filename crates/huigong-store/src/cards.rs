@@ -23,7 +23,7 @@ use rand::RngCore as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
-    QueryFilter, QuerySelect,
+    QueryFilter, QuerySelect, Select,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -101,11 +101,44 @@ pub struct Holder {
     pub unit_name: String,
 }
 
-/// A card with its holder's view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardDetails {
-    pub card: Card,
-    pub holder: Holder,
+/// What the holder's card shows (`GET /api/v1/card`, and what the card-view cache holds).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShownCard {
+    pub card_number: String,
+    pub status: CardStatus,
+    /// `张*`: the only form the card shows the name in (and the only one cached).
+    pub holder_masked: String,
+    pub union_name: String,
+    pub unit_name: String,
+    pub activated_at: DateTime<Utc>,
+}
+
+/// A card query joined to what a card shows: the membership it stands for, that membership's
+/// union, and the holder (for the sealed name). The worker's card view and the merchant's till
+/// view both read through these joins.
+pub(crate) fn joined_to_holder(select: Select<card::Entity>) -> Select<card::Entity> {
+    select
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(membership::Entity)
+                .from(card::Column::MembershipId)
+                .to(membership::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            membership::Entity::belongs_to(org::Entity)
+                .from(membership::Column::OrgId)
+                .to(org::Column::Id)
+                .into(),
+        )
+        .join(
+            JoinType::InnerJoin,
+            card::Entity::belongs_to(person::Entity)
+                .from(card::Column::PersonId)
+                .to(person::Column::Id)
+                .into(),
+        )
 }
 
 async fn holder_of<C: ConnectionTrait>(
@@ -225,67 +258,37 @@ pub async fn get<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Card>,
         .transpose()
 }
 
-/// What [`get_for_user`] reads in its one round trip: the card's columns, the unit of the
-/// membership it stands for, the union's name and the holder's sealed name.
+/// What [`get_for_user`] reads in its one round trip.
 #[derive(Debug, FromQueryResult)]
 struct ShownRow {
     id: Uuid,
     card_number: String,
     person_id: Uuid,
-    membership_id: Uuid,
-    user_id: Option<Uuid>,
     status: String,
     activated_at: DateTime<Utc>,
-    unbound_at: Option<DateTime<Utc>>,
     unit_name: String,
     union_name: String,
     name_enc: Sealed,
 }
 
-/// The card bound to this WeChat account, with the holder's view: one query from the user to
-/// everything the card shows (card ⋈ membership ⋈ union ⋈ the holder's sealed name), and only
-/// the name decrypted.
+/// What the card bound to this WeChat account shows: one query from the user to everything
+/// the card shows ([`joined_to_holder`]), and only the holder's name decrypted (and masked).
 pub async fn get_for_user<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     user_id: Uuid,
-) -> Result<Option<CardDetails>, StoreError> {
-    let row = card::Entity::find()
-        .select_only()
+) -> Result<Option<ShownCard>, StoreError> {
+    let row = joined_to_holder(card::Entity::find().select_only())
         .columns([
             card::Column::Id,
             card::Column::CardNumber,
             card::Column::PersonId,
-            card::Column::MembershipId,
-            card::Column::UserId,
             card::Column::Status,
             card::Column::ActivatedAt,
-            card::Column::UnboundAt,
         ])
         .column_as(membership::Column::UnitName, "unit_name")
         .column_as(org::Column::Name, "union_name")
         .column_as(person::Column::NameEnc, "name_enc")
-        .join(
-            JoinType::InnerJoin,
-            card::Entity::belongs_to(membership::Entity)
-                .from(card::Column::MembershipId)
-                .to(membership::Column::Id)
-                .into(),
-        )
-        .join(
-            JoinType::InnerJoin,
-            membership::Entity::belongs_to(org::Entity)
-                .from(membership::Column::OrgId)
-                .to(org::Column::Id)
-                .into(),
-        )
-        .join(
-            JoinType::InnerJoin,
-            card::Entity::belongs_to(person::Entity)
-                .from(card::Column::PersonId)
-                .to(person::Column::Id)
-                .into(),
-        )
         .filter(card::Column::UserId.eq(user_id))
         .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
         .into_model::<ShownRow>()
@@ -299,24 +302,13 @@ pub async fn get_for_user<C: ConnectionTrait>(
     let name = PEOPLE_NAME
         .open(vault, row.person_id, &row.name_enc)
         .map_err(|_| StoreError::Other(format!("card {}: unreadable holder name", row.id)))?;
-    Ok(Some(CardDetails {
-        card: Card {
-            id: row.id,
-            card_number: row.card_number,
-            person_id: row.person_id,
-            membership_id: row.membership_id,
-            user_id: row.user_id,
-            status,
-            activated_at: row.activated_at,
-            unbound_at: row.unbound_at,
-        },
-        holder: Holder {
-            person_id: row.person_id,
-            membership_id: row.membership_id,
-            holder_masked: mask_name(&name),
-            union_name: row.union_name,
-            unit_name: row.unit_name,
-        },
+    Ok(Some(ShownCard {
+        card_number: row.card_number,
+        status,
+        holder_masked: mask_name(&name),
+        union_name: row.union_name,
+        unit_name: row.unit_name,
+        activated_at: row.activated_at,
     }))
 }
 

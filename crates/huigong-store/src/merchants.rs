@@ -10,9 +10,7 @@
 //! idempotency_key)` recognises retries, also those that race the first request.
 
 use crate::audit::{self, Actor, Entry, Outcome};
-use crate::entity::{
-    card, discount, membership, merchant, merchant_staff, org, person, redemption,
-};
+use crate::entity::{card, discount, merchant, merchant_staff, org, person, redemption};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::sealed::{PEOPLE_NAME, Sealed};
 use crate::{Database, StoreError};
@@ -427,6 +425,21 @@ struct DiscountOf {
     merchant_status: Option<String>,
 }
 
+/// How many times `card` redeemed `discount` on `day`, as a scalar subquery (on the
+/// card/discount/day index): what the till shows as uses left, and what the redemption's
+/// conditional insert compares with the limit.
+fn uses_on_day(card: Expr, discount: Expr, day: NaiveDate) -> Expr {
+    use sea_orm::sea_query::ExprTrait as _;
+    let count = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(redemption::Entity)
+        .and_where(Expr::col((redemption::Entity, redemption::Column::CardId)).eq(card))
+        .and_where(Expr::col((redemption::Entity, redemption::Column::DiscountId)).eq(discount))
+        .and_where(Expr::col((redemption::Entity, redemption::Column::Day)).eq(day))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(count)))
+}
+
 /// A verification as the till holds it between the scan and the redemption. It lives in the
 /// shared ephemeral store (Redis in production), like an activation preview: it records no
 /// change, so it needs no table; the redemption that uses it is the durable record.
@@ -499,61 +512,34 @@ async fn till_view<C: ConnectionTrait>(
     card_id: Uuid,
     day: NaiveDate,
 ) -> Result<Result<TillView, VerifyError>, StoreError> {
-    use sea_orm::sea_query::{Alias, ExprTrait as _};
-    use sea_orm::{IdenStatic, Iterable, TryGetable};
+    use sea_orm::sea_query::ExprTrait as _;
+    use sea_orm::{IdenStatic, Iterable, QueryTrait, TryGetable};
     const D: &str = "d_";
-    let used = Query::select()
-        .expr(Expr::cust("COUNT(*)"))
-        .from(redemption::Entity)
-        .and_where(
-            Expr::col((redemption::Entity, redemption::Column::CardId))
-                .equals((card::Entity, card::Column::Id)),
-        )
-        .and_where(Expr::col((redemption::Entity, redemption::Column::Day)).eq(day))
-        .and_where(
-            Expr::col((redemption::Entity, redemption::Column::DiscountId))
-                .equals((discount::Entity, discount::Column::Id)),
-        )
-        .to_owned();
-    let mut q = Query::select();
-    q.column((card::Entity, card::Column::Status))
-        .column((card::Entity, card::Column::PersonId))
-        .expr_as(Expr::col((org::Entity, org::Column::Name)), "union_name")
-        .column((person::Entity, person::Column::NameEnc))
-        .expr_as(merchant_status_of(merchant_id), "merchant_status")
-        .expr_as(
-            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used))),
-            "used",
-        );
+    let used = uses_on_day(
+        Expr::col((card::Entity, card::Column::Id)),
+        Expr::col((discount::Entity, discount::Column::Id)),
+        day,
+    );
+    let mut q = crate::cards::joined_to_holder(card::Entity::find_by_id(card_id).select_only())
+        .column(card::Column::Status)
+        .column(card::Column::PersonId)
+        .column_as(org::Column::Name, "union_name")
+        .column_as(person::Column::NameEnc, "name_enc")
+        .column_as(merchant_status_of(merchant_id), "merchant_status")
+        .column_as(used, "used");
     for col in discount::Column::iter() {
-        q.expr_as(
+        q = q.column_as(
             Expr::col((discount::Entity, col)),
-            Alias::new(format!("{D}{}", col.as_str())),
+            format!("{D}{}", col.as_str()),
         );
     }
-    q.from(card::Entity)
-        .inner_join(
-            membership::Entity,
-            Expr::col((membership::Entity, membership::Column::Id))
-                .equals((card::Entity, card::Column::MembershipId)),
-        )
-        .inner_join(
-            org::Entity,
-            Expr::col((org::Entity, org::Column::Id))
-                .equals((membership::Entity, membership::Column::OrgId)),
-        )
-        .inner_join(
-            person::Entity,
-            Expr::col((person::Entity, person::Column::Id))
-                .equals((card::Entity, card::Column::PersonId)),
-        )
-        .left_join(
-            discount::Entity,
-            Expr::col((discount::Entity, discount::Column::MerchantId)).eq(merchant_id),
-        )
-        .and_where(Expr::col((card::Entity, card::Column::Id)).eq(card_id))
-        .order_by((discount::Entity, discount::Column::CreatedAt), Order::Asc)
-        .order_by((discount::Entity, discount::Column::Id), Order::Asc);
+    let mut q = q.into_query();
+    q.left_join(
+        discount::Entity,
+        Expr::col((discount::Entity, discount::Column::MerchantId)).eq(merchant_id),
+    )
+    .order_by((discount::Entity, discount::Column::CreatedAt), Order::Asc)
+    .order_by((discount::Entity, discount::Column::Id), Order::Asc);
     let rows = conn.query_all(&q).await?;
     let Some(first) = rows.first() else {
         return Ok(Err(VerifyError::CardInactive));
@@ -932,13 +918,7 @@ async fn insert_below_limit<C: ConnectionTrait>(
     limit: i32,
 ) -> Result<bool, StoreError> {
     use sea_orm::sea_query::ExprTrait as _;
-    let used = Query::select()
-        .expr(Expr::cust("COUNT(*)"))
-        .from(redemption::Entity)
-        .and_where(redemption::Column::CardId.eq(row.card_id))
-        .and_where(redemption::Column::DiscountId.eq(row.discount_id))
-        .and_where(redemption::Column::Day.eq(row.day))
-        .to_owned();
+    let used = uses_on_day(Expr::val(row.card_id), Expr::val(row.discount_id), row.day);
     let values = Query::select()
         .exprs([
             Expr::val(row.id),
@@ -952,10 +932,7 @@ async fn insert_below_limit<C: ConnectionTrait>(
             Expr::val(row.idempotency_key.clone()),
             Expr::val(row.created_at),
         ])
-        .and_where(
-            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(used)))
-                .lt(i64::from(limit)),
-        )
+        .and_where(used.lt(i64::from(limit)))
         .to_owned();
     let insert = Query::insert()
         .into_table(redemption::Entity)

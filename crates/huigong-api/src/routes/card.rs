@@ -16,8 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use huigong_core::Role;
 use huigong_core::id_number::IdNumber;
-use huigong_store::card_views::ShownCard;
-use huigong_store::cards::{self, ActivateError, Card, CardStatus};
+use huigong_store::cards::{self, ActivateError, Card, CardStatus, ShownCard};
 use huigong_store::members;
 use huigong_vault::qr;
 use serde::{Deserialize, Serialize};
@@ -293,7 +292,7 @@ pub async fn confirm(
         Err(ActivateError::NotEligible) => return Err(not_on_roster()),
         Err(ActivateError::Store(e)) => return Err(e.into()),
     };
-    let details = cards::get_for_user(&state.db.conn, &state.vault, caller.user_id)
+    let shown = cards::get_for_user(&state.db.conn, &state.vault, caller.user_id)
         .await?
         .ok_or_else(|| ApiError::internal(&"activated card not found"))?;
     let status = if activated.newly_bound {
@@ -301,7 +300,7 @@ pub async fn confirm(
     } else {
         StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(CardView::from(ShownCard::from(details))))
+    Ok(HttpResponse::build(status).json(CardView::from(shown)))
 }
 
 // Served from the card-view cache in the session backend (shared by every instance, invalidated
