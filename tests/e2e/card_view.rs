@@ -7,8 +7,9 @@ use crate::helpers::{TestApp, base_settings, captured_logs, county_org, fresh_pg
 use crate::roster::{OrgLine, clerk_orgs, clerk_roster, row, upload_to};
 use crate::unions::{World, created, grassroots, id_number, member, world};
 use async_trait::async_trait;
-use huigong_store::card_views::CardViews;
-use huigong_store::entity::org;
+use huigong_store::card_views::{CardViews, StaleViews};
+use huigong_store::entity::{card, org};
+use huigong_store::merchants;
 use huigong_store::{Ephemeral, EphemeralError};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -59,11 +60,37 @@ async fn activate(app: &TestApp, openid: &str, name: &str, id: &str) -> String {
 }
 
 /// `GET /api/v1/card`, asked twice so the second answer comes from the cache: both must agree.
+/// The till's view of the account's card (cached by card, invalidated at the same points) is
+/// asked twice too, and must agree with the database.
 async fn card(app: &TestApp, token: &str) -> (u16, Value) {
     let first = app.get("/api/v1/card", Some(token)).await;
     let second = app.get("/api/v1/card", Some(token)).await;
     assert_eq!(first, second, "a cached answer equals the database's");
+    till_agrees(app, user_of(app, token).await).await;
     first
+}
+
+/// The till's cached view of the card bound to `user` (if any) equals the database's.
+async fn till_agrees(app: &TestApp, user: uuid::Uuid) {
+    let st = &app.state;
+    let bound: Option<card::Model> = card::Entity::find()
+        .filter(card::Column::UserId.eq(user))
+        .one(&st.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(bound) = bound else { return };
+    let day = merchants::beijing_day(chrono::Utc::now());
+    let truth = merchants::read_till(&st.db.conn, &st.vault, bound.id, day)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for _ in 0..2 {
+        let cached = st
+            .card_views
+            .till(&st.db.conn, &st.vault, bound.id, day)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cached, truth, "the till's view equals the database's");
+    }
 }
 
 async fn user_of(app: &TestApp, token: &str) -> uuid::Uuid {
@@ -139,10 +166,16 @@ async fn the_card_is_served_from_a_cache_that_holds_only_what_it_shows() {
 
     // Served from the cache: a change made behind the service's back is not seen ...
     rename_directly(&w.app, &w.union_a, "背后改名工会").await;
-    let (_, c) = card(&w.app, &worker).await;
+    let (_, c) = w.app.get("/api/v1/card", Some(&worker)).await;
     assert_eq!(c["union_name"], "甲公司工会");
-    // ... until the account's view is invalidated.
-    w.app.state.card_views.invalidate_user(user).await;
+    // ... until the union's holders' views are invalidated.
+    let mut stale = StaleViews::new();
+    stale.holders_in(uuid::Uuid::parse_str(&w.union_a).unwrap_or_default());
+    w.app
+        .state
+        .card_views
+        .invalidate(&w.app.state.db.conn, stale)
+        .await;
     let (_, c) = card(&w.app, &worker).await;
     assert_eq!(c["union_name"], "背后改名工会");
 
@@ -459,7 +492,9 @@ async fn a_cache_that_does_not_answer_falls_back_to_the_database() {
         ("张**", "甲公司工会")
     );
     // An invalidation that cannot reach the store does not fail either.
-    views.invalidate_user(user).await;
+    let mut stale = StaleViews::new();
+    stale.holders_in(uuid::Uuid::parse_str(&w.union_a).unwrap_or_default());
+    views.invalidate(&w.app.state.db.conn, stale).await;
     let logs = captured_logs();
     assert!(logs.contains("card view cache unreadable"), "warned");
     assert!(logs.contains("card views not invalidated"), "warned");

@@ -8,6 +8,7 @@ use crate::unions::{
 };
 use chrono::{Duration, NaiveDate, Utc};
 use huigong_store::audit::Actor;
+use huigong_store::card_views::StaleViews;
 use huigong_store::cards::{self, CardStatus};
 use huigong_store::entity::{merchant, redemption};
 use huigong_store::merchants::{VerificationRecord, beijing_day};
@@ -451,25 +452,20 @@ async fn verify_names_each_failure() {
         1
     );
 
-    // A suspension made through another instance does not clear this instance's copy of the
-    // merchant; the till still stops at once, as verify and redeem read the status fresh.
+    // The redemption reads the merchant's status fresh: a suspension this instance's copy of
+    // the merchant does not know of (written behind its back) already stops it.
     let (status, v) = verify(app, &shop.staff, &qr(app, &worker).await).await;
     assert_eq!(status, 200, "{v}");
+    let shop_id = uuid::Uuid::parse_str(&shop.id).unwrap_or_default();
     let set_status = |status: &'static str| {
         merchant::Entity::update_many()
             .col_expr(merchant::Column::Status, Expr::value(status))
-            .filter(merchant::Column::Id.eq(uuid::Uuid::parse_str(&shop.id).unwrap_or_default()))
+            .filter(merchant::Column::Id.eq(shop_id))
             .exec(&state.db.conn)
     };
     set_status("suspended")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let (status, out) = verify(app, &shop.staff, &qr(app, &worker).await).await;
-    assert_eq!(
-        (status, s(&out["code"])),
-        (403, "merchant_suspended".into()),
-        "{out}"
-    );
     let (status, out, _) = redeem(
         app,
         &shop.staff,
@@ -484,8 +480,17 @@ async fn verify_names_each_failure() {
         (403, "merchant_suspended".into()),
         "{out}"
     );
-    // Suspended through this instance too (its copy of the merchant is cleared): a retry of a
-    // redemption recorded before is still answered with its record.
+    // Verification goes by the copy, which an edit through any instance makes stale after its
+    // commit (the shared generation): here, what that edit's bump does.
+    state.merchant_views.invalidate(shop_id).await;
+    let (status, out) = verify(app, &shop.staff, &qr(app, &worker).await).await;
+    assert_eq!(
+        (status, s(&out["code"])),
+        (403, "merchant_suspended".into()),
+        "{out}"
+    );
+    // Suspended through the API too: a retry of a redemption recorded before is still answered
+    // with its record.
     set_status("active").await.unwrap_or_else(|e| panic!("{e}"));
     let vid2 = s(&v["verification_id"]);
     let (status, first, _) =
@@ -508,7 +513,7 @@ async fn verify_names_each_failure() {
         .begin_write()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    cards::set_status_for_person(
+    let suspended = cards::set_status_for_person(
         &txn,
         card.person_id,
         CardStatus::Suspended,
@@ -519,6 +524,10 @@ async fn verify_names_each_failure() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    // As every caller does after its commit: the till's cached view of the card is stale.
+    let mut stale = StaleViews::new();
+    stale.card(suspended.as_ref());
+    state.card_views.invalidate(&state.db.conn, stale).await;
     let (status, out) = verify(app, &shop.staff, &token).await;
     assert_eq!(
         (status, s(&out["code"])),
@@ -745,10 +754,11 @@ async fn two_merchants_racing_for_one_token_one_wins() {
     w.app.stop().await;
 }
 
-#[tokio::test]
-async fn a_token_verified_on_one_instance_is_refused_on_another() {
-    // Two instances share PostgreSQL and Redis (the production shape; the embedded backend's
-    // in-process store is one instance's by design), whichever backend this run tests.
+/// Two instances sharing PostgreSQL and Redis, a county admin, a union with a card holder and
+/// a merchant with its staff: `(a, b, county, worker, shop)`.
+async fn two_instances(openid: &str, username: &str) -> (TestApp, TestApp, String, String, Shop) {
+    // The production shape; the embedded backend's in-process store is one instance's by
+    // design, so this runs on the services whichever backend this run tests.
     use crate::helpers::{base_settings, county_org, fresh_pg_database, services};
     let svc = services();
     let mut settings = base_settings();
@@ -757,7 +767,6 @@ async fn a_token_verified_on_one_instance_is_refused_on_another() {
     settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
     let a = TestApp::spawn_on(settings.clone(), None).await;
     let b = TestApp::spawn_on(settings, None).await;
-
     let (_, county) = a.token_for(huigong_core::Role::CountyAdmin).await;
     let district = created(
         &a,
@@ -773,9 +782,57 @@ async fn a_token_verified_on_one_instance_is_refused_on_another() {
         &county,
     )
     .await;
-    let worker = card_holder(&a, &county, &s(&union["id"]), "two-instance-worker").await;
-    let shop = shop(&a, &county, "惠民餐厅", "shop_two", 20).await;
+    let worker = card_holder(&a, &county, &s(&union["id"]), openid).await;
+    let shop = shop(&a, &county, "惠民餐厅", username, 20).await;
+    (a, b, county, worker, shop)
+}
 
+/// Each instance keeps a copy of the merchant for its tills; an edit through another instance
+/// (suspension, reactivation, a new discount) holds on the very next scan, and a suspended
+/// till does not use up the worker's code.
+#[tokio::test]
+async fn an_edit_of_a_merchant_through_one_instance_holds_at_once_on_another() {
+    let (a, b, county, worker, shop) = two_instances("two-instance-edit", "shop_edit").await;
+    let path = format!("/api/v1/admin/merchants/{}", shop.id);
+    let patch = |body: Value| b.http.patch(b.url(&path)).bearer_auth(&county).json(&body);
+    // Instance a holds a current copy.
+    let (status, v) = verify(&a, &shop.staff, &qr(&a, &worker).await).await;
+    assert_eq!(
+        (status, v["discounts"].as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{v}"
+    );
+
+    assert_eq!(send(patch(json!({"status": "suspended"}))).await.0, 200);
+    let token = qr(&a, &worker).await;
+    let (status, out) = verify(&a, &shop.staff, &token).await;
+    assert_eq!(
+        (status, s(&out["code"])),
+        (403, "merchant_suspended".into()),
+        "{out}"
+    );
+    let new_discount = json!([{"title": "满百减十", "kind": "amount", "value": 1000,
+        "valid_from": date(0), "valid_to": date(1), "daily_limit_per_card": 1}]);
+    let (status, edited) = send(patch(
+        json!({"status": "active", "add_discounts": new_discount}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    // The refused scan left the code unused.
+    let (status, v) = verify(&a, &shop.staff, &token).await;
+    assert_eq!(status, 200, "{v}");
+    let titles: Vec<String> = v["discounts"]
+        .as_array()
+        .map(|d| d.iter().map(|d| s(&d["title"])).collect())
+        .unwrap_or_default();
+    assert_eq!(titles, ["会员九折", "立减5元", "满百减十"], "{v}");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_verified_on_one_instance_is_refused_on_another() {
+    let (a, b, _, worker, shop) = two_instances("two-instance-worker", "shop_two").await;
     let token = qr(&a, &worker).await;
     let (status, v) = verify(&a, &shop.staff, &token).await;
     assert_eq!(status, 200, "{v}");

@@ -3,6 +3,8 @@
 use crate::auth::JwtKeys;
 use huigong_core::Clock;
 use huigong_store::card_views::CardViews;
+use huigong_store::merchant_views::MerchantViews;
+use huigong_store::merchants::Till;
 use huigong_store::{Database, Sessions};
 use huigong_vault::KeyRing;
 use huigong_vault::qr::QrKey;
@@ -41,8 +43,9 @@ pub struct AppState {
     /// Group commit for audit events that record no change of their own (see
     /// [`huigong_store::audit::Appender`]).
     pub audit: huigong_store::audit::Appender,
-    /// This instance's short-lived copies of staff accounts' merchants.
-    pub staff_merchants: Arc<crate::routes::merchants::StaffMerchants>,
+    /// This instance's copies of the merchants its tills work for, kept current through a
+    /// shared generation per merchant.
+    pub merchant_views: Arc<MerchantViews>,
     pub sessions: Sessions,
     pub wechat: WechatClient,
     pub jwt: Arc<JwtKeys>,
@@ -58,4 +61,17 @@ pub struct AppState {
     /// Wakes the outbox deliverer after a commit that queued a message.
     pub notifier: crate::notify::Notifier,
     pub notify: crate::notify::NotifySettings,
+}
+
+impl AppState {
+    /// What the merchant till's requests work with.
+    pub fn till(&self) -> Till<'_> {
+        Till {
+            db: &self.db,
+            store: self.sessions.store().as_ref(),
+            audit: &self.audit,
+            vault: &self.vault,
+            views: &self.card_views,
+        }
+    }
 }

@@ -11,6 +11,7 @@ use huigong_api::{AppState, AuthSettings, CardSettings, JwtKeys, build_app};
 use huigong_core::{Clock, SystemClock};
 use huigong_store::card_views::CardViews;
 use huigong_store::db::DatabaseOptions;
+use huigong_store::merchant_views::MerchantViews;
 use huigong_store::{Database, Ephemeral, MemoryStore, RedisStore, Sessions};
 use huigong_vault::qr::QrKey;
 use huigong_wechat::{WechatClient, WechatConfig};
@@ -115,7 +116,7 @@ impl Application {
         );
         let state = AppState {
             audit: huigong_store::audit::Appender::start(db.clone()),
-            staff_merchants: Arc::default(),
+            merchant_views: Arc::new(MerchantViews::new(store.clone())),
             db,
             sessions: Sessions::new(store),
             card_views,

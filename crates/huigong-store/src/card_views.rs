@@ -1,20 +1,25 @@
-//! The holder's card view (`GET /api/v1/card`), cached in the shared ephemeral store — Redis in
-//! production, so every instance reads the same entries and a write through any instance
-//! invalidates them for all.
+//! The two views of a card, cached in the shared ephemeral store — Redis in production, so
+//! every instance reads the same entries and a write through any instance invalidates them for
+//! all: the holder's view (`GET /api/v1/card`) and the till's (`POST /api/v1/merchant/verify`).
 //!
-//! **What is stored.** Exactly what the response shows: card number, status, the holder's name
-//! *masked* (`张*`, the only form the card shows it in; never the full name, sealed or not),
-//! union name, unit name, activation time — or that the account holds no card. Keyed by the
-//! WeChat account's user id, for `card.view_cache_ttl_secs` (at most 60 s).
+//! **What is stored.** Exactly what the responses show. The holder's view: card number, status,
+//! the holder's name *masked* (`张*`, the only form the card shows it in; never the full name,
+//! sealed or not), union name, unit name, activation time — or that the account holds no card;
+//! keyed by the WeChat account's user id. The till's view ([`TillCard`]): status, masked name,
+//! union name, and the card's uses of each discount on one Beijing day; keyed by the card id
+//! (what a QR token names), and served only for the day it counts. Both live
+//! `card.view_cache_ttl_secs` (at most 60 s).
 //!
 //! **Invalidation: generations, bumped after the commit.** Beside each entry lives a
-//! generation key; an entry records the generation that was current *before* its database
+//! generation key (one per account, one per card); an entry records the generation that was current *before* its database
 //! read, and is served only while that generation is still current. A write that changes what a
 //! card shows notes in a [`StaleViews`], inside its transaction, the cards it updated, the
-//! people whose name or unit it changed and the unions it renamed; after the commit, [`CardViews::invalidate`] finds
-//! the accounts now holding those cards (one query per batch of people, one per union) and gives
-//! each a fresh random generation (pipelined, 1,000 per round trip), so a union with 10,000 card
-//! holders is one query and ten pipelines — no per-union generation in the hot path is needed.
+//! people whose name or unit it changed and the unions it renamed; after the commit,
+//! [`CardViews::invalidate`] finds those people's and unions' cards and the accounts now
+//! holding them (one query per batch of people, one per union) and gives each view a fresh
+//! random generation (pipelined, 1,000 per round trip), so a union with 10,000 card holders is
+//! one query and twenty pipelines — no per-union generation in the hot path is needed. A
+//! redemption makes only the till's view of its card stale (uses left).
 //! Entry and generation are read together in one round trip (`MGET`; both keys carry the user id
 //! as hash tag, so a Redis Cluster serves them from one node).
 //!
@@ -40,17 +45,22 @@
 //! with the unit closed: members and their cards move to the parent), a person's name corrected
 //! (`members::add`, `applications::approve`, `members::import`), a membership's unit changed by
 //! a roster import (`members::import`), and a union renamed by the organisation-table import
-//! (`huigong_api::imports::orgs`, every holder of a card of that union). Key rotation changes
-//! no view: only the masked name is cached, and re-encryption leaves it unchanged.
+//! (`huigong_api::imports::orgs`, every holder of a card of that union); for the till's view
+//! also a redemption (`merchants::redeem`). Key rotation changes no view: only the masked name
+//! is cached, and re-encryption leaves it unchanged. Every test of an invalidation point in
+//! `tests/e2e/card_view.rs` checks the till's view of the card against the database too.
 
 use crate::StoreError;
 use crate::cards::{self, Card, CardStatus, ShownCard};
 use crate::entity::{card, membership};
 use crate::ephemeral::Ephemeral;
+use crate::merchants::{self, TillCard};
 
+use chrono::NaiveDate;
 use huigong_vault::KeyRing;
 use sea_orm::DatabaseConnection;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -64,52 +74,80 @@ pub const MAX_TTL: Duration = Duration::from_secs(60);
 /// request can take between reading the generation and storing its entry.
 const GENERATION_TTL: Duration = Duration::from_secs(60 + 600);
 
-/// Accounts per batch of generation bumps (one Redis pipeline each).
+/// Generations per batch of bumps (one Redis pipeline each).
 const BUMP_BATCH: usize = 1_000;
 
 /// People per `IN (…)` list when looking up card holders.
 const LOOKUP_BATCH: usize = 1_000;
 
-/// A cached answer: the account's card view (or that it holds none), valid while `generation`
-/// is the account's current generation.
+/// A cached answer, valid while `generation` is its key's current generation. The holder's
+/// view is an `Entry<Option<ShownCard>>` (the account may hold no card), the till's an
+/// `Entry<TillCard>`.
 #[derive(Debug, Serialize, Deserialize)]
-struct Entry {
+struct Entry<T> {
     #[serde(rename = "g")]
     generation: Option<String>,
     #[serde(rename = "c")]
-    card: Option<ShownCard>,
+    value: T,
 }
 
-/// What the cache holds for an account.
+/// What the cache holds under a key.
 #[derive(Debug, PartialEq, Eq)]
-enum Lookup {
-    /// A current entry: the view, or that the account holds no card.
-    Hit(Option<ShownCard>),
+enum Lookup<T> {
+    /// A current entry.
+    Hit(T),
     /// Nothing current: read the database, then store under this generation.
     Miss { generation: Option<String> },
     /// The store did not answer: read the database, store nothing.
     Unavailable,
 }
 
-fn view_key(user_id: Uuid) -> String {
-    format!("card:view:{{{user_id}}}")
+/// The keys of one cached answer: the entry and its generation. Both carry the same hash tag,
+/// so a Redis Cluster serves them from one node (one `MGET`).
+struct Keys {
+    entry: String,
+    generation: String,
 }
 
-fn generation_key(user_id: Uuid) -> String {
-    format!("card:gen:{{{user_id}}}")
+impl Keys {
+    /// The holder's view of account `user_id`.
+    fn view(user_id: Uuid) -> Self {
+        Self {
+            entry: format!("card:view:{{{user_id}}}"),
+            generation: Self::view_generation(user_id),
+        }
+    }
+
+    fn view_generation(user_id: Uuid) -> String {
+        format!("card:gen:{{{user_id}}}")
+    }
+
+    /// The till's view of card `card_id`.
+    fn till(card_id: Uuid) -> Self {
+        Self {
+            entry: format!("card:till:{{{card_id}}}"),
+            generation: Self::till_generation(card_id),
+        }
+    }
+
+    fn till_generation(card_id: Uuid) -> String {
+        format!("card:till-gen:{{{card_id}}}")
+    }
 }
 
 /// Whose card views a transaction changes. Fill it inside the transaction; hand it to
 /// [`CardViews::invalidate`] after the commit (never before: see the module documentation).
 ///
-/// Accounts known from a card row the transaction updated are taken as they are (the row lock
-/// keeps its binding from changing under us). People and unions are resolved to the accounts
-/// holding their cards only *after* the commit: a card bound or moved into the union by a
-/// concurrent transaction committing just before ours would be missed by a lookup inside ours,
-/// while one committing after our lookup bumps its own account after our commit.
+/// Accounts and cards known from a card row the transaction updated are taken as they are (the
+/// row lock keeps its binding from changing under us). People and unions are resolved to the
+/// cards (and the accounts holding them) only *after* the commit: a card bound or moved into
+/// the union by a concurrent transaction committing just before ours would be missed by a
+/// lookup inside ours, while one committing after our lookup bumps its own views after our
+/// commit.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StaleViews {
     users: BTreeSet<Uuid>,
+    cards: BTreeSet<Uuid>,
     people: BTreeSet<Uuid>,
     unions: BTreeSet<Uuid>,
 }
@@ -119,16 +157,24 @@ impl StaleViews {
         Self::default()
     }
 
-    /// The view of this account (if any) changes.
-    pub fn user(&mut self, user_id: Option<Uuid>) {
-        if let Some(user_id) = user_id {
-            self.users.insert(user_id);
+    /// Both views of this card (as updated by the transaction) change: the till's, and the
+    /// holder's of the account it is bound to.
+    pub fn card(&mut self, card: Option<&Card>) {
+        if let Some(card) = card {
+            self.cards.insert(card.id);
+            self.users.extend(card.user_id);
         }
     }
 
-    /// The view of the account this card (as updated by the transaction) is bound to changes.
-    pub fn card(&mut self, card: Option<&Card>) {
-        self.user(card.and_then(|c| c.user_id));
+    /// Both views of card `card_id`, bound to `user_id`, change (it was bound or unbound).
+    pub fn binding(&mut self, user_id: Uuid, card_id: Uuid) {
+        self.users.insert(user_id);
+        self.cards.insert(card_id);
+    }
+
+    /// The till's view of this card changes: it was used (today's uses of a discount).
+    pub fn uses_of(&mut self, card_id: Uuid) {
+        self.cards.insert(card_id);
     }
 
     /// The views of these people's cards change: a name corrected, a membership's unit changed.
@@ -143,30 +189,39 @@ impl StaleViews {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.people.is_empty() && self.unions.is_empty()
+        self.users.is_empty()
+            && self.cards.is_empty()
+            && self.people.is_empty()
+            && self.unions.is_empty()
     }
 
-    /// The accounts: those named, and those now holding a card (not cancelled) of the people
-    /// and unions named.
-    async fn accounts<C: ConnectionTrait>(self, conn: &C) -> Result<BTreeSet<Uuid>, StoreError> {
-        let mut users = self.users;
+    /// The generation keys to bump: those of the accounts and cards named, and of the cards
+    /// (not cancelled) of the people and unions named with the accounts now holding them.
+    async fn generations<C: ConnectionTrait>(self, conn: &C) -> Result<Vec<String>, StoreError> {
+        let (mut users, mut cards) = (self.users, self.cards);
+        let mut add = |found: Vec<(Uuid, Option<Uuid>)>| {
+            for (card_id, user_id) in found {
+                cards.insert(card_id);
+                users.extend(user_id);
+            }
+        };
+        let holders = || {
+            card::Entity::find()
+                .select_only()
+                .column(card::Column::Id)
+                .column(card::Column::UserId)
+                .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
+        };
         let people: Vec<Uuid> = self.people.into_iter().collect();
         for chunk in people.chunks(LOOKUP_BATCH) {
-            let bound: Vec<Option<Uuid>> = card::Entity::find()
-                .select_only()
-                .column(card::Column::UserId)
+            add(holders()
                 .filter(card::Column::PersonId.is_in(chunk.to_vec()))
-                .filter(card::Column::UserId.is_not_null())
-                .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
                 .into_tuple()
                 .all(conn)
-                .await?;
-            users.extend(bound.into_iter().flatten());
+                .await?);
         }
         for org_id in self.unions {
-            let bound: Vec<Option<Uuid>> = card::Entity::find()
-                .select_only()
-                .column(card::Column::UserId)
+            add(holders()
                 .join(
                     JoinType::InnerJoin,
                     card::Entity::belongs_to(membership::Entity)
@@ -175,15 +230,20 @@ impl StaleViews {
                         .into(),
                 )
                 .filter(membership::Column::OrgId.eq(org_id))
-                .filter(card::Column::UserId.is_not_null())
-                .filter(card::Column::Status.ne(CardStatus::Cancelled.as_str()))
                 .into_tuple()
                 .all(conn)
-                .await?;
-            users.extend(bound.into_iter().flatten());
+                .await?);
         }
-        Ok(users)
+        Ok(keys_of(&users, &cards))
     }
+}
+
+fn keys_of(users: &BTreeSet<Uuid>, cards: &BTreeSet<Uuid>) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| Keys::view_generation(*u))
+        .chain(cards.iter().map(|c| Keys::till_generation(*c)))
+        .collect()
 }
 
 /// The cache of card views in the shared ephemeral store.
@@ -215,27 +275,70 @@ impl CardViews {
         vault: &KeyRing,
         user_id: Uuid,
     ) -> Result<Option<ShownCard>, StoreError> {
+        self.cached(
+            &Keys::view(user_id),
+            |_| true,
+            || cards::get_for_user(conn, vault, user_id),
+        )
+        .await
+    }
+
+    /// What the till shows of card `card_id` on Beijing day `day` (`None`: no such card), from
+    /// the cache when the entry there is current and counts that day's uses, else from the
+    /// database (two queries) and then cached.
+    pub async fn till<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        vault: &KeyRing,
+        card_id: Uuid,
+        day: NaiveDate,
+    ) -> Result<Option<TillCard>, StoreError> {
+        self.cached(
+            &Keys::till(card_id),
+            |t: &Option<TillCard>| t.as_ref().is_some_and(|t| t.day == day),
+            || merchants::read_till(conn, vault, card_id, day),
+        )
+        .await
+    }
+
+    /// The answer under `keys` if the cache holds a current one that `usable` accepts; else
+    /// `read`'s, which is then stored under the generation seen before reading.
+    async fn cached<T, R, F>(
+        &self,
+        keys: &Keys,
+        usable: impl Fn(&T) -> bool,
+        read: R,
+    ) -> Result<T, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: FnOnce() -> F,
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
         if self.ttl.is_zero() {
-            return read(conn, vault, user_id).await;
+            return read().await;
         }
-        let generation = match self.lookup(user_id).await {
-            Lookup::Hit(card) => return Ok(card),
+        let generation = match self.lookup(keys, usable).await {
+            Lookup::Hit(value) => return Ok(value),
             Lookup::Miss { generation } => Some(generation),
             Lookup::Unavailable => None,
         };
-        let card = read(conn, vault, user_id).await?;
+        let value = read().await?;
         if let Some(generation) = generation {
-            self.fill(user_id, generation, card.clone()).await;
+            self.fill(keys, generation, &value).await;
         }
-        Ok(card)
+        Ok(value)
     }
 
-    /// The cached view if it is current; else the generation to store a fresh one under. The
-    /// generation is read before the database is, so a write committed after this read bumps
-    /// it past the generation the fresh entry will carry, and that entry is never served.
-    async fn lookup(&self, user_id: Uuid) -> Lookup {
-        let (view, generation) = (view_key(user_id), generation_key(user_id));
-        match self.store.get_many(&[&view, &generation]).await {
+    /// The cached answer if it is current (and `usable`); else the generation to store a fresh
+    /// one under. The generation is read before the database is, so a write committed after
+    /// this read bumps it past the generation the fresh entry will carry, and that entry is
+    /// never served.
+    async fn lookup<T: DeserializeOwned>(
+        &self,
+        keys: &Keys,
+        usable: impl Fn(&T) -> bool,
+    ) -> Lookup<T> {
+        match self.store.get_many(&[&keys.entry, &keys.generation]).await {
             Ok(values) => {
                 let mut values = values.into_iter();
                 let entry = values.next().flatten();
@@ -243,8 +346,10 @@ impl CardViews {
                     .next()
                     .flatten()
                     .map(|g| String::from_utf8_lossy(&g).into_owned());
-                match entry.and_then(|e| serde_json::from_slice::<Entry>(&e).ok()) {
-                    Some(entry) if entry.generation == current => Lookup::Hit(entry.card),
+                match entry.and_then(|e| serde_json::from_slice::<Entry<T>>(&e).ok()) {
+                    Some(entry) if entry.generation == current && usable(&entry.value) => {
+                        Lookup::Hit(entry.value)
+                    }
                     _ => Lookup::Miss {
                         generation: current,
                     },
@@ -257,13 +362,13 @@ impl CardViews {
         }
     }
 
-    /// Stores a view read from the database under the generation [`Self::lookup`] saw.
-    async fn fill(&self, user_id: Uuid, generation: Option<String>, card: Option<ShownCard>) {
-        let entry = Entry { generation, card };
+    /// Stores an answer read from the database under the generation [`Self::lookup`] saw.
+    async fn fill<T: Serialize>(&self, keys: &Keys, generation: Option<String>, value: &T) {
+        let entry = Entry { generation, value };
         let stored = match serde_json::to_vec(&entry) {
             Ok(bytes) => self
                 .store
-                .set(&view_key(user_id), &bytes, self.ttl)
+                .set(&keys.entry, &bytes, self.ttl)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -273,49 +378,43 @@ impl CardViews {
         }
     }
 
-    /// Makes the cached views in `stale` stale on every instance: resolves its people and unions
-    /// to the accounts holding their cards (through `conn`, outside the transaction) and gives
-    /// each account a new generation. Call it after the transaction that changed them
-    /// committed. Never fails: an error is logged (those views may then show the old state until
-    /// they expire). The work runs on a task of its own, awaited here: if the caller is dropped
-    /// meanwhile (a client that disconnects after the commit), the invalidation still finishes.
+    /// Makes the cached views in `stale` stale on every instance: resolves its people and
+    /// unions to their cards and the accounts holding them (through `conn`, outside the
+    /// transaction) and gives each view a new generation. Call it after the transaction that
+    /// changed them committed. Never fails: an error is logged (those views may then show the
+    /// old state until they expire). The work runs on a task of its own, awaited here: if the
+    /// caller is dropped meanwhile (a client that disconnects after the commit), the
+    /// invalidation still finishes.
     pub async fn invalidate(&self, conn: &DatabaseConnection, stale: StaleViews) {
         if stale.is_empty() {
             return;
         }
         let (views, conn) = (self.clone(), conn.clone());
         let done = tokio::spawn(async move {
-            let mut known = stale.users.clone();
-            match stale.accounts(&conn).await {
-                Ok(accounts) => known = accounts,
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    ttl_secs = views.ttl.as_secs(),
-                    "card holders not found: their views may show the old state until they expire"
-                ),
-            }
-            views.bump(&known).await;
+            let known = keys_of(&stale.users, &stale.cards);
+            let keys = match stale.generations(&conn).await {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(
+                        error = %e,
+                        ttl_secs = views.ttl.as_secs(),
+                        "card holders not found: their views may show the old state until they expire"
+                    );
+                    known
+                }
+            };
+            views.bump(&keys).await;
         });
         if let Err(e) = done.await {
             tracing::warn!(error = %e, "card view invalidation did not finish");
         }
     }
 
-    /// [`CardViews::invalidate`] for one account.
-    pub async fn invalidate_user(&self, user_id: Uuid) {
-        let views = self.clone();
-        let done = tokio::spawn(async move { views.bump(&BTreeSet::from([user_id])).await });
-        if let Err(e) = done.await {
-            tracing::warn!(error = %e, "card view invalidation did not finish");
-        }
-    }
-
-    async fn bump(&self, accounts: &BTreeSet<Uuid>) {
-        if accounts.is_empty() {
+    async fn bump(&self, keys: &[String]) {
+        if keys.is_empty() {
             return;
         }
         let generation = format!("{:016x}", rand::random::<u64>());
-        let keys: Vec<String> = accounts.iter().map(|u| generation_key(*u)).collect();
         for batch in keys.chunks(BUMP_BATCH) {
             let entries: Vec<(&str, &[u8])> = batch
                 .iter()
@@ -324,7 +423,7 @@ impl CardViews {
             if let Err(e) = self.store.set_many(&entries, GENERATION_TTL).await {
                 tracing::warn!(
                     error = %e,
-                    accounts = accounts.len(),
+                    views = keys.len(),
                     ttl_secs = self.ttl.as_secs(),
                     "card views not invalidated: they may show the old state until they expire"
                 );
@@ -332,14 +431,6 @@ impl CardViews {
             }
         }
     }
-}
-
-async fn read<C: ConnectionTrait>(
-    conn: &C,
-    vault: &KeyRing,
-    user_id: Uuid,
-) -> Result<Option<ShownCard>, StoreError> {
-    cards::get_for_user(conn, vault, user_id).await
 }
 
 #[cfg(test)]
@@ -362,20 +453,41 @@ mod tests {
         CardViews::new(Arc::new(MemoryStore::new()), Duration::from_secs(30))
     }
 
+    type Shown = Option<ShownCard>;
+
+    impl CardViews {
+        async fn view_of(&self, user_id: Uuid) -> Lookup<Shown> {
+            self.lookup(&Keys::view(user_id), |_| true).await
+        }
+
+        async fn fill_view(&self, user_id: Uuid, generation: Option<String>, card: Shown) {
+            self.fill(&Keys::view(user_id), generation, &card).await;
+        }
+
+        async fn invalidate_user(&self, user_id: Uuid) {
+            self.bump(&keys_of(&BTreeSet::from([user_id]), &BTreeSet::new()))
+                .await;
+        }
+    }
+
     #[test]
-    fn both_keys_of_an_account_share_its_hash_tag() {
+    fn both_keys_of_a_view_share_its_hash_tag_and_the_two_views_differ() {
         let id = Uuid::now_v7();
         let tag = format!("{{{id}}}");
-        assert!(view_key(id).ends_with(&tag));
-        assert!(generation_key(id).ends_with(&tag));
-        assert_ne!(view_key(id), generation_key(id));
+        for keys in [Keys::view(id), Keys::till(id)] {
+            assert!(keys.entry.ends_with(&tag));
+            assert!(keys.generation.ends_with(&tag));
+            assert_ne!(keys.entry, keys.generation);
+        }
+        assert_ne!(Keys::view(id).entry, Keys::till(id).entry);
+        assert_ne!(Keys::view(id).generation, Keys::till(id).generation);
     }
 
     #[test]
     fn an_entry_holds_the_masked_name_only() {
         let entry = Entry {
             generation: None,
-            card: Some(shown("甲公司工会")),
+            value: Some(shown("甲公司工会")),
         };
         let json = serde_json::to_string(&entry).unwrap_or_default();
         assert!(json.contains("\"holder_masked\":\"张*\""), "{json}");
@@ -386,30 +498,30 @@ mod tests {
     async fn a_filled_view_is_served_until_its_account_is_invalidated() {
         let views = views();
         let user = Uuid::now_v7();
-        let Lookup::Miss { generation } = views.lookup(user).await else {
+        let Lookup::Miss { generation } = views.view_of(user).await else {
             panic!("an empty cache misses");
         };
         views
-            .fill(user, generation, Some(shown("甲公司工会")))
+            .fill_view(user, generation, Some(shown("甲公司工会")))
             .await;
         assert_eq!(
-            views.lookup(user).await,
+            views.view_of(user).await,
             Lookup::Hit(Some(shown("甲公司工会")))
         );
         // Another account is not affected by this one's invalidation, and vice versa.
         let other = Uuid::now_v7();
         views.invalidate_user(other).await;
-        assert!(matches!(views.lookup(user).await, Lookup::Hit(_)));
+        assert!(matches!(views.view_of(user).await, Lookup::Hit(_)));
         views.invalidate_user(user).await;
-        assert!(matches!(views.lookup(user).await, Lookup::Miss { .. }));
+        assert!(matches!(views.view_of(user).await, Lookup::Miss { .. }));
         // "No card" is cached too, and invalidated the same way.
-        let Lookup::Miss { generation } = views.lookup(user).await else {
+        let Lookup::Miss { generation } = views.view_of(user).await else {
             panic!("miss after invalidation");
         };
-        views.fill(user, generation, None).await;
-        assert_eq!(views.lookup(user).await, Lookup::Hit(None));
+        views.fill_view(user, generation, None).await;
+        assert_eq!(views.view_of(user).await, Lookup::Hit(None));
         views.invalidate_user(user).await;
-        assert!(matches!(views.lookup(user).await, Lookup::Miss { .. }));
+        assert!(matches!(views.view_of(user).await, Lookup::Miss { .. }));
     }
 
     /// The race that deleting the entry after the commit would lose: a reader looks up and reads
@@ -421,24 +533,72 @@ mod tests {
         let user = Uuid::now_v7();
         for _ in 0..2 {
             // Twice: once with no generation yet, once after an earlier bump.
-            let Lookup::Miss { generation: seen } = views.lookup(user).await else {
+            let Lookup::Miss { generation: seen } = views.view_of(user).await else {
                 panic!("miss");
             };
             views.invalidate_user(user).await;
-            views.fill(user, seen, Some(shown("旧名称工会"))).await;
-            let Lookup::Miss { generation } = views.lookup(user).await else {
+            views.fill_view(user, seen, Some(shown("旧名称工会"))).await;
+            let Lookup::Miss { generation } = views.view_of(user).await else {
                 panic!("the stale entry was served");
             };
             // The next reader reads the committed state and stores it under the new generation.
             views
-                .fill(user, generation, Some(shown("新名称工会")))
+                .fill_view(user, generation, Some(shown("新名称工会")))
                 .await;
             assert_eq!(
-                views.lookup(user).await,
+                views.view_of(user).await,
                 Lookup::Hit(Some(shown("新名称工会")))
             );
             views.invalidate_user(user).await;
         }
+    }
+
+    fn till(day: NaiveDate, uses: i64) -> TillCard {
+        TillCard {
+            status: CardStatus::Active,
+            holder_masked: "张*".to_owned(),
+            union_name: "甲公司工会".to_owned(),
+            day,
+            uses: vec![(Uuid::nil(), uses)],
+        }
+    }
+
+    /// The till's entry of a card follows the card's own generation (a redemption bumps only
+    /// that one), and an entry counting another day's uses is never served.
+    #[tokio::test]
+    async fn a_till_entry_is_served_for_its_day_until_its_card_is_invalidated() {
+        let views = views();
+        let (card, user) = (Uuid::now_v7(), Uuid::now_v7());
+        let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default();
+        let tomorrow = today.succ_opt().unwrap_or_default();
+        let for_day =
+            |day: NaiveDate| move |t: &Option<TillCard>| t.as_ref().is_some_and(|t| t.day == day);
+        let keys = Keys::till(card);
+        let Lookup::Miss { generation } = views.lookup(&keys, for_day(today)).await else {
+            panic!("an empty cache misses");
+        };
+        views.fill(&keys, generation, &Some(till(today, 1))).await;
+        assert_eq!(
+            views.lookup(&keys, for_day(today)).await,
+            Lookup::Hit(Some(till(today, 1)))
+        );
+        assert!(matches!(
+            views.lookup(&keys, for_day(tomorrow)).await,
+            Lookup::Miss { .. }
+        ));
+        // The holder's view of the account is a separate entry: bumping it leaves the till's.
+        views.invalidate_user(user).await;
+        assert!(matches!(
+            views.lookup(&keys, for_day(today)).await,
+            Lookup::Hit(_)
+        ));
+        let mut stale = StaleViews::new();
+        stale.uses_of(card);
+        views.bump(&keys_of(&stale.users, &stale.cards)).await;
+        assert!(matches!(
+            views.lookup(&keys, for_day(today)).await,
+            Lookup::Miss { .. }
+        ));
     }
 
     #[tokio::test]
@@ -446,11 +606,13 @@ mod tests {
         let views = views();
         let users: Vec<Uuid> = (0..2_500).map(|_| Uuid::now_v7()).collect();
         for u in &users {
-            views.fill(*u, None, None).await;
+            views.fill_view(*u, None, None).await;
         }
-        views.bump(&users.iter().copied().collect()).await;
+        views
+            .bump(&keys_of(&users.iter().copied().collect(), &BTreeSet::new()))
+            .await;
         for u in &users {
-            assert!(matches!(views.lookup(*u).await, Lookup::Miss { .. }));
+            assert!(matches!(views.view_of(*u).await, Lookup::Miss { .. }));
         }
     }
 

@@ -7,7 +7,7 @@
 //! transaction and, when a concurrent activation wins an index, starts over and sees its card.
 
 use crate::audit::{self, Actor, Entry, Outcome};
-use crate::card_views::CardViews;
+use crate::card_views::{CardViews, StaleViews};
 use crate::entity::{card, membership, org, person};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::people;
@@ -364,7 +364,9 @@ pub async fn activate(
         match activate_once(db, person_id, user_id, actor, now).await? {
             Attempt::Done(done) => {
                 if done.newly_bound {
-                    views.invalidate_user(user_id).await;
+                    let mut stale = StaleViews::new();
+                    stale.binding(user_id, done.card.id);
+                    views.invalidate(&db.conn, stale).await;
                 }
                 return Ok(done);
             }
@@ -533,9 +535,9 @@ pub async fn unbind_person(
     .await?;
     let unbound = get(&txn, card.id).await?.ok_or(StoreError::NotFound)?;
     txn.commit().await?;
-    if let Some(user_id) = card.user_id {
-        views.invalidate_user(user_id).await;
-    }
+    let mut stale = StaleViews::new();
+    stale.card(Some(&card));
+    views.invalidate(&db.conn, stale).await;
     Ok(Some(unbound))
 }
 

@@ -23,6 +23,7 @@ pub mod ephemeral;
 mod like;
 pub mod members;
 pub mod membership_changes;
+pub mod merchant_views;
 pub mod merchants;
 pub mod migration;
 pub mod orgs;

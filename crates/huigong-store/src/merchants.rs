@@ -10,14 +10,17 @@
 //! idempotency_key)` recognises retries, also those that race the first request.
 
 use crate::audit::{self, Actor, Entry, Outcome};
+use crate::card_views::{CardViews, StaleViews};
+use crate::cards::CardStatus;
 use crate::entity::{card, discount, merchant, merchant_staff, org, person, redemption};
 use crate::ephemeral::{Ephemeral, EphemeralError};
+use crate::merchant_views::MerchantViews;
 use crate::sealed::{PEOPLE_NAME, Sealed};
 use crate::{Database, StoreError};
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 use huigong_core::mask::mask_name;
 use huigong_vault::KeyRing;
-use sea_orm::sea_query::{Expr, Order, Query, SelectStatement, SubQueryStatement};
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SubQueryStatement};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -281,9 +284,11 @@ pub struct MerchantPatch {
 }
 
 /// Edits a merchant in scope (audited `merchant.update`, and `merchant.suspend` /
-/// `merchant.reactivate` when the status changes). `None` when it is not in scope.
+/// `merchant.reactivate` when the status changes). `None` when it is not in scope. After the
+/// commit every instance's copy of the merchant is made stale (see `merchant_views`).
 pub async fn update(
     db: &Database,
+    views: &MerchantViews,
     id: Uuid,
     scope: &str,
     patch: &MerchantPatch,
@@ -344,6 +349,7 @@ pub async fn update(
     }
     let updated = get(&txn, id).await?;
     txn.commit().await?;
+    views.invalidate(id).await;
     Ok(updated)
 }
 
@@ -364,20 +370,15 @@ pub async fn bind_staff<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The merchant a staff account works for (one statement: it runs on every till request).
-pub async fn merchant_of_staff<C: ConnectionTrait>(
+/// The merchant a staff account works for.
+pub async fn merchant_id_of_staff<C: ConnectionTrait>(
     conn: &C,
     user_id: Uuid,
-) -> Result<Option<merchant::Model>, StoreError> {
-    let binding = Query::select()
-        .column(merchant_staff::Column::MerchantId)
-        .from(merchant_staff::Entity)
-        .and_where(merchant_staff::Column::UserId.eq(user_id))
-        .to_owned();
-    Ok(merchant::Entity::find()
-        .filter(merchant::Column::Id.in_subquery(binding))
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(merchant_staff::Entity::find_by_id(user_id)
         .one(conn)
-        .await?)
+        .await?
+        .map(|b| b.merchant_id))
 }
 
 /// Active merchants with at least one discount valid on `day`, with those discounts only:
@@ -493,99 +494,81 @@ fn merchant_status_of(merchant_id: Uuid) -> Expr {
     Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(status)))
 }
 
-/// What the till shows, in one statement: the card's status, the holder's sealed name and the
-/// union's name, the merchant's current status, and each of the merchant's discounts with the
-/// card's uses of it on `day` (a counting subquery on the card/discount/day index). One row
-/// per discount, or one with no discount; none if the card does not exist.
-///
-/// ```sql
-/// SELECT c.status, c.person_id, o.name, p.name_enc, (SELECT status FROM merchants …),
-///        d.* AS d_*, (SELECT COUNT(*) FROM redemptions r WHERE r.card_id = c.id AND …) AS used
-/// FROM cards c JOIN memberships … JOIN orgs … JOIN people …
-/// LEFT JOIN discounts d ON d.merchant_id = $merchant
-/// WHERE c.id = $card ORDER BY d.created_at, d.id
-/// ```
-async fn till_view<C: ConnectionTrait>(
+/// What the till shows of a card, and what the till's cache (`card_views`) holds: the status,
+/// the holder's name masked (never the full name), the union's name, and the card's uses of
+/// each discount (of any merchant) on one Beijing day.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TillCard {
+    pub status: CardStatus,
+    /// `张*`.
+    pub holder_masked: String,
+    pub union_name: String,
+    /// The day `uses` counts.
+    pub day: NaiveDate,
+    /// `(discount_id, redemptions)` of the card on `day`; a discount not listed is unused.
+    pub uses: Vec<(Uuid, i64)>,
+}
+
+impl TillCard {
+    /// The card's uses of discount `id` on [`TillCard::day`].
+    pub fn uses_of(&self, id: Uuid) -> i64 {
+        self.uses
+            .iter()
+            .find(|(d, _)| *d == id)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct TillRow {
+    status: String,
+    person_id: Uuid,
+    union_name: String,
+    name_enc: Sealed,
+}
+
+/// [`TillCard`] of card `card_id` on `day` from the database (`None`: no such card): the card
+/// joined to its union and holder, and its redemptions that day counted per discount (on the
+/// card/discount/day index), the two queries at once. What the till's cache holds, and what it
+/// must agree with.
+pub async fn read_till<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
-    merchant_id: Uuid,
     card_id: Uuid,
     day: NaiveDate,
-) -> Result<Result<TillView, VerifyError>, StoreError> {
-    use sea_orm::sea_query::ExprTrait as _;
-    use sea_orm::{IdenStatic, Iterable, QueryTrait, TryGetable};
-    const D: &str = "d_";
-    let used = uses_on_day(
-        Expr::col((card::Entity, card::Column::Id)),
-        Expr::col((discount::Entity, discount::Column::Id)),
-        day,
-    );
-    let mut q = crate::cards::joined_to_holder(card::Entity::find_by_id(card_id).select_only())
+) -> Result<Option<TillCard>, StoreError> {
+    let card = crate::cards::joined_to_holder(card::Entity::find_by_id(card_id).select_only())
         .column(card::Column::Status)
         .column(card::Column::PersonId)
         .column_as(org::Column::Name, "union_name")
         .column_as(person::Column::NameEnc, "name_enc")
-        .column_as(merchant_status_of(merchant_id), "merchant_status")
-        .column_as(used, "used");
-    for col in discount::Column::iter() {
-        q = q.column_as(
-            Expr::col((discount::Entity, col)),
-            format!("{D}{}", col.as_str()),
-        );
-    }
-    let mut q = q.into_query();
-    q.left_join(
-        discount::Entity,
-        Expr::col((discount::Entity, discount::Column::MerchantId)).eq(merchant_id),
-    )
-    .order_by((discount::Entity, discount::Column::CreatedAt), Order::Asc)
-    .order_by((discount::Entity, discount::Column::Id), Order::Asc);
-    let rows = conn.query_all(&q).await?;
-    let Some(first) = rows.first() else {
-        return Ok(Err(VerifyError::CardInactive));
+        .into_model::<TillRow>()
+        .one(conn);
+    let uses = redemption::Entity::find()
+        .select_only()
+        .column(redemption::Column::DiscountId)
+        .expr(Expr::cust("COUNT(*)"))
+        .filter(redemption::Column::CardId.eq(card_id))
+        .filter(redemption::Column::Day.eq(day))
+        .group_by(redemption::Column::DiscountId)
+        .into_tuple::<(Uuid, i64)>()
+        .all(conn);
+    let (row, uses) = tokio::try_join!(card, uses)?;
+    let Some(row) = row else {
+        return Ok(None);
     };
-    let get = |name: &str| -> Result<String, StoreError> {
-        Ok(String::try_get(first, "", name).map_err(sea_orm::DbErr::from)?)
-    };
-    let merchant_status: Option<String> =
-        Option::<String>::try_get(first, "", "merchant_status").map_err(sea_orm::DbErr::from)?;
-    if merchant_status.as_deref() != Some("active") {
-        return Ok(Err(VerifyError::MerchantSuspended));
-    }
-    let status = get("status")?;
-    if status != "active" {
-        return Ok(Err(VerifyError::CardInactive));
-    }
-    let person_id = Uuid::try_get(first, "", "person_id").map_err(sea_orm::DbErr::from)?;
-    let name_enc = Sealed::try_get(first, "", "name_enc").map_err(sea_orm::DbErr::from)?;
+    let status = CardStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Other(format!("card {card_id}: unknown status")))?;
     let name = PEOPLE_NAME
-        .open(vault, person_id, &name_enc)
+        .open(vault, row.person_id, &row.name_enc)
         .map_err(|_| StoreError::Other(format!("card {card_id}: unreadable holder name")))?;
-    let mut discounts = Vec::new();
-    for row in &rows {
-        let Some(d) = Discount::from_query_result_optional(row, D)? else {
-            continue;
-        };
-        if applies_on(&d, day) {
-            let used = i64::try_get(row, "", "used").map_err(sea_orm::DbErr::from)?;
-            let left = i64::from(d.daily_limit_per_card) - used;
-            discounts.push((d, Ord::max(left, 0)));
-        }
-    }
-    Ok(Ok(TillView {
-        card_status: status,
+    Ok(Some(TillCard {
+        status,
         holder_masked: mask_name(&name),
-        union_name: get("union_name")?,
-        discounts,
+        union_name: row.union_name,
+        day,
+        uses,
     }))
-}
-
-/// What [`till_view`] reads.
-struct TillView {
-    card_status: String,
-    holder_masked: String,
-    union_name: String,
-    discounts: Vec<(Discount, i64)>,
 }
 
 /// What a merchant learns about a verified card: no ID number, mobile or full name.
@@ -606,7 +589,7 @@ pub enum VerifyError {
     /// Suspended, cancelled, or gone.
     #[error("card not active")]
     CardInactive,
-    /// The merchant was suspended (read fresh, whatever the caller's view of it).
+    /// The merchant is suspended.
     #[error("merchant suspended")]
     MerchantSuspended,
     #[error(transparent)]
@@ -615,32 +598,55 @@ pub enum VerifyError {
     Ephemeral(#[from] EphemeralError),
 }
 
-impl From<sea_orm::DbErr> for VerifyError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        VerifyError::Store(e.into())
-    }
+/// What the till's requests work with.
+#[derive(Clone, Copy)]
+pub struct Till<'a> {
+    pub db: &'a Database,
+    /// The shared ephemeral store: verifications live there.
+    pub store: &'a dyn Ephemeral,
+    pub audit: &'a audit::Appender,
+    pub vault: &'a KeyRing,
+    /// The till's view of a card is cached with the card views, and a redemption makes it
+    /// stale (uses left).
+    pub views: &'a CardViews,
 }
 
-/// Answers what the till shows for a card whose QR token `merchant_id` has just consumed, and
-/// keeps the verification (five minutes) for the redemption. Audited (`merchant.verify`)
-/// through the [`audit::Appender`]: the answer waits for the event's commit, but concurrent
-/// verifications share one transaction. One statement reads everything (see `till_view`).
-#[allow(clippy::too_many_arguments)]
+/// Answers what the till shows for a card whose QR token `merchant` has just consumed, and
+/// keeps the verification (five minutes) for the redemption. `merchant` is the caller's current
+/// copy (`merchant_views`): its discounts are what the till lists. The card's part comes from
+/// the till's cache of the card (`card_views`), so a verification usually reads nothing from
+/// the database. Audited (`merchant.verify`) through the [`audit::Appender`]: the answer waits
+/// for the event's commit, but concurrent verifications share one transaction.
 pub async fn verify_card(
-    db: &Database,
-    store: &dyn Ephemeral,
-    audit_log: &audit::Appender,
-    vault: &KeyRing,
-    merchant_id: Uuid,
+    till: &Till<'_>,
+    merchant: &Merchant,
     card_id: Uuid,
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Verified, VerifyError> {
-    let view = till_view(&db.conn, vault, merchant_id, card_id, beijing_day(now)).await??;
+    if merchant.row.status != "active" {
+        return Err(VerifyError::MerchantSuspended);
+    }
+    let day = beijing_day(now);
+    let card = till
+        .views
+        .till(&till.db.conn, till.vault, card_id, day)
+        .await?
+        .filter(|c| c.status == CardStatus::Active)
+        .ok_or(VerifyError::CardInactive)?;
+    let discounts = merchant
+        .discounts
+        .iter()
+        .filter(|d| applies_on(d, day))
+        .map(|d| {
+            let left = i64::from(d.daily_limit_per_card) - card.uses_of(d.id);
+            (d.clone(), Ord::max(left, 0))
+        })
+        .collect();
     let id = Uuid::now_v7();
     let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
     let record = VerificationRecord {
-        merchant_id,
+        merchant_id: merchant.row.id,
         card_id,
         expires_at,
     };
@@ -649,8 +655,8 @@ pub async fn verify_card(
     );
     let (key, value) = (VerificationRecord::key(id), record.encode());
     let (stored, audited) = tokio::join!(
-        store.set(&key, &value, kept),
-        audit_log.append(
+        till.store.set(&key, &value, kept),
+        till.audit.append(
             actor,
             entry("merchant.verify", "card", card_id, Outcome::Success),
             now,
@@ -661,10 +667,10 @@ pub async fn verify_card(
     Ok(Verified {
         verification_id: id,
         expires_at,
-        card_status: view.card_status,
-        holder_masked: view.holder_masked,
-        union_name: view.union_name,
-        discounts: view.discounts,
+        card_status: card.status.as_str().to_owned(),
+        holder_masked: card.holder_masked,
+        union_name: card.union_name,
+        discounts,
     })
 }
 
@@ -806,12 +812,12 @@ async fn replay<C: ConnectionTrait>(
 /// the unique index on the key; every refusal first looks for a record under the key, so a
 /// retry of a recorded redemption is answered with it whatever changed since.
 pub async fn redeem(
-    db: &Database,
-    store: &dyn Ephemeral,
+    till: &Till<'_>,
     new: &NewRedemption<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Redemption, bool), RedeemError> {
+    let (db, store) = (till.db, till.store);
     let refuse = |why: RedeemError| async move {
         match by_key(&db.conn, new.merchant_id, new.idempotency_key).await? {
             Some(first) => replay(&db.conn, first, new).await,
@@ -899,6 +905,9 @@ pub async fn redeem(
     )
     .await?;
     txn.commit().await.map_err(StoreError::from)?;
+    let mut stale = StaleViews::new();
+    stale.uses_of(row.card_id);
+    till.views.invalidate(&db.conn, stale).await;
     Ok((
         Redemption {
             row,

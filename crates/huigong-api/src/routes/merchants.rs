@@ -20,7 +20,6 @@ use futures_util::future::LocalBoxFuture;
 use huigong_core::Role;
 use huigong_core::phone::ContactPhone;
 use huigong_store::cards::{self, QrError};
-use huigong_store::entity::merchant;
 use huigong_store::merchants::{
     self, DiscountKind, Merchant, MerchantPatch, NewDiscount, NewMerchant, NewRedemption,
     RedeemError, Redemption, Totals, VerifyError, beijing_day,
@@ -35,55 +34,19 @@ use uuid::Uuid;
 const MAX_AMOUNT_FEN: i64 = 100_000_000;
 const MAX_DISCOUNTS: usize = 20;
 
-/// How long an instance trusts its copy of a staff account's merchant. The binding never
-/// changes; the merchant's name and status may. Verify and redeem read the status fresh in
-/// their own statements, so a suspension stops the till at once on every instance; the copy
-/// only spares every till request a lookup of its own.
-const STAFF_MERCHANT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// This instance's copies of staff accounts' merchants (see [`STAFF_MERCHANT_TTL`]); an edit
-/// through this instance clears them.
-#[derive(Debug, Default)]
-pub struct StaffMerchants(
-    std::sync::Mutex<std::collections::HashMap<Uuid, (std::time::Instant, merchant::Model)>>,
-);
-
-impl StaffMerchants {
-    /// Beyond this many entries the map starts over (a county has hundreds of tills).
-    const MAX_ENTRIES: usize = 10_000;
-
-    fn get(&self, user_id: Uuid) -> Option<merchant::Model> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&user_id)
-            .filter(|(at, _)| at.elapsed() < STAFF_MERCHANT_TTL)
-            .map(|(_, m)| m.clone())
-    }
-
-    fn put(&self, user_id: Uuid, merchant: &merchant::Model) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= Self::MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(user_id, (std::time::Instant::now(), merchant.clone()));
-    }
-
-    /// After a merchant was edited, suspended or reactivated through this instance.
-    pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
 /// A merchant's staff member and the merchant it works for.
 #[derive(Debug, Clone)]
 pub struct MerchantCaller {
     pub caller: Caller,
-    pub merchant: merchant::Model,
+    /// The instance's current copy (`merchant_views`): an edit through any instance holds on
+    /// the next request.
+    pub merchant: std::sync::Arc<Merchant>,
 }
 
 impl MerchantCaller {
-    /// Verification and redemption stop while the merchant is suspended.
+    /// Verification stops while the merchant is suspended, before the worker's token is used.
     fn require_active(&self) -> Result<(), ApiError> {
-        if self.merchant.status == "active" {
+        if self.merchant.row.status == "active" {
             Ok(())
         } else {
             Err(merchant_suspended())
@@ -112,13 +75,11 @@ impl FromRequest for MerchantCaller {
             if caller.role != Role::MerchantStaff {
                 return Err(ApiError::forbidden());
             }
-            if let Some(merchant) = state.staff_merchants.get(caller.user_id) {
-                return Ok(MerchantCaller { caller, merchant });
-            }
-            let merchant = merchants::merchant_of_staff(&state.db.conn, caller.user_id)
+            let merchant = state
+                .merchant_views
+                .of_staff(&state.db.conn, caller.user_id)
                 .await?
                 .ok_or_else(ApiError::forbidden)?;
-            state.staff_merchants.put(caller.user_id, &merchant);
             Ok(MerchantCaller { caller, merchant })
         })
     }
@@ -495,6 +456,7 @@ pub async fn update_merchant(
     };
     let m = merchants::update(
         &state.db,
+        &state.merchant_views,
         id,
         &admin.scope,
         &patch,
@@ -503,7 +465,6 @@ pub async fn update_merchant(
     )
     .await?
     .ok_or_else(ApiError::not_found)?;
-    state.staff_merchants.clear();
     Ok(HttpResponse::Ok().json(MerchantView::from(m)))
 }
 
@@ -784,11 +745,8 @@ pub async fn verify(
         QrError::Unavailable(e) => e.into(),
     })?;
     let verified = merchants::verify_card(
-        &state.db,
-        state.sessions.store().as_ref(),
-        &state.audit,
-        &state.vault,
-        staff.merchant.id,
+        &state.till(),
+        &staff.merchant,
         card_id,
         staff.caller.actor(&req),
         now,
@@ -929,8 +887,8 @@ pub async fn redeem(
     staff: MerchantCaller,
     body: crate::json::Json<RedeemRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    // No check of this instance's copy of the merchant: the store reads its status fresh,
-    // after looking for a recorded retry (which is answered even once suspended).
+    // No check of the caller's copy of the merchant: the store reads its status fresh, after
+    // looking for a recorded retry (which is answered even once suspended).
     let key = idempotency_key(&req)?;
     let b = body.into_inner();
     if !(0..=MAX_AMOUNT_FEN).contains(&b.amount_fen) {
@@ -940,16 +898,15 @@ pub async fn redeem(
         ));
     }
     let new = NewRedemption {
-        merchant_id: staff.merchant.id,
+        merchant_id: staff.merchant.row.id,
         verification_id: b.verification_id,
         discount_id: b.discount_id,
         amount_fen: b.amount_fen,
         idempotency_key: &key,
-        merchant_name: &staff.merchant.name,
+        merchant_name: &staff.merchant.row.name,
     };
     let result = merchants::redeem(
-        &state.db,
-        state.sessions.store().as_ref(),
+        &state.till(),
         &new,
         &staff.caller.actor(&req),
         state.clock.now(),
@@ -1043,9 +1000,15 @@ pub async fn merchant_redemptions(
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let (from, to) = period(&query, state.clock.now())?;
-    let (items, totals) =
-        merchants::list_for_merchant(&state.db.conn, staff.merchant.id, from, to, page, per_page)
-            .await?;
+    let (items, totals) = merchants::list_for_merchant(
+        &state.db.conn,
+        staff.merchant.row.id,
+        from,
+        to,
+        page,
+        per_page,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(MerchantRedemptionsPage {
         items: items.into_iter().map(Into::into).collect(),
         total: totals.count,
@@ -1069,7 +1032,7 @@ pub async fn merchant_redemption(
     staff: MerchantCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let r = merchants::get_for_merchant(&state.db.conn, staff.merchant.id, path_id(&id)?)
+    let r = merchants::get_for_merchant(&state.db.conn, staff.merchant.row.id, path_id(&id)?)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(MerchantRedemptionView::from(r)))

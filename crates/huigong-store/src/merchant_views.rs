@@ -1,0 +1,199 @@
+//! Each instance's copy of the merchants its tills work for (the merchant's row and all its
+//! discounts), so that a verification reads no merchant from the database, while an edit made
+//! through *any* instance holds on the next scan everywhere.
+//!
+//! **Freshness: a shared generation per merchant.** The ephemeral store (Redis in production)
+//! holds `merchant:gen:{id}`; an edit of the merchant (its status, its discounts, its name)
+//! gives it a new random value after its commit ([`MerchantViews::invalidate`], called by
+//! `merchants::update`). Every till request reads that key (one `GET`) and uses the instance's
+//! copy only if the copy was loaded under the same generation; otherwise it loads the merchant
+//! again (two queries). The generation is read *before* the load, so a copy loaded before an
+//! edit committed is tagged with the old generation and never used once the edit's bump is
+//! visible (the argument of `card_views`). A copy is also dropped after [`MAX_AGE`], which is
+//! far shorter than a generation's life, so an expired generation key (absent again) can never
+//! make a copy loaded under "absent" before the bump look current.
+//!
+//! **Staff bindings** (account → merchant) never change once made, so they are kept without a
+//! generation. Both maps are bounded ([`MAX_ENTRIES`]; a county has hundreds of tills).
+//!
+//! **Failure.** If the store does not answer, the merchant is read from the database and the
+//! copy is neither used nor kept.
+
+use crate::StoreError;
+use crate::ephemeral::Ephemeral;
+use crate::merchants::{self, Merchant};
+use sea_orm::ConnectionTrait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The longest a copy is used, whatever the generation says.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// How long a generation lives after its last bump: far longer than [`MAX_AGE`].
+const GENERATION_TTL: Duration = Duration::from_secs(60 + 600);
+
+/// Beyond this many entries a map starts over.
+const MAX_ENTRIES: usize = 10_000;
+
+/// A merchant as loaded under a generation.
+#[derive(Debug)]
+struct Copy {
+    generation: Option<String>,
+    loaded: Instant,
+    merchant: Arc<Merchant>,
+}
+
+/// The per-instance copies (see the module documentation).
+#[derive(Debug)]
+pub struct MerchantViews {
+    store: Arc<dyn Ephemeral>,
+    staff: Mutex<HashMap<Uuid, Uuid>>,
+    copies: Mutex<HashMap<Uuid, Arc<Copy>>>,
+}
+
+fn generation_key(merchant_id: Uuid) -> String {
+    format!("merchant:gen:{}", merchant_id.simple())
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V) {
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+impl MerchantViews {
+    pub fn new(store: Arc<dyn Ephemeral>) -> Self {
+        Self {
+            store,
+            staff: Mutex::default(),
+            copies: Mutex::default(),
+        }
+    }
+
+    /// The merchant staff account `user_id` works for, current (see the module documentation);
+    /// `None` if the account is bound to no merchant.
+    pub async fn of_staff<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        user_id: Uuid,
+    ) -> Result<Option<Arc<Merchant>>, StoreError> {
+        let bound = locked(&self.staff).get(&user_id).copied();
+        let merchant_id = match bound {
+            Some(id) => id,
+            None => match merchants::merchant_id_of_staff(conn, user_id).await? {
+                Some(id) => {
+                    bounded_insert(&mut locked(&self.staff), user_id, id);
+                    id
+                }
+                None => return Ok(None),
+            },
+        };
+        self.get(conn, merchant_id).await
+    }
+
+    /// Merchant `merchant_id` with all its discounts, current; `None` if there is none.
+    pub async fn get<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        merchant_id: Uuid,
+    ) -> Result<Option<Arc<Merchant>>, StoreError> {
+        let generation = match self.store.get(&generation_key(merchant_id)).await {
+            Ok(g) => Some(g.map(|g| String::from_utf8_lossy(&g).into_owned())),
+            Err(e) => {
+                tracing::warn!(error = %e, "merchant generation unreadable; reading the database");
+                None
+            }
+        };
+        if let Some(current) = &generation {
+            let copy = locked(&self.copies).get(&merchant_id).cloned();
+            if let Some(copy) = copy
+                && copy.generation == *current
+                && copy.loaded.elapsed() < MAX_AGE
+            {
+                return Ok(Some(copy.merchant.clone()));
+            }
+        }
+        let loaded = Instant::now();
+        let Some(merchant) = merchants::get(conn, merchant_id).await? else {
+            return Ok(None);
+        };
+        let merchant = Arc::new(merchant);
+        if let Some(generation) = generation {
+            let copy = Arc::new(Copy {
+                generation,
+                loaded,
+                merchant: merchant.clone(),
+            });
+            bounded_insert(&mut locked(&self.copies), merchant_id, copy);
+        }
+        Ok(Some(merchant))
+    }
+
+    /// Makes every instance's copy of `merchant_id` stale. Call it after the edit committed.
+    /// Never fails: an error is logged (other instances may then use their copy for up to
+    /// [`MAX_AGE`]). Runs on a task of its own, so a dropped caller cannot cut it short.
+    pub async fn invalidate(&self, merchant_id: Uuid) {
+        locked(&self.copies).remove(&merchant_id);
+        let store = self.store.clone();
+        let done = tokio::spawn(async move {
+            let generation = format!("{:016x}", rand::random::<u64>());
+            store
+                .set(
+                    &generation_key(merchant_id),
+                    generation.as_bytes(),
+                    GENERATION_TTL,
+                )
+                .await
+        });
+        match done.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                error = %e,
+                max_age_secs = MAX_AGE.as_secs(),
+                "merchant copies not invalidated: other instances may use the old one"
+            ),
+            Err(e) => tracing::warn!(error = %e, "merchant invalidation did not finish"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ephemeral::MemoryStore;
+
+    #[test]
+    fn a_full_map_starts_over() {
+        let mut map = HashMap::new();
+        for i in 0..MAX_ENTRIES {
+            bounded_insert(&mut map, i, ());
+        }
+        assert_eq!(map.len(), MAX_ENTRIES);
+        bounded_insert(&mut map, MAX_ENTRIES, ());
+        assert_eq!(map.len(), 1);
+        assert!(map.contains_key(&MAX_ENTRIES));
+    }
+
+    #[tokio::test]
+    async fn invalidation_gives_a_new_generation_each_time() {
+        let store: Arc<dyn Ephemeral> = Arc::new(MemoryStore::new());
+        let views = MerchantViews::new(store.clone());
+        let id = Uuid::now_v7();
+        let read = || async { store.get(&generation_key(id)).await.ok().flatten() };
+        assert_eq!(read().await, None);
+        views.invalidate(id).await;
+        let first = read().await;
+        assert!(first.is_some());
+        views.invalidate(id).await;
+        let second = read().await;
+        assert!(second.is_some());
+        assert_ne!(first, second);
+    }
+}
