@@ -99,31 +99,54 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+impl Caller {
+    /// The request's state, and the (user id, session id) its bearer token names if the token
+    /// is genuine and current (no I/O).
+    pub(crate) fn token_of(
+        req: &HttpRequest,
+    ) -> (Option<web::Data<AppState>>, Option<(Uuid, Uuid)>) {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let verified = state
             .as_ref()
             .zip(bearer(req))
             .and_then(|(state, token)| state.jwt.verify(token));
+        (state, verified)
+    }
+
+    /// The caller whose token named `verified`, if its session is alive; and the values under
+    /// `others`, read in the same round trip as the session.
+    pub(crate) async fn authenticate(
+        state: &AppState,
+        verified: Option<(Uuid, Uuid)>,
+        others: &[&str],
+    ) -> Result<(Caller, Vec<Option<Vec<u8>>>), ApiError> {
+        let (user_id, session_id) = verified.ok_or_else(ApiError::unauthorized)?;
+        let (session, values) = state
+            .sessions
+            .get_with(session_id, state.clock.now(), others)
+            .await?;
+        let session = session
+            .filter(|s| s.user_id == user_id)
+            .ok_or_else(ApiError::unauthorized)?;
+        let caller = Caller {
+            user_id,
+            session_id,
+            role: session.role,
+            session,
+        };
+        Ok((caller, values))
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (state, verified) = Caller::token_of(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-            let (user_id, session_id) = verified.ok_or_else(ApiError::unauthorized)?;
-            let session = state
-                .sessions
-                .get(session_id, state.clock.now())
-                .await?
-                .filter(|s| s.user_id == user_id)
-                .ok_or_else(ApiError::unauthorized)?;
-            Ok(Caller {
-                user_id,
-                session_id,
-                role: session.role,
-                session,
-            })
+            Ok(Caller::authenticate(&state, verified, &[]).await?.0)
         })
     }
 }

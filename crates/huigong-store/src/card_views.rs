@@ -53,7 +53,7 @@
 use crate::StoreError;
 use crate::cards::{self, Card, CardStatus, ShownCard};
 use crate::entity::{card, membership};
-use crate::ephemeral::Ephemeral;
+use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::merchants::{self, TillCard};
 
 use chrono::NaiveDate;
@@ -246,6 +246,38 @@ fn keys_of(users: &BTreeSet<Uuid>, cards: &BTreeSet<Uuid>) -> Vec<String> {
         .collect()
 }
 
+/// What `found` (an entry and its generation, as read) holds: the entry if it is current (and
+/// `usable`); else the generation to store a fresh one under. The generation is read before
+/// the database is, so a write committed after this read bumps it past the generation the
+/// fresh entry will carry, and that entry is never served.
+fn decode<T: DeserializeOwned>(
+    found: Result<Vec<Option<Vec<u8>>>, EphemeralError>,
+    usable: impl Fn(&T) -> bool,
+) -> Lookup<T> {
+    match found {
+        Ok(values) => {
+            let mut values = values.into_iter();
+            let entry = values.next().flatten();
+            let current = values
+                .next()
+                .flatten()
+                .map(|g| String::from_utf8_lossy(&g).into_owned());
+            match entry.and_then(|e| serde_json::from_slice::<Entry<T>>(&e).ok()) {
+                Some(entry) if entry.generation == current && usable(&entry.value) => {
+                    Lookup::Hit(entry.value)
+                }
+                _ => Lookup::Miss {
+                    generation: current,
+                },
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "card view cache unreadable; reading the database");
+            Lookup::Unavailable
+        }
+    }
+}
+
 /// The cache of card views in the shared ephemeral store.
 #[derive(Debug, Clone)]
 pub struct CardViews {
@@ -293,8 +325,35 @@ impl CardViews {
         card_id: Uuid,
         day: NaiveDate,
     ) -> Result<Option<TillCard>, StoreError> {
-        self.cached(
+        let keys = Keys::till(card_id);
+        let found = if self.ttl.is_zero() {
+            Ok(Vec::new())
+        } else {
+            self.store.get_many(&[&keys.entry, &keys.generation]).await
+        };
+        self.till_from(conn, vault, card_id, day, found).await
+    }
+
+    /// The keys whose values [`CardViews::till_from`] takes, in order: to read them in a round
+    /// trip of the caller's (the till's, which also uses the worker's QR token).
+    pub fn till_keys(card_id: Uuid) -> [String; 2] {
+        let keys = Keys::till(card_id);
+        [keys.entry, keys.generation]
+    }
+
+    /// [`CardViews::till`] from the values of [`CardViews::till_keys`] as read by the caller
+    /// (or the error reading them).
+    pub async fn till_from<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        vault: &KeyRing,
+        card_id: Uuid,
+        day: NaiveDate,
+        found: Result<Vec<Option<Vec<u8>>>, EphemeralError>,
+    ) -> Result<Option<TillCard>, StoreError> {
+        self.cached_from(
             &Keys::till(card_id),
+            found,
             |t: &Option<TillCard>| t.as_ref().is_some_and(|t| t.day == day),
             || merchants::read_till(conn, vault, card_id, day),
         )
@@ -317,7 +376,27 @@ impl CardViews {
         if self.ttl.is_zero() {
             return read().await;
         }
-        let generation = match self.lookup(keys, usable).await {
+        let found = self.store.get_many(&[&keys.entry, &keys.generation]).await;
+        self.cached_from(keys, found, usable, read).await
+    }
+
+    /// [`Self::cached`] from the entry and generation already read (`found`).
+    async fn cached_from<T, R, F>(
+        &self,
+        keys: &Keys,
+        found: Result<Vec<Option<Vec<u8>>>, EphemeralError>,
+        usable: impl Fn(&T) -> bool,
+        read: R,
+    ) -> Result<T, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+        R: FnOnce() -> F,
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        if self.ttl.is_zero() {
+            return read().await;
+        }
+        let generation = match decode(found, usable) {
             Lookup::Hit(value) => return Ok(value),
             Lookup::Miss { generation } => Some(generation),
             Lookup::Unavailable => None,
@@ -329,40 +408,7 @@ impl CardViews {
         Ok(value)
     }
 
-    /// The cached answer if it is current (and `usable`); else the generation to store a fresh
-    /// one under. The generation is read before the database is, so a write committed after
-    /// this read bumps it past the generation the fresh entry will carry, and that entry is
-    /// never served.
-    async fn lookup<T: DeserializeOwned>(
-        &self,
-        keys: &Keys,
-        usable: impl Fn(&T) -> bool,
-    ) -> Lookup<T> {
-        match self.store.get_many(&[&keys.entry, &keys.generation]).await {
-            Ok(values) => {
-                let mut values = values.into_iter();
-                let entry = values.next().flatten();
-                let current = values
-                    .next()
-                    .flatten()
-                    .map(|g| String::from_utf8_lossy(&g).into_owned());
-                match entry.and_then(|e| serde_json::from_slice::<Entry<T>>(&e).ok()) {
-                    Some(entry) if entry.generation == current && usable(&entry.value) => {
-                        Lookup::Hit(entry.value)
-                    }
-                    _ => Lookup::Miss {
-                        generation: current,
-                    },
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "card view cache unreadable; reading the database");
-                Lookup::Unavailable
-            }
-        }
-    }
-
-    /// Stores an answer read from the database under the generation [`Self::lookup`] saw.
+    /// Stores an answer read from the database under the generation [`decode`] found.
     async fn fill<T: Serialize>(&self, keys: &Keys, generation: Option<String>, value: &T) {
         let entry = Entry { generation, value };
         let stored = match serde_json::to_vec(&entry) {
@@ -456,6 +502,17 @@ mod tests {
     type Shown = Option<ShownCard>;
 
     impl CardViews {
+        async fn lookup<T: DeserializeOwned>(
+            &self,
+            keys: &Keys,
+            usable: impl Fn(&T) -> bool,
+        ) -> Lookup<T> {
+            decode(
+                self.store.get_many(&[&keys.entry, &keys.generation]).await,
+                usable,
+            )
+        }
+
         async fn view_of(&self, user_id: Uuid) -> Lookup<Shown> {
             self.lookup(&Keys::view(user_id), |_| true).await
         }

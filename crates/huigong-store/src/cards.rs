@@ -659,26 +659,46 @@ pub enum QrError {
     Unavailable(#[from] EphemeralError),
 }
 
+/// A live QR token, checked (signature, expiry) but not yet used: the card it names and its
+/// one-time mark, which lives in the shared ephemeral store under the token's nonce for as long
+/// as the token would have been valid. Setting the mark uses the token (see
+/// [`redeem_qr_token`]; the till sets it together with its first read, `merchants::verify_card`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QrClaim {
+    pub card_id: Uuid,
+    /// The ephemeral-store key whose first setter uses the token.
+    pub mark: String,
+    /// How long the mark must live.
+    pub ttl: Duration,
+}
+
+impl QrClaim {
+    /// Checks `token`: `Invalid` or `Expired`, else its claim.
+    pub fn check(key: &QrKey, token: &str, now: DateTime<Utc>) -> Result<Self, QrError> {
+        let claims = qr::verify(key, token.trim(), now.timestamp()).map_err(|e| match e {
+            QrTokenError::Invalid => QrError::Invalid,
+            QrTokenError::Expired => QrError::Expired,
+        })?;
+        let remaining = u64::try_from(claims.expires_at - now.timestamp()).unwrap_or(1);
+        Ok(Self {
+            card_id: claims.card_id,
+            mark: format!("card:qr-used:{}:{}", claims.card_id, claims.nonce_hex()),
+            ttl: Duration::from_secs(remaining.max(1)),
+        })
+    }
+}
+
 /// Verifies a live QR token and consumes it: the first call anywhere gets the card id, every
-/// later one `Used`. The one-time mark lives in the shared ephemeral store under the token's
-/// nonce for as long as the token would have been valid.
+/// later one `Used`.
 pub async fn redeem_qr_token(
     store: &dyn Ephemeral,
     key: &QrKey,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid, QrError> {
-    let claims = qr::verify(key, token.trim(), now.timestamp()).map_err(|e| match e {
-        QrTokenError::Invalid => QrError::Invalid,
-        QrTokenError::Expired => QrError::Expired,
-    })?;
-    let remaining = u64::try_from(claims.expires_at - now.timestamp()).unwrap_or(1);
-    let mark = format!("card:qr-used:{}:{}", claims.card_id, claims.nonce_hex());
-    let first = store
-        .set_if_absent(&mark, b"1", Duration::from_secs(remaining.max(1)))
-        .await?;
-    if !first {
+    let claim = QrClaim::check(key, token, now)?;
+    if !store.set_if_absent(&claim.mark, b"1", claim.ttl).await? {
         return Err(QrError::Used);
     }
-    Ok(claims.card_id)
+    Ok(claim.card_id)
 }

@@ -20,7 +20,7 @@
 //! copy is neither used nor kept.
 
 use crate::StoreError;
-use crate::ephemeral::Ephemeral;
+use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::merchants::{self, Merchant};
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
@@ -53,10 +53,6 @@ pub struct MerchantViews {
     copies: Mutex<HashMap<Uuid, Arc<Copy>>>,
 }
 
-fn generation_key(merchant_id: Uuid) -> String {
-    format!("merchant:gen:{}", merchant_id.simple())
-}
-
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -77,25 +73,27 @@ impl MerchantViews {
         }
     }
 
-    /// The merchant staff account `user_id` works for, current (see the module documentation);
-    /// `None` if the account is bound to no merchant.
-    pub async fn of_staff<C: ConnectionTrait>(
+    /// The id of the merchant staff account `user_id` works for (kept once read: a binding
+    /// never changes).
+    pub async fn merchant_of_staff<C: ConnectionTrait>(
         &self,
         conn: &C,
         user_id: Uuid,
-    ) -> Result<Option<Arc<Merchant>>, StoreError> {
-        let bound = locked(&self.staff).get(&user_id).copied();
-        let merchant_id = match bound {
-            Some(id) => id,
-            None => match merchants::merchant_id_of_staff(conn, user_id).await? {
-                Some(id) => {
-                    bounded_insert(&mut locked(&self.staff), user_id, id);
-                    id
-                }
-                None => return Ok(None),
-            },
-        };
-        self.get(conn, merchant_id).await
+    ) -> Result<Option<Uuid>, StoreError> {
+        if let Some(id) = locked(&self.staff).get(&user_id).copied() {
+            return Ok(Some(id));
+        }
+        let found = merchants::merchant_id_of_staff(conn, user_id).await?;
+        if let Some(id) = found {
+            bounded_insert(&mut locked(&self.staff), user_id, id);
+        }
+        Ok(found)
+    }
+
+    /// The key of merchant `merchant_id`'s generation: read it in a round trip of the caller's
+    /// and hand the value to [`MerchantViews::get_at`].
+    pub fn generation_key(merchant_id: Uuid) -> String {
+        format!("merchant:gen:{}", merchant_id.simple())
     }
 
     /// Merchant `merchant_id` with all its discounts, current; `None` if there is none.
@@ -104,7 +102,19 @@ impl MerchantViews {
         conn: &C,
         merchant_id: Uuid,
     ) -> Result<Option<Arc<Merchant>>, StoreError> {
-        let generation = match self.store.get(&generation_key(merchant_id)).await {
+        let generation = self.store.get(&Self::generation_key(merchant_id)).await;
+        self.get_at(conn, merchant_id, generation).await
+    }
+
+    /// [`MerchantViews::get`] with the merchant's generation as the caller read it (or the
+    /// error reading it).
+    pub async fn get_at<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        merchant_id: Uuid,
+        generation: Result<Option<Vec<u8>>, EphemeralError>,
+    ) -> Result<Option<Arc<Merchant>>, StoreError> {
+        let generation = match generation {
             Ok(g) => Some(g.map(|g| String::from_utf8_lossy(&g).into_owned())),
             Err(e) => {
                 tracing::warn!(error = %e, "merchant generation unreadable; reading the database");
@@ -146,7 +156,7 @@ impl MerchantViews {
             let generation = format!("{:016x}", rand::random::<u64>());
             store
                 .set(
-                    &generation_key(merchant_id),
+                    &Self::generation_key(merchant_id),
                     generation.as_bytes(),
                     GENERATION_TTL,
                 )
@@ -186,7 +196,13 @@ mod tests {
         let store: Arc<dyn Ephemeral> = Arc::new(MemoryStore::new());
         let views = MerchantViews::new(store.clone());
         let id = Uuid::now_v7();
-        let read = || async { store.get(&generation_key(id)).await.ok().flatten() };
+        let read = || async {
+            store
+                .get(&MerchantViews::generation_key(id))
+                .await
+                .ok()
+                .flatten()
+        };
         assert_eq!(read().await, None);
         views.invalidate(id).await;
         let first = read().await;

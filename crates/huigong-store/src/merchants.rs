@@ -11,7 +11,7 @@
 
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::card_views::{CardViews, StaleViews};
-use crate::cards::CardStatus;
+use crate::cards::{CardStatus, QrClaim};
 use crate::entity::{card, discount, merchant, merchant_staff, org, person, redemption};
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use crate::merchant_views::MerchantViews;
@@ -586,6 +586,9 @@ pub struct Verified {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The worker's QR token was used before (by this or any other instance).
+    #[error("QR token already used")]
+    TokenUsed,
     /// Suspended, cancelled, or gone.
     #[error("card not active")]
     CardInactive,
@@ -611,26 +614,35 @@ pub struct Till<'a> {
     pub views: &'a CardViews,
 }
 
-/// Answers what the till shows for a card whose QR token `merchant` has just consumed, and
-/// keeps the verification (five minutes) for the redemption. `merchant` is the caller's current
-/// copy (`merchant_views`): its discounts are what the till lists. The card's part comes from
-/// the till's cache of the card (`card_views`), so a verification usually reads nothing from
-/// the database. Audited (`merchant.verify`) through the [`audit::Appender`]: the answer waits
-/// for the event's commit, but concurrent verifications share one transaction.
+/// Uses the worker's QR token (`claim`, checked by the caller) for `merchant`, answers what the
+/// till shows for its card, and keeps the verification (five minutes) for the redemption.
+/// `merchant` is the caller's current copy (`merchant_views`): its discounts are what the till
+/// lists. The card's part comes from the till's cache of the card (`card_views`), read in the
+/// same round trip that sets the token's one-time mark; so a verification usually reads
+/// nothing from the database. Audited (`merchant.verify`) through the [`audit::Appender`]: the
+/// answer waits for the event's commit, but concurrent verifications share one transaction.
 pub async fn verify_card(
     till: &Till<'_>,
     merchant: &Merchant,
-    card_id: Uuid,
+    claim: &QrClaim,
     actor: Actor,
     now: DateTime<Utc>,
 ) -> Result<Verified, VerifyError> {
     if merchant.row.status != "active" {
         return Err(VerifyError::MerchantSuspended);
     }
-    let day = beijing_day(now);
+    let (day, card_id) = (beijing_day(now), claim.card_id);
+    let [view, generation] = CardViews::till_keys(card_id);
+    let (first, found) = till
+        .store
+        .set_if_absent_then_get_many(&claim.mark, b"1", claim.ttl, &[&view, &generation])
+        .await?;
+    if !first {
+        return Err(VerifyError::TokenUsed);
+    }
     let card = till
         .views
-        .till(&till.db.conn, till.vault, card_id, day)
+        .till_from(&till.db.conn, till.vault, card_id, day, Ok(found))
         .await?
         .filter(|c| c.status == CardStatus::Active)
         .ok_or(VerifyError::CardInactive)?;

@@ -82,29 +82,48 @@ impl Sessions {
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, EphemeralError> {
-        let Some(bytes) = self.store.get(&key(id)).await? else {
-            return Ok(None);
-        };
-        let Ok(s) = serde_json::from_slice::<Stored>(&bytes) else {
-            tracing::warn!(session = %id, "unreadable session record ignored");
-            return Ok(None);
-        };
-        if s.expires_at <= now {
-            return Ok(None);
-        }
-        Ok(Some(SessionRecord {
-            user_id: s.user_id,
-            role: s.role,
-            openid: s.openid,
-            unionid: s.unionid,
-            session_key: s.session_key.map(Secret::from),
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-        }))
+        let bytes = self.store.get(&key(id)).await?;
+        Ok(decode(id, bytes.as_deref(), now))
+    }
+
+    /// [`Sessions::get`], and the values under `others` in the same round trip (what the
+    /// request needs next, such as a generation to check a cached copy against).
+    pub async fn get_with(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        others: &[&str],
+    ) -> Result<(Option<SessionRecord>, Vec<Option<Vec<u8>>>), EphemeralError> {
+        let session = key(id);
+        let keys: Vec<&str> = std::iter::once(session.as_str())
+            .chain(others.iter().copied())
+            .collect();
+        let mut values = self.store.get_many(&keys).await?.into_iter();
+        let record = decode(id, values.next().flatten().as_deref(), now);
+        Ok((record, values.collect()))
     }
 
     /// Ends the session; returns whether it existed.
     pub async fn delete(&self, id: Uuid) -> Result<bool, EphemeralError> {
         self.store.delete(&key(id)).await
     }
+}
+
+fn decode(id: Uuid, bytes: Option<&[u8]>, now: DateTime<Utc>) -> Option<SessionRecord> {
+    let Ok(s) = serde_json::from_slice::<Stored>(bytes?) else {
+        tracing::warn!(session = %id, "unreadable session record ignored");
+        return None;
+    };
+    if s.expires_at <= now {
+        return None;
+    }
+    Some(SessionRecord {
+        user_id: s.user_id,
+        role: s.role,
+        openid: s.openid,
+        unionid: s.unionid,
+        session_key: s.session_key.map(Secret::from),
+        created_at: s.created_at,
+        expires_at: s.expires_at,
+    })
 }

@@ -199,6 +199,50 @@ async fn set_if_absent_lets_exactly_one_writer_win() {
     );
 }
 
+/// A QR token's use and the till's read in one round trip: exactly one of twenty concurrent
+/// claims wins, every claimer reads the values as they are after its claim, and a lost claim
+/// leaves the mark as the winner set it.
+#[tokio::test]
+async fn a_claim_and_the_reads_that_follow_it_go_together() {
+    let s = ephemeral().await;
+    s.set("view", b"cached", Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let attempts = (0..20).map(|i| {
+        let s = s.clone();
+        tokio::spawn(async move {
+            s.set_if_absent_then_get_many(
+                "mark",
+                format!("{i}").as_bytes(),
+                Duration::from_secs(30),
+                &["view", "mark", "missing"],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        })
+    });
+    let mut winners = Vec::new();
+    for a in attempts {
+        let (won, values) = a.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(values.len(), 3);
+        assert_eq!(values[0].as_deref(), Some(&b"cached"[..]));
+        assert!(values[1].is_some(), "the mark is read after the claim");
+        assert_eq!(values[2], None);
+        if won {
+            winners.push(values[1].clone());
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(s.get("mark").await.ok().flatten(), winners[0]);
+    // No keys to read: only the claim.
+    let (won, values) = s
+        .set_if_absent_then_get_many("other", b"x", Duration::from_secs(30), &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(won);
+    assert!(values.is_empty());
+}
+
 #[tokio::test]
 async fn increment_counts_within_a_window_that_does_not_slide() {
     let s = ephemeral().await;

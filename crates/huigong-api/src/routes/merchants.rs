@@ -19,7 +19,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures_util::future::LocalBoxFuture;
 use huigong_core::Role;
 use huigong_core::phone::ContactPhone;
-use huigong_store::cards::{self, QrError};
+use huigong_store::cards::{self, QrClaim, QrError};
+use huigong_store::merchant_views::MerchantViews;
 use huigong_store::merchants::{
     self, DiscountKind, Merchant, MerchantPatch, NewDiscount, NewMerchant, NewRedemption,
     RedeemError, Redemption, Totals, VerifyError, beijing_day,
@@ -66,18 +67,27 @@ impl FromRequest for MerchantCaller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let caller = Caller::from_request(req, payload);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+    /// One round trip to the shared store: the session, and the generation of the merchant the
+    /// account works for (the binding is kept once read), which says whether this instance's
+    /// copy of the merchant is current.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (state, verified) = Caller::token_of(req);
         Box::pin(async move {
-            let caller = caller.await?;
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-            if caller.role != Role::MerchantStaff {
-                return Err(ApiError::forbidden());
-            }
-            let merchant = state
-                .merchant_views
-                .of_staff(&state.db.conn, caller.user_id)
+            let views = &state.merchant_views;
+            let merchant_id = match verified {
+                Some((user_id, _)) => views.merchant_of_staff(&state.db.conn, user_id).await?,
+                None => None,
+            };
+            let generation = merchant_id.map(MerchantViews::generation_key);
+            let others: Vec<&str> = generation.iter().map(String::as_str).collect();
+            let (caller, mut values) = Caller::authenticate(&state, verified, &others).await?;
+            let merchant_id = merchant_id
+                .filter(|_| caller.role == Role::MerchantStaff)
+                .ok_or_else(ApiError::forbidden)?;
+            let generation = values.pop().flatten();
+            let merchant = views
+                .get_at(&state.db.conn, merchant_id, Ok(generation))
                 .await?
                 .ok_or_else(ApiError::forbidden)?;
             Ok(MerchantCaller { caller, merchant })
@@ -718,14 +728,7 @@ pub async fn verify(
 ) -> Result<HttpResponse, ApiError> {
     staff.require_active()?;
     let now = state.clock.now();
-    let card_id = cards::redeem_qr_token(
-        state.sessions.store().as_ref(),
-        &state.card.qr_key,
-        &body.token,
-        now,
-    )
-    .await
-    .map_err(|e| match e {
+    let claim = QrClaim::check(&state.card.qr_key, &body.token, now).map_err(|e| match e {
         QrError::Invalid => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_token",
@@ -737,22 +740,19 @@ pub async fn verify(
             "token_expired",
             "动态码已过期，请让持卡人刷新后重新出示",
         ),
-        QrError::Used => ApiError::new(
-            StatusCode::CONFLICT,
-            "token_used",
-            "该动态码已被使用，请让持卡人刷新后重新出示",
-        ),
+        QrError::Used => token_used(),
         QrError::Unavailable(e) => e.into(),
     })?;
     let verified = merchants::verify_card(
         &state.till(),
         &staff.merchant,
-        card_id,
+        &claim,
         staff.caller.actor(&req),
         now,
     )
     .await
     .map_err(|e| match e {
+        VerifyError::TokenUsed => token_used(),
         VerifyError::CardInactive => card_inactive(),
         VerifyError::MerchantSuspended => merchant_suspended(),
         VerifyError::Store(e) => e.into(),
@@ -780,6 +780,14 @@ pub async fn verify(
             })
             .collect(),
     }))
+}
+
+fn token_used() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "token_used",
+        "该动态码已被使用，请让持卡人刷新后重新出示",
+    )
 }
 
 fn card_inactive() -> ApiError {

@@ -54,6 +54,18 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, EphemeralError>;
+    /// [`Ephemeral::set_if_absent`], then the values under `keys` as they are after it, in one
+    /// round trip (a Redis pipeline): claiming a one-time token and reading what its use needs.
+    async fn set_if_absent_then_get_many(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        keys: &[&str],
+    ) -> Result<(bool, Vec<Option<Vec<u8>>>), EphemeralError> {
+        let set = self.set_if_absent(key, value, ttl).await?;
+        Ok((set, self.get_many(keys).await?))
+    }
     /// Removes `key`; returns whether something was removed.
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;
     /// Adds one to the counter under `key` and returns the new value; a new counter lives for

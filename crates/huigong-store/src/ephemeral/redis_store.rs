@@ -125,6 +125,45 @@ impl Ephemeral for RedisStore {
         Ok(answer.is_some())
     }
 
+    async fn set_if_absent_then_get_many(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+        keys: &[&str],
+    ) -> Result<(bool, Vec<Option<Vec<u8>>>), EphemeralError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl));
+        for k in keys {
+            pipe.get(self.key(k));
+        }
+        let mut answers: Vec<redis::Value> =
+            pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        if answers.len() != keys.len() + 1 {
+            return Err(EphemeralError::Unavailable(format!(
+                "pipeline answered {} of {} commands",
+                answers.len(),
+                keys.len() + 1
+            )));
+        }
+        let values = answers
+            .split_off(1)
+            .into_iter()
+            .map(|v| {
+                redis::from_redis_value::<Option<Vec<u8>>>(v)
+                    .map_err(|e| EphemeralError::Unavailable(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = !matches!(answers.first(), Some(redis::Value::Nil) | None);
+        Ok((set, values))
+    }
+
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError> {
         let mut conn = self.conn.clone();
         let removed: u64 = conn.del(self.key(key)).await.map_err(unavailable)?;
