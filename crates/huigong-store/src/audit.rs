@@ -138,7 +138,7 @@ pub async fn record_all<C: ConnectionTrait>(
         .pop()
         .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
     let mut prev_hash = head.hash;
-    let mut rows = Vec::with_capacity(events.len());
+    let mut rows: Vec<audit_event::Model> = Vec::with_capacity(events.len());
     for (seq, (actor, entry, now)) in (head.seq - n + 1..).zip(events) {
         let occurred_at = now.trunc_subsecs(6);
         let mut event = audit_event::Model {
@@ -160,16 +160,99 @@ pub async fn record_all<C: ConnectionTrait>(
         };
         event.hash = event_hash(&event).to_vec();
         prev_hash.clone_from(&event.hash);
-        rows.push(audit_event::ActiveModel::from(event));
+        rows.push(event);
     }
-    audit_event::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+    insert_events(txn, rows).await?;
     audit_head::Entity::update_many()
         .col_expr(audit_head::Column::Hash, Expr::value(prev_hash))
         .filter(audit_head::Column::Id.eq(1))
         .exec(txn)
         .await?;
+    Ok(())
+}
+
+/// Inserts events. On PostgreSQL as one statement of fixed text whatever their number (the
+/// rows travel as one JSON parameter), so each connection prepares it once: a multi-row
+/// `VALUES` list has fifteen parameters per row and a new text for every batch size, which
+/// PostgreSQL parsed and planned again for most batches of the [`Appender`]. SQLite, in
+/// process, keeps the multi-row insert.
+async fn insert_events<C: ConnectionTrait>(
+    txn: &C,
+    rows: Vec<audit_event::Model>,
+) -> Result<(), StoreError> {
+    use base64::Engine as _;
+    use sea_orm::{DbBackend, Statement};
+    if txn.get_database_backend() != DbBackend::Postgres {
+        let rows = rows.into_iter().map(audit_event::ActiveModel::from);
+        audit_event::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
+        return Ok(());
+    }
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        id: Uuid,
+        seq: i64,
+        occurred_at: DateTime<Utc>,
+        occurred_at_unix: i64,
+        actor_user_id: Option<Uuid>,
+        actor_role: &'a str,
+        action: &'a str,
+        target_type: &'a str,
+        target_id: Option<&'a str>,
+        fields: &'a str,
+        outcome: &'a str,
+        client_ip: Option<&'a str>,
+        request_id: Option<&'a str>,
+        prev_hash: String,
+        hash: String,
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let json: Vec<Row<'_>> = rows
+        .iter()
+        .map(|e| Row {
+            id: e.id,
+            seq: e.seq,
+            occurred_at: e.occurred_at,
+            occurred_at_unix: e.occurred_at_unix,
+            actor_user_id: e.actor_user_id,
+            actor_role: &e.actor_role,
+            action: &e.action,
+            target_type: &e.target_type,
+            target_id: e.target_id.as_deref(),
+            fields: &e.fields,
+            outcome: &e.outcome,
+            client_ip: e.client_ip.as_deref(),
+            request_id: e.request_id.as_deref(),
+            prev_hash: b64.encode(&e.prev_hash),
+            hash: b64.encode(&e.hash),
+        })
+        .collect();
+    let json = serde_json::to_string(&json).map_err(|e| StoreError::Other(e.to_string()))?;
+    const INSERT: &str = "INSERT INTO audit_events (id, seq, occurred_at, occurred_at_unix, \
+        actor_user_id, actor_role, action, target_type, target_id, fields, outcome, client_ip, \
+        request_id, prev_hash, hash) \
+        SELECT id, seq, occurred_at, occurred_at_unix, actor_user_id, actor_role, action, \
+        target_type, target_id, fields, outcome, client_ip, request_id, \
+        decode(prev_hash, 'base64'), decode(hash, 'base64') \
+        FROM json_to_recordset($1::json) AS r(id uuid, seq bigint, occurred_at timestamptz, \
+        occurred_at_unix bigint, actor_user_id uuid, actor_role text, action text, \
+        target_type text, target_id text, fields text, outcome text, client_ip text, \
+        request_id text, prev_hash text, hash text)";
+    let done = txn
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            INSERT,
+            [json.into()],
+        ))
+        .await?;
+    if done.rows_affected() != rows.len() as u64 {
+        return Err(StoreError::Other(format!(
+            "audit insert wrote {} of {} events",
+            done.rows_affected(),
+            rows.len()
+        )));
+    }
     Ok(())
 }
 
