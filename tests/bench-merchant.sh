@@ -4,15 +4,18 @@
 # /api/v1/merchant/redemptions`). The release binary, PostgreSQL and Redis started as
 # tests/run.sh does, and the load generator `tests/bench/merchant.rs` (example `bench_merchant`)
 # on the same machine. It sets up members with active cards and a merchant over the API, fetches
-# one live QR token per customer beforehand, then drives each run. Prints figures; asserts
-# nothing about timing. A run with failures is not a valid figure.
+# one live QR token per customer beforehand, then drives each run: the verifications alone
+# through wrk (`tests/bench/verify.lua`; installed from Debian packages when missing, as root),
+# as tests/bench.sh does, the pairs (each redemption needs its verification's answer) from the
+# program itself. Prints figures; asserts nothing about timing. A run with failures is not a
+# valid figure.
 #
 #   tests/bench-merchant.sh
 #   BENCH_VERIFIES=60000 BENCH_PAIRS=12000 BENCH_CONNECTIONS=128 BENCH_CARDS=500 tests/bench-merchant.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_PAIRS=${BENCH_PAIRS:-8000}
-export BENCH_VERIFIES=${BENCH_VERIFIES:-30000}
+export BENCH_VERIFIES=${BENCH_VERIFIES:-60000}
 export BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
 export BENCH_CARDS=${BENCH_CARDS:-300}
 export BENCH_PASSWORD='Bench-Till-2026!'
@@ -23,6 +26,11 @@ TARGET=${CARGO_TARGET_DIR:-target}
 SERVER_PID=""
 trap '[ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true; cleanup' EXIT
 command -v curl >/dev/null || die "curl is missing"
+if ! command -v wrk >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "wrk is missing: sudo apt-get install wrk"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+export BENCH_WRK_SCRIPT="$PWD/tests/bench/verify.lua" WRK_THREADS=2
 cargo build --release --locked -q -p huigong-server --bin huigong
 cargo build --release --locked -q -p huigong-tests --example bench_merchant
 

@@ -272,6 +272,67 @@ async fn main() -> Result<(), Error> {
 
     // Verifications alone first (a till scanning without redeeming), then the pairs.
     let tokens = fetch_tokens(&c, &workers, verifies, connections).await?;
+    if let Ok(script) = std::env::var("BENCH_WRK_SCRIPT") {
+        verify_with_wrk(&c.base, &script, &tokens, &staff, connections)?;
+    } else {
+        verify_alone(&c, tokens, &staff, connections).await?;
+    }
+    pairs_run(&c, &workers, &staff, pairs, connections).await
+}
+
+/// The verifications alone, driven by wrk (a load generator in C, as `tests/bench.sh` uses,
+/// so that the generator takes less of the two cores than reqwest does) for
+/// `BENCH_VERIFY_SECONDS` (5): `tests/bench/verify.lua` sends each token once. Prints wrk's
+/// figures.
+fn verify_with_wrk(
+    base: &str,
+    script: &str,
+    tokens: &[String],
+    staff: &str,
+    connections: usize,
+) -> Result<(), Error> {
+    let threads = std::env::var("WRK_THREADS").unwrap_or_else(|_| "2".into());
+    let seconds = env_or("BENCH_VERIFY_SECONDS", 5).to_string() + "s";
+    let file = std::env::temp_dir().join(format!("bench-verify-tokens-{}", std::process::id()));
+    std::fs::write(&file, tokens.join("\n") + "\n")?;
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t",
+            &threads,
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &seconds,
+            "--latency",
+        ])
+        .args(["-s", script, base])
+        .env("TOKENS_FILE", &file)
+        .env("STAFF_TOKEN", staff)
+        .env("WRK_THREADS", &threads)
+        .env("WRK_CONNECTIONS", connections.to_string())
+        .output();
+    let _ = std::fs::remove_file(&file);
+    let out = out.map_err(|e| format!("wrk: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("verifies in") || l.starts_with("INVALID"))
+        .collect();
+    if figures.is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("wrk printed no figures: {stdout} {stderr}").into());
+    }
+    println!("{}", figures.join("\n"));
+    Ok(())
+}
+
+/// The verifications alone, from this program.
+async fn verify_alone(
+    c: &Client,
+    tokens: Vec<String>,
+    staff: &Arc<String>,
+    connections: usize,
+) -> Result<(), Error> {
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -332,11 +393,22 @@ async fn main() -> Result<(), Error> {
         failures.load(Ordering::Relaxed),
     );
 
-    let tokens = fetch_tokens(&c, &workers, pairs, connections).await?;
-    // The run: each till takes the next customer, verifies, redeems the first discount left.
+    Ok(())
+}
+
+/// Verify+redeem pairs: each till takes the next customer, verifies, redeems the first
+/// discount left.
+async fn pairs_run(
+    c: &Client,
+    workers: &[String],
+    staff: &Arc<String>,
+    pairs: usize,
+    connections: usize,
+) -> Result<(), Error> {
+    let tokens = fetch_tokens(c, workers, pairs, connections).await?;
     let tokens = Arc::new(tokens);
     let next = Arc::new(AtomicUsize::new(0));
-    failures.store(0, Ordering::Relaxed);
+    let failures = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tills = (0..connections).map(|_| {
         let (c, tokens, next, failures, staff) = (

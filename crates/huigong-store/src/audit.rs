@@ -17,7 +17,8 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 /// Who acted. `role` is a role name, or `system` for commands run from the shell.
@@ -162,23 +163,19 @@ pub async fn record_all<C: ConnectionTrait>(
         prev_hash.clone_from(&event.hash);
         rows.push(event);
     }
-    insert_events(txn, rows).await?;
-    audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::Hash, Expr::value(prev_hash))
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(txn)
-        .await?;
-    Ok(())
+    append_events(txn, rows, prev_hash).await
 }
 
-/// Inserts events. On PostgreSQL as one statement of fixed text whatever their number (the
-/// rows travel as one JSON parameter), so each connection prepares it once: a multi-row
-/// `VALUES` list has fifteen parameters per row and a new text for every batch size, which
-/// PostgreSQL parsed and planned again for most batches of the [`Appender`]. SQLite, in
-/// process, keeps the multi-row insert.
-async fn insert_events<C: ConnectionTrait>(
+/// Inserts events and moves the head's hash to the last one's (`head_hash`). On PostgreSQL in
+/// one statement of fixed text whatever their number (the rows travel as one JSON parameter;
+/// the head is updated by the same statement), so each connection prepares it once and a batch
+/// costs one round trip: a multi-row `VALUES` list has fifteen parameters per row and a new
+/// text for every batch size, which PostgreSQL parsed and planned again for most batches of
+/// the [`Appender`]. SQLite, in process, keeps the multi-row insert and a second statement.
+async fn append_events<C: ConnectionTrait>(
     txn: &C,
     rows: Vec<audit_event::Model>,
+    head_hash: Vec<u8>,
 ) -> Result<(), StoreError> {
     use base64::Engine as _;
     use sea_orm::{DbBackend, Statement};
@@ -186,6 +183,11 @@ async fn insert_events<C: ConnectionTrait>(
         let rows = rows.into_iter().map(audit_event::ActiveModel::from);
         audit_event::Entity::insert_many(rows)
             .exec_without_returning(txn)
+            .await?;
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Hash, Expr::value(head_hash))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(txn)
             .await?;
         return Ok(());
     }
@@ -229,28 +231,29 @@ async fn insert_events<C: ConnectionTrait>(
         })
         .collect();
     let json = serde_json::to_string(&json).map_err(|e| StoreError::Other(e.to_string()))?;
-    const INSERT: &str = "INSERT INTO audit_events (id, seq, occurred_at, occurred_at_unix, \
-        actor_user_id, actor_role, action, target_type, target_id, fields, outcome, client_ip, \
-        request_id, prev_hash, hash) \
+    // The head moves only if every row went in ($3 of them): one row updated says both.
+    const APPEND: &str = "WITH inserted AS (INSERT INTO audit_events (id, seq, occurred_at, \
+        occurred_at_unix, actor_user_id, actor_role, action, target_type, target_id, fields, \
+        outcome, client_ip, request_id, prev_hash, hash) \
         SELECT id, seq, occurred_at, occurred_at_unix, actor_user_id, actor_role, action, \
         target_type, target_id, fields, outcome, client_ip, request_id, \
         decode(prev_hash, 'base64'), decode(hash, 'base64') \
         FROM json_to_recordset($1::json) AS r(id uuid, seq bigint, occurred_at timestamptz, \
         occurred_at_unix bigint, actor_user_id uuid, actor_role text, action text, \
         target_type text, target_id text, fields text, outcome text, client_ip text, \
-        request_id text, prev_hash text, hash text)";
+        request_id text, prev_hash text, hash text) RETURNING 1) \
+        UPDATE audit_head SET hash = $2 WHERE id = 1 AND (SELECT COUNT(*) FROM inserted) = $3";
+    let n = i64::try_from(rows.len()).map_err(|e| StoreError::Other(e.to_string()))?;
     let done = txn
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            INSERT,
-            [json.into()],
+            APPEND,
+            [json.into(), head_hash.into(), n.into()],
         ))
         .await?;
-    if done.rows_affected() != rows.len() as u64 {
+    if done.rows_affected() != 1 {
         return Err(StoreError::Other(format!(
-            "audit insert wrote {} of {} events",
-            done.rows_affected(),
-            rows.len()
+            "audit append of {n} events did not complete"
         )));
     }
     Ok(())
@@ -263,6 +266,9 @@ struct Pending {
     now: DateTime<Utc>,
     done: oneshot::Sender<Result<(), StoreError>>,
 }
+
+/// How many batches the [`Appender`] writes at once (see [`Appender::start`]).
+const BATCHES_IN_FLIGHT: usize = 2;
 
 /// Most events written by one transaction of the [`Appender`] (15 bound values each, well
 /// within both backends' limits).
@@ -285,29 +291,47 @@ pub struct Appender {
 impl Appender {
     /// Starts the writer task on the current Tokio runtime. It stops when every `Appender`
     /// clone is dropped.
+    ///
+    /// Up to [`BATCHES_IN_FLIGHT`] batches are written at once: while one commits, the next is
+    /// already waiting for the chain's head (PostgreSQL's row lock, SQLite's write gate) and
+    /// goes on the moment it is free, so an event waits for less than two batches' writing.
+    /// The head still orders them: each batch's events get consecutive numbers after the
+    /// previous batch's, whichever of them started first.
     pub fn start(db: Database) -> Self {
         let (queue, mut rx) = mpsc::channel::<Pending>(4 * APPEND_BATCH);
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(APPEND_BATCH);
-            while rx.recv_many(&mut batch, APPEND_BATCH).await > 0 {
-                // On a task of its own: a panic while writing fails this batch, not the writer.
-                let events: Vec<_> = batch
-                    .iter()
-                    .map(|p| (p.actor.clone(), p.entry.clone(), p.now))
-                    .collect();
+            let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+            loop {
+                // A slot first, then whatever waits: a batch collects all that arrived while
+                // every slot was busy.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
+                let mut batch = Vec::with_capacity(APPEND_BATCH);
+                if rx.recv_many(&mut batch, APPEND_BATCH).await == 0 {
+                    break;
+                }
                 let db = db.clone();
-                let result = tokio::spawn(async move { write_batch(&db, &events).await })
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(StoreError::Other(format!("audit batch writer failed: {e}")))
-                    });
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, events = batch.len(), "audit batch not written");
-                }
-                for p in batch.drain(..) {
-                    // A caller that gave up (its request was cancelled) no longer listens.
-                    let _ = p.done.send(result.clone());
-                }
+                tokio::spawn(async move {
+                    let events: Vec<_> = batch
+                        .iter()
+                        .map(|p| (p.actor.clone(), p.entry.clone(), p.now))
+                        .collect();
+                    // On a task of its own: a panic while writing fails this batch only.
+                    let result = tokio::spawn(async move { write_batch(&db, &events).await })
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(StoreError::Other(format!("audit batch writer failed: {e}")))
+                        });
+                    drop(slot);
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, events = batch.len(), "audit batch not written");
+                    }
+                    for p in batch {
+                        // A caller that gave up (its request was cancelled) no longer listens.
+                        let _ = p.done.send(result.clone());
+                    }
+                });
             }
         });
         Self { queue }
