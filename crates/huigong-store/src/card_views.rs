@@ -551,6 +551,36 @@ mod tests {
         assert!(json.contains("\"status\":\"active\""), "{json}");
     }
 
+    /// The till's entry is exactly these fields: the name only masked, nothing else personal.
+    #[test]
+    fn a_till_entry_holds_the_masked_name_only() {
+        let entry = Entry {
+            generation: None,
+            value: Some(till(NaiveDate::MIN, 1)),
+        };
+        let json = serde_json::to_string(&entry).unwrap_or_default();
+        assert!(json.contains("\"holder_masked\":\"张*\""), "{json}");
+        let fields: Vec<&str> = json
+            .match_indices("\":")
+            .map(|(i, _)| {
+                let start = json[..i].rfind('"').map_or(0, |s| s + 1);
+                &json[start..i]
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "g",
+                "c",
+                "status",
+                "holder_masked",
+                "union_name",
+                "day",
+                "uses"
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn a_filled_view_is_served_until_its_account_is_invalidated() {
         let views = views();

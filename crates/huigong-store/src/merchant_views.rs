@@ -5,22 +5,23 @@
 //! **Freshness: a shared generation per merchant.** The ephemeral store (Redis in production)
 //! holds `merchant:gen:{id}`; an edit of the merchant (its status, its discounts, its name)
 //! gives it a new random value after its commit ([`MerchantViews::invalidate`], called by
-//! `merchants::update`). Every till request reads that key (one `GET`) and uses the instance's
-//! copy only if the copy was loaded under the same generation; otherwise it loads the merchant
+//! `merchants::update`). Every till request reads that key together with its session (one
+//! `MGET`, `huigong_api`'s `MerchantCaller`) and uses the instance's copy only if the copy was loaded under the same generation; otherwise it loads the merchant
 //! again (two queries). The generation is read *before* the load, so a copy loaded before an
 //! edit committed is tagged with the old generation and never used once the edit's bump is
 //! visible (the argument of `card_views`). A copy is also dropped after [`MAX_AGE`], which is
 //! far shorter than a generation's life, so an expired generation key (absent again) can never
 //! make a copy loaded under "absent" before the bump look current.
 //!
-//! **Staff bindings** (account → merchant) never change once made, so they are kept without a
-//! generation. Both maps are bounded ([`MAX_ENTRIES`]; a county has hundreds of tills).
+//! **Staff bindings** (account → merchant, or "not staff") never change once made (a staff
+//! account is bound when it is created), so they are kept without a generation. Both maps are bounded ([`MAX_ENTRIES`]; a county has hundreds of tills).
 //!
-//! **Failure.** If the store does not answer, the merchant is read from the database and the
-//! copy is neither used nor kept.
+//! **Failure.** The generation is read with the session, so a store that does not answer fails
+//! the request (503) before any copy matters. A failed bump leaves other instances' copies
+//! current for up to [`MAX_AGE`] (logged); the editing instance drops its own.
 
 use crate::StoreError;
-use crate::ephemeral::{Ephemeral, EphemeralError};
+use crate::ephemeral::Ephemeral;
 use crate::merchants::{self, Merchant};
 use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
@@ -49,7 +50,10 @@ struct Copy {
 #[derive(Debug)]
 pub struct MerchantViews {
     store: Arc<dyn Ephemeral>,
-    staff: Mutex<HashMap<Uuid, Uuid>>,
+    /// Account → the merchant it works for, or `None`: not staff (kept too, so that a worker's
+    /// request to a till endpoint costs no query; an account is bound when it is created, so
+    /// an account that exists unbound never becomes staff).
+    staff: Mutex<HashMap<Uuid, Option<Uuid>>>,
     copies: Mutex<HashMap<Uuid, Arc<Copy>>>,
 }
 
@@ -73,20 +77,18 @@ impl MerchantViews {
         }
     }
 
-    /// The id of the merchant staff account `user_id` works for (kept once read: a binding
-    /// never changes).
+    /// The id of the merchant staff account `user_id` works for, `None` if it is not staff
+    /// (kept once read: a binding never changes, see `staff`).
     pub async fn merchant_of_staff<C: ConnectionTrait>(
         &self,
         conn: &C,
         user_id: Uuid,
     ) -> Result<Option<Uuid>, StoreError> {
-        if let Some(id) = locked(&self.staff).get(&user_id).copied() {
-            return Ok(Some(id));
+        if let Some(known) = locked(&self.staff).get(&user_id).copied() {
+            return Ok(known);
         }
         let found = merchants::merchant_id_of_staff(conn, user_id).await?;
-        if let Some(id) = found {
-            bounded_insert(&mut locked(&self.staff), user_id, id);
-        }
+        bounded_insert(&mut locked(&self.staff), user_id, found);
         Ok(found)
     }
 
@@ -96,59 +98,43 @@ impl MerchantViews {
         format!("merchant:gen:{}", merchant_id.simple())
     }
 
-    /// Merchant `merchant_id` with all its discounts, current; `None` if there is none.
-    pub async fn get<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        merchant_id: Uuid,
-    ) -> Result<Option<Arc<Merchant>>, StoreError> {
-        let generation = self.store.get(&Self::generation_key(merchant_id)).await;
-        self.get_at(conn, merchant_id, generation).await
-    }
-
-    /// [`MerchantViews::get`] with the merchant's generation as the caller read it (or the
-    /// error reading it).
+    /// Merchant `merchant_id` with all its discounts, current, given the value of its
+    /// generation key ([`MerchantViews::generation_key`]) as the caller read it just now (with
+    /// the session: a request whose session cannot be read fails anyway); `None` if there is
+    /// no such merchant.
     pub async fn get_at<C: ConnectionTrait>(
         &self,
         conn: &C,
         merchant_id: Uuid,
-        generation: Result<Option<Vec<u8>>, EphemeralError>,
+        generation: Option<Vec<u8>>,
     ) -> Result<Option<Arc<Merchant>>, StoreError> {
-        let generation = match generation {
-            Ok(g) => Some(g.map(|g| String::from_utf8_lossy(&g).into_owned())),
-            Err(e) => {
-                tracing::warn!(error = %e, "merchant generation unreadable; reading the database");
-                None
-            }
-        };
-        if let Some(current) = &generation {
-            let copy = locked(&self.copies).get(&merchant_id).cloned();
-            if let Some(copy) = copy
-                && copy.generation == *current
-                && copy.loaded.elapsed() < MAX_AGE
-            {
-                return Ok(Some(copy.merchant.clone()));
-            }
+        let current = generation.map(|g| String::from_utf8_lossy(&g).into_owned());
+        let copy = locked(&self.copies).get(&merchant_id).cloned();
+        if let Some(copy) = copy
+            && copy.generation == current
+            && copy.loaded.elapsed() < MAX_AGE
+        {
+            return Ok(Some(copy.merchant.clone()));
         }
         let loaded = Instant::now();
         let Some(merchant) = merchants::get(conn, merchant_id).await? else {
             return Ok(None);
         };
         let merchant = Arc::new(merchant);
-        if let Some(generation) = generation {
-            let copy = Arc::new(Copy {
-                generation,
-                loaded,
-                merchant: merchant.clone(),
-            });
-            bounded_insert(&mut locked(&self.copies), merchant_id, copy);
-        }
+        let copy = Arc::new(Copy {
+            generation: current,
+            loaded,
+            merchant: merchant.clone(),
+        });
+        bounded_insert(&mut locked(&self.copies), merchant_id, copy);
         Ok(Some(merchant))
     }
 
     /// Makes every instance's copy of `merchant_id` stale. Call it after the edit committed.
     /// Never fails: an error is logged (other instances may then use their copy for up to
-    /// [`MAX_AGE`]). Runs on a task of its own, so a dropped caller cannot cut it short.
+    /// [`MAX_AGE`]; this one drops its own in any case, also one that a request which read the
+    /// merchant before the commit put back meanwhile). Runs on a task of its own, so a dropped
+    /// caller cannot cut it short.
     pub async fn invalidate(&self, merchant_id: Uuid) {
         locked(&self.copies).remove(&merchant_id);
         let store = self.store.clone();
@@ -162,7 +148,9 @@ impl MerchantViews {
                 )
                 .await
         });
-        match done.await {
+        let done = done.await;
+        locked(&self.copies).remove(&merchant_id);
+        match done {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(
                 error = %e,

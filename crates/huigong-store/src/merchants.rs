@@ -640,9 +640,10 @@ pub async fn verify_card(
     if !first {
         return Err(VerifyError::TokenUsed);
     }
+    // A failed read of the cache (the claim stands) falls back to the database.
     let card = till
         .views
-        .till_from(&till.db.conn, till.vault, card_id, day, Ok(found))
+        .till_from(&till.db.conn, till.vault, card_id, day, found)
         .await?
         .filter(|c| c.status == CardStatus::Active)
         .ok_or(VerifyError::CardInactive)?;

@@ -87,7 +87,7 @@ impl FromRequest for MerchantCaller {
                 .ok_or_else(ApiError::forbidden)?;
             let generation = values.pop().flatten();
             let merchant = views
-                .get_at(&state.db.conn, merchant_id, Ok(generation))
+                .get_at(&state.db.conn, merchant_id, generation)
                 .await?
                 .ok_or_else(ApiError::forbidden)?;
             Ok(MerchantCaller { caller, merchant })

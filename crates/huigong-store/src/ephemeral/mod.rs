@@ -26,8 +26,11 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
     /// Stores `value` under `key` for `ttl`, replacing any previous value.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError>;
-    /// The values under `keys`, in order, in one round trip (Redis `MGET`). Give keys that share
-    /// a hash tag (`…{id}…`) so that a Redis Cluster can answer them from one node.
+    /// The values under `keys`, in order, in one round trip (Redis `MGET`). Keys that share a
+    /// hash tag (`…{id}…`) could be answered by one node of a Redis Cluster; the service runs
+    /// on one Redis server, and two reads mix hash slots (a till request's session with its
+    /// merchant's generation; the token's claim with the till's view of the card), which a move
+    /// to a Cluster would have to split.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {
@@ -56,15 +59,18 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, EphemeralError>;
     /// [`Ephemeral::set_if_absent`], then the values under `keys` as they are after it, in one
     /// round trip (a Redis pipeline): claiming a one-time token and reading what its use needs.
+    /// The reads have their own result, so that a failed read never hides whether the claim
+    /// was made (a claim made and then lost would use the token up for nothing). The outer
+    /// error means the claim's outcome is unknown (the store did not answer).
     async fn set_if_absent_then_get_many(
         &self,
         key: &str,
         value: &[u8],
         ttl: Duration,
         keys: &[&str],
-    ) -> Result<(bool, Vec<Option<Vec<u8>>>), EphemeralError> {
+    ) -> Result<(bool, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
         let set = self.set_if_absent(key, value, ttl).await?;
-        Ok((set, self.get_many(keys).await?))
+        Ok((set, self.get_many(keys).await))
     }
     /// Removes `key`; returns whether something was removed.
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;

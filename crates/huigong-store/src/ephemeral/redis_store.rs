@@ -131,9 +131,11 @@ impl Ephemeral for RedisStore {
         value: &[u8],
         ttl: Duration,
         keys: &[&str],
-    ) -> Result<(bool, Vec<Option<Vec<u8>>>), EphemeralError> {
+    ) -> Result<(bool, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
+        // Each reply on its own: an error of a read must not hide the claim's outcome.
+        pipe.ignore_errors();
         pipe.cmd("SET")
             .arg(self.key(key))
             .arg(value)
@@ -143,6 +145,7 @@ impl Ephemeral for RedisStore {
         for k in keys {
             pipe.get(self.key(k));
         }
+        // An error here (no answer, a timeout after sending) leaves the claim unknown.
         let mut answers: Vec<redis::Value> =
             pipe.query_async(&mut conn).await.map_err(unavailable)?;
         if answers.len() != keys.len() + 1 {
@@ -152,15 +155,21 @@ impl Ephemeral for RedisStore {
                 keys.len() + 1
             )));
         }
-        let values = answers
-            .split_off(1)
+        let reads = answers.split_off(1);
+        let set = match answers.pop() {
+            Some(redis::Value::Nil) => false,
+            Some(redis::Value::ServerError(e)) => {
+                return Err(EphemeralError::Unavailable(format!("SET NX: {e:?}")));
+            }
+            _ => true,
+        };
+        let values = reads
             .into_iter()
             .map(|v| {
                 redis::from_redis_value::<Option<Vec<u8>>>(v)
                     .map_err(|e| EphemeralError::Unavailable(e.to_string()))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let set = !matches!(answers.first(), Some(redis::Value::Nil) | None);
+            .collect();
         Ok((set, values))
     }
 
