@@ -670,6 +670,8 @@ pub struct QrClaim {
     pub mark: String,
     /// How long the mark must live.
     pub ttl: Duration,
+    /// The verification this token makes at the till (`qr::verification_id`).
+    pub verification_id: Uuid,
 }
 
 impl QrClaim {
@@ -684,6 +686,7 @@ impl QrClaim {
             card_id: claims.card_id,
             mark: format!("card:qr-used:{}:{}", claims.card_id, claims.nonce_hex()),
             ttl: Duration::from_secs(remaining.max(1)),
+            verification_id: qr::verification_id(key, &claims),
         })
     }
 }

@@ -455,6 +455,13 @@ pub struct VerificationRecord {
 /// `VerificationExpired` rather than `VerificationNotFound`.
 const VERIFICATION_KEPT_SECS: i64 = 600;
 
+/// How long a verification record lives in the store: its validity and the grace after it.
+fn verification_kept() -> std::time::Duration {
+    std::time::Duration::from_secs(
+        u64::try_from(VERIFICATION_TTL_SECS + VERIFICATION_KEPT_SECS).unwrap_or(900),
+    )
+}
+
 impl VerificationRecord {
     /// The ephemeral-store key of verification `id`.
     pub fn key(id: Uuid) -> String {
@@ -631,16 +638,37 @@ pub async fn verify_card(
     if merchant.row.status != "active" {
         return Err(VerifyError::MerchantSuspended);
     }
-    let (day, card_id) = (beijing_day(now), claim.card_id);
-    let [view, generation] = CardViews::till_keys(card_id);
-    let (first, found) = till
-        .store
-        .set_if_absent_then_get_many(&claim.mark, b"1", claim.ttl, &[&view, &generation])
-        .await?;
-    if !first {
-        return Err(VerifyError::TokenUsed);
+    let (day, card_id, id) = (beijing_day(now), claim.card_id, claim.verification_id);
+    let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
+    let record = VerificationRecord {
+        merchant_id: merchant.row.id,
+        card_id,
+        expires_at,
     }
-    // A failed read of the cache (the claim stands) falls back to the database.
+    .encode();
+    let (key, kept) = (VerificationRecord::key(id), verification_kept());
+    let [view, generation] = CardViews::till_keys(card_id);
+    // One round trip: the token's mark, the verification it makes (its id derived from the
+    // token, so only the first claimer's record can be stored), the till's view of the card.
+    let (made, found) = till
+        .store
+        .claim_then_get_many(
+            &[(&claim.mark, b"1", claim.ttl), (&key, &record, kept)],
+            &[&view, &generation],
+        )
+        .await?;
+    match made.as_slice() {
+        [true, true] => {}
+        [false, _] => return Err(VerifyError::TokenUsed),
+        _ => {
+            return Err(VerifyError::Store(StoreError::Other(
+                "the verification of a token claimed just now already exists".to_owned(),
+            )));
+        }
+    }
+    // A failed read of the cache (the claim stands) falls back to the database. A refusal
+    // below leaves the verification stored but unknown to anyone: its id is only ever given
+    // in a successful answer, and a redemption checks the card again under its lock.
     let card = till
         .views
         .till_from(&till.db.conn, till.vault, card_id, day, found)
@@ -656,27 +684,13 @@ pub async fn verify_card(
             (d.clone(), Ord::max(left, 0))
         })
         .collect();
-    let id = Uuid::now_v7();
-    let expires_at = now + Duration::seconds(VERIFICATION_TTL_SECS);
-    let record = VerificationRecord {
-        merchant_id: merchant.row.id,
-        card_id,
-        expires_at,
-    };
-    let kept = std::time::Duration::from_secs(
-        u64::try_from(VERIFICATION_TTL_SECS + VERIFICATION_KEPT_SECS).unwrap_or(900),
-    );
-    let (key, value) = (VerificationRecord::key(id), record.encode());
-    let (stored, audited) = tokio::join!(
-        till.store.set(&key, &value, kept),
-        till.audit.append(
+    till.audit
+        .append(
             actor,
             entry("merchant.verify", "card", card_id, Outcome::Success),
             now,
-        ),
-    );
-    stored?;
-    audited?;
+        )
+        .await?;
     Ok(Verified {
         verification_id: id,
         expires_at,

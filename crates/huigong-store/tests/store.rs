@@ -199,11 +199,11 @@ async fn set_if_absent_lets_exactly_one_writer_win() {
     );
 }
 
-/// A QR token's use and the till's read in one round trip: exactly one of twenty concurrent
-/// claims wins, every claimer reads the values as they are after its claim, and a lost claim
-/// leaves the mark as the winner set it.
+/// A QR token's use and the till's read in one round trip: of twenty concurrent claimers of the
+/// same two keys exactly one makes both claims, every claimer reads the values as they are
+/// after its claims, and a lost claim leaves each key as the winner set it.
 #[tokio::test]
-async fn a_claim_and_the_reads_that_follow_it_go_together() {
+async fn claims_and_the_reads_that_follow_them_go_together() {
     let s = ephemeral().await;
     s.set("view", b"cached", Duration::from_secs(30))
         .await
@@ -211,36 +211,45 @@ async fn a_claim_and_the_reads_that_follow_it_go_together() {
     let attempts = (0..20).map(|i| {
         let s = s.clone();
         tokio::spawn(async move {
-            s.set_if_absent_then_get_many(
-                "mark",
-                format!("{i}").as_bytes(),
-                Duration::from_secs(30),
-                &["view", "mark", "missing"],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            let (mark, record) = (format!("m{i}"), format!("r{i}"));
+            let claims: [(&str, &[u8], Duration); 2] = [
+                ("mark", mark.as_bytes(), Duration::from_secs(30)),
+                ("record", record.as_bytes(), Duration::from_secs(60)),
+            ];
+            s.claim_then_get_many(&claims, &["view", "mark", "missing"])
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
         })
     });
     let mut winners = Vec::new();
     for a in attempts {
-        let (won, values) = a.await.unwrap_or_else(|e| panic!("{e}"));
+        let (made, values) = a.await.unwrap_or_else(|e| panic!("{e}"));
         let values = values.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(values.len(), 3);
         assert_eq!(values[0].as_deref(), Some(&b"cached"[..]));
         assert!(values[1].is_some(), "the mark is read after the claim");
         assert_eq!(values[2], None);
-        if won {
-            winners.push(values[1].clone());
+        match made.as_slice() {
+            [true, true] => winners.push(values[1].clone()),
+            [false, false] => {}
+            other => panic!("claims made apart: {other:?}"),
         }
     }
     assert_eq!(winners.len(), 1);
-    assert_eq!(s.get("mark").await.ok().flatten(), winners[0]);
+    let winner = winners[0].clone().unwrap_or_default();
+    assert_eq!(s.get("mark").await.ok().flatten(), Some(winner.clone()));
+    let record = String::from_utf8_lossy(&winner).replace('m', "r");
+    assert_eq!(
+        s.get("record").await.ok().flatten(),
+        Some(record.into_bytes()),
+        "both keys hold the winner's values"
+    );
     // No keys to read: only the claim.
-    let (won, values) = s
-        .set_if_absent_then_get_many("other", b"x", Duration::from_secs(30), &[])
+    let (made, values) = s
+        .claim_then_get_many(&[("other", b"x", Duration::from_secs(30))], &[])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(won);
+    assert_eq!(made, [true]);
     assert_eq!(values.ok(), Some(Vec::new()));
 }
 

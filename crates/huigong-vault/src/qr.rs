@@ -77,6 +77,20 @@ impl QrClaims {
     }
 }
 
+/// The id of the verification made with this token: derived under the key from the card and
+/// the nonce, so a token names one verification wherever it is scanned, and nobody without the
+/// key can compute it (a UUID of version 8).
+pub fn verification_id(key: &QrKey, claims: &QrClaims) -> Uuid {
+    let mut mac = key.mac();
+    mac.update(b"huigong verification id\0");
+    mac.update(claims.card_id.as_bytes());
+    mac.update(&claims.nonce);
+    let out = mac.finalize().into_bytes();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&out[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
 /// Why a token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum QrTokenError {
@@ -178,6 +192,35 @@ mod tests {
         assert_eq!(claims.card_id, card);
         assert_eq!(claims.expires_at, NOW + 30);
         assert_ne!(issue(&key(), card, NOW + 30), token, "nonces differ");
+    }
+
+    #[test]
+    fn a_token_names_one_verification_that_only_the_key_computes() {
+        let claims = QrClaims {
+            card_id: Uuid::now_v7(),
+            expires_at: NOW + 30,
+            nonce: [7; 8],
+        };
+        let id = verification_id(&key(), &claims);
+        assert_eq!(
+            id,
+            verification_id(&key(), &claims),
+            "the same token, the same id"
+        );
+        assert_eq!(id.get_version_num(), 8);
+        let other_nonce = QrClaims {
+            nonce: [8; 8],
+            ..claims
+        };
+        assert_ne!(id, verification_id(&key(), &other_nonce));
+        let other_card = QrClaims {
+            card_id: Uuid::now_v7(),
+            ..claims
+        };
+        assert_ne!(id, verification_id(&key(), &other_card));
+        let other_key =
+            QrKey::new(b"another-test-qr-key-0123456789abc").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(id, verification_id(&other_key, &claims));
     }
 
     #[test]

@@ -57,20 +57,22 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, EphemeralError>;
-    /// [`Ephemeral::set_if_absent`], then the values under `keys` as they are after it, in one
-    /// round trip (a Redis pipeline): claiming a one-time token and reading what its use needs.
-    /// The reads have their own result, so that a failed read never hides whether the claim
+    /// [`Ephemeral::set_if_absent`] for each of `claims` (`(key, value, ttl)`), in order, then
+    /// the values under `keys` as they are after them, in one round trip (a Redis pipeline):
+    /// claiming a one-time token and reading what its use needs. Whether each claim was made,
+    /// and the reads with their own result, so that a failed read never hides whether a claim
     /// was made (a claim made and then lost would use the token up for nothing). The outer
-    /// error means the claim's outcome is unknown (the store did not answer).
-    async fn set_if_absent_then_get_many(
+    /// error means the claims' outcome is unknown (the store did not answer).
+    async fn claim_then_get_many(
         &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
+        claims: &[(&str, &[u8], Duration)],
         keys: &[&str],
-    ) -> Result<(bool, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
-        let set = self.set_if_absent(key, value, ttl).await?;
-        Ok((set, self.get_many(keys).await))
+    ) -> Result<(Vec<bool>, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
+        let mut made = Vec::with_capacity(claims.len());
+        for (key, value, ttl) in claims {
+            made.push(self.set_if_absent(key, value, *ttl).await?);
+        }
+        Ok((made, self.get_many(keys).await))
     }
     /// Removes `key`; returns whether something was removed.
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;

@@ -125,44 +125,47 @@ impl Ephemeral for RedisStore {
         Ok(answer.is_some())
     }
 
-    async fn set_if_absent_then_get_many(
+    async fn claim_then_get_many(
         &self,
-        key: &str,
-        value: &[u8],
-        ttl: Duration,
+        claims: &[(&str, &[u8], Duration)],
         keys: &[&str],
-    ) -> Result<(bool, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
+    ) -> Result<(Vec<bool>, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
-        // Each reply on its own: an error of a read must not hide the claim's outcome.
+        // Each reply on its own: an error of a read must not hide a claim's outcome.
         pipe.ignore_errors();
-        pipe.cmd("SET")
-            .arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl));
+        for (key, value, ttl) in claims {
+            pipe.cmd("SET")
+                .arg(self.key(key))
+                .arg(*value)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(*ttl));
+        }
         for k in keys {
             pipe.get(self.key(k));
         }
-        // An error here (no answer, a timeout after sending) leaves the claim unknown.
+        // An error here (no answer, a timeout after sending) leaves the claims unknown.
         let mut answers: Vec<redis::Value> =
             pipe.query_async(&mut conn).await.map_err(unavailable)?;
-        if answers.len() != keys.len() + 1 {
+        if answers.len() != claims.len() + keys.len() {
             return Err(EphemeralError::Unavailable(format!(
                 "pipeline answered {} of {} commands",
                 answers.len(),
-                keys.len() + 1
+                claims.len() + keys.len()
             )));
         }
-        let reads = answers.split_off(1);
-        let set = match answers.pop() {
-            Some(redis::Value::Nil) => false,
-            Some(redis::Value::ServerError(e)) => {
-                return Err(EphemeralError::Unavailable(format!("SET NX: {e:?}")));
+        let reads = answers.split_off(claims.len());
+        let mut made = Vec::with_capacity(claims.len());
+        for answer in answers {
+            match answer {
+                redis::Value::Nil => made.push(false),
+                redis::Value::ServerError(e) => {
+                    return Err(EphemeralError::Unavailable(format!("SET NX: {e:?}")));
+                }
+                _ => made.push(true),
             }
-            _ => true,
-        };
+        }
         let values = reads
             .into_iter()
             .map(|v| {
@@ -170,7 +173,7 @@ impl Ephemeral for RedisStore {
                     .map_err(|e| EphemeralError::Unavailable(e.to_string()))
             })
             .collect();
-        Ok((set, values))
+        Ok((made, values))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError> {
