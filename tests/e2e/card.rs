@@ -465,14 +465,8 @@ async fn a_suspended_card_shows_its_status_and_no_qr_code() {
 
 #[tokio::test]
 async fn a_qr_token_from_one_instance_is_redeemed_once_across_instances() {
-    use crate::helpers::{base_settings, county_org, fresh_pg_database, services};
-    let svc = services();
-    let mut settings = base_settings();
-    settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
-    settings.redis.url = svc.redis_url.clone().into();
-    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestApp::spawn_on(settings.clone(), None).await;
-    let b = TestApp::spawn_on(settings, None).await;
+    use crate::helpers::county_org;
+    let (a, b) = TestApp::two_sharing_services().await;
 
     let (_, county) = a.token_for(huigong_core::Role::CountyAdmin).await;
     let district = created(

@@ -3,7 +3,7 @@
 //! membership changes, a union renamed or dissolved, a name or unit corrected — also through
 //! another instance sharing Redis; and that a failing store falls back to the database.
 
-use crate::helpers::{TestApp, base_settings, captured_logs, county_org, fresh_pg_database};
+use crate::helpers::{TestApp, captured_logs, county_org};
 use crate::roster::{OrgLine, clerk_orgs, clerk_roster, row, upload_to};
 use crate::unions::{World, created, grassroots, id_number, member, world};
 use async_trait::async_trait;
@@ -507,13 +507,7 @@ async fn a_cache_that_does_not_answer_falls_back_to_the_database() {
 
 #[tokio::test]
 async fn a_change_through_one_instance_is_seen_at_once_through_another_sharing_redis() {
-    let svc = crate::helpers::services();
-    let mut settings = base_settings();
-    settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
-    settings.redis.url = svc.redis_url.clone().into();
-    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestApp::spawn_on(settings.clone(), None).await;
-    let b = TestApp::spawn_on(settings, None).await;
+    let (a, b) = TestApp::two_sharing_services().await;
 
     let (_, county) = a.token_for(huigong_core::Role::CountyAdmin).await;
     let district = created(

@@ -197,6 +197,20 @@ impl TestApp {
         Self::spawn_on_with_clock(settings, dir, clock).await
     }
 
+    /// Two instances sharing a fresh PostgreSQL database and Redis (under a key prefix of their
+    /// own): the production shape. Runs on the services whichever backend this run tests (the
+    /// embedded backend's in-process store is one instance's by design).
+    pub async fn two_sharing_services() -> (Self, Self) {
+        let svc = services();
+        let mut settings = base_settings();
+        settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
+        settings.redis.url = svc.redis_url.clone().into();
+        settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+        let a = Self::spawn_on(settings.clone(), None).await;
+        let b = Self::spawn_on(settings, None).await;
+        (a, b)
+    }
+
     /// Spawns the service with exactly these settings.
     pub async fn spawn_on(settings: Settings, dir: Option<tempdir::TempDir>) -> Self {
         Self::spawn_on_with_clock(

@@ -757,16 +757,8 @@ async fn two_merchants_racing_for_one_token_one_wins() {
 /// Two instances sharing PostgreSQL and Redis, a county admin, a union with a card holder and
 /// a merchant with its staff: `(a, b, county, worker, shop)`.
 async fn two_instances(openid: &str, username: &str) -> (TestApp, TestApp, String, String, Shop) {
-    // The production shape; the embedded backend's in-process store is one instance's by
-    // design, so this runs on the services whichever backend this run tests.
-    use crate::helpers::{base_settings, county_org, fresh_pg_database, services};
-    let svc = services();
-    let mut settings = base_settings();
-    settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
-    settings.redis.url = svc.redis_url.clone().into();
-    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestApp::spawn_on(settings.clone(), None).await;
-    let b = TestApp::spawn_on(settings, None).await;
+    use crate::helpers::county_org;
+    let (a, b) = TestApp::two_sharing_services().await;
     let (_, county) = a.token_for(huigong_core::Role::CountyAdmin).await;
     let district = created(
         &a,

@@ -1,6 +1,6 @@
 //! Tokens and sessions: logout, tampering, expiry, several instances.
 
-use crate::helpers::{TestApp, base_settings, fresh_pg_database, services};
+use crate::helpers::TestApp;
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -156,13 +156,7 @@ async fn session_expires_server_side_with_its_ttl() {
 /// and a logout on one is seen by the other at once.
 #[tokio::test]
 async fn instances_share_tokens_and_logouts() {
-    let svc = services();
-    let mut settings = base_settings();
-    settings.database.url = fresh_pg_database(&svc.pg_url).await.into();
-    settings.redis.url = svc.redis_url.clone().into();
-    settings.redis.key_prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
-    let a = TestApp::spawn_on(settings.clone(), None).await;
-    let b = TestApp::spawn_on(settings, None).await;
+    let (a, b) = TestApp::two_sharing_services().await;
 
     let token = a.login("o_two_instances").await;
     let (status, me) = b.get("/api/v1/me", Some(&token)).await;

@@ -17,8 +17,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Who acted. `role` is a role name, or `system` for commands run from the shell.
@@ -267,14 +266,6 @@ struct Pending {
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// How many batches the [`Appender`] writes at once. One: with two, the second waits at the
-/// chain's head while the first commits and then goes on at once, but the batches are smaller;
-/// measured on the till (PostgreSQL, 64 tills, 2026-11-27) that cost PostgreSQL 59–61 µs per
-/// verification instead of 39–45 and lowered the rate from 7.4–7.9k to 6.8–7.0k per second.
-/// (Either way the head orders the events: each batch's get consecutive numbers after the
-/// batch before it.)
-const BATCHES_IN_FLIGHT: usize = 1;
-
 /// Most events written by one transaction of the [`Appender`] (15 bound values each, well
 /// within both backends' limits).
 const APPEND_BATCH: usize = 256;
@@ -295,45 +286,34 @@ pub struct Appender {
 
 impl Appender {
     /// Starts the writer task on the current Tokio runtime. It stops when every `Appender`
-    /// clone is dropped.
-    ///
-    /// Up to [`BATCHES_IN_FLIGHT`] batches are written at once; a batch collects every event
-    /// that arrived while all slots were busy.
+    /// clone is dropped. One batch is written at a time; the next collects every event that
+    /// arrived meanwhile. (Two batches at once, the second waiting at the chain's head while
+    /// the first commits, were measured on the till, PostgreSQL, 64 tills, 2026-11-27: smaller
+    /// batches cost PostgreSQL 59–61 µs per verification instead of 39–45 and lowered the rate
+    /// from 7.4–7.9k to 6.8–7.0k per second.)
     pub fn start(db: Database) -> Self {
         let (queue, mut rx) = mpsc::channel::<Pending>(4 * APPEND_BATCH);
         tokio::spawn(async move {
-            let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
-            loop {
-                // A slot first, then whatever waits: a batch collects all that arrived while
-                // every slot was busy.
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let mut batch = Vec::with_capacity(APPEND_BATCH);
-                if rx.recv_many(&mut batch, APPEND_BATCH).await == 0 {
-                    break;
-                }
+            let mut batch = Vec::with_capacity(APPEND_BATCH);
+            while rx.recv_many(&mut batch, APPEND_BATCH).await > 0 {
+                // On a task of its own: a panic while writing fails this batch, not the writer.
+                let events: Vec<_> = batch
+                    .iter()
+                    .map(|p| (p.actor.clone(), p.entry.clone(), p.now))
+                    .collect();
                 let db = db.clone();
-                tokio::spawn(async move {
-                    let events: Vec<_> = batch
-                        .iter()
-                        .map(|p| (p.actor.clone(), p.entry.clone(), p.now))
-                        .collect();
-                    // On a task of its own: a panic while writing fails this batch only.
-                    let result = tokio::spawn(async move { write_batch(&db, &events).await })
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(StoreError::Other(format!("audit batch writer failed: {e}")))
-                        });
-                    drop(slot);
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, events = batch.len(), "audit batch not written");
-                    }
-                    for p in batch {
-                        // A caller that gave up (its request was cancelled) no longer listens.
-                        let _ = p.done.send(result.clone());
-                    }
-                });
+                let result = tokio::spawn(async move { write_batch(&db, &events).await })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(StoreError::Other(format!("audit batch writer failed: {e}")))
+                    });
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, events = batch.len(), "audit batch not written");
+                }
+                for p in batch.drain(..) {
+                    // A caller that gave up (its request was cancelled) no longer listens.
+                    let _ = p.done.send(result.clone());
+                }
             }
         });
         Self { queue }

@@ -59,7 +59,7 @@ use crate::merchants::{self, TillCard};
 use chrono::NaiveDate;
 use huigong_vault::KeyRing;
 use sea_orm::DatabaseConnection;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -221,14 +221,7 @@ impl StaleViews {
                 .await?);
         }
         for org_id in self.unions {
-            add(holders()
-                .join(
-                    JoinType::InnerJoin,
-                    card::Entity::belongs_to(membership::Entity)
-                        .from(card::Column::MembershipId)
-                        .to(membership::Column::Id)
-                        .into(),
-                )
+            add(cards::joined_to_membership(holders())
                 .filter(membership::Column::OrgId.eq(org_id))
                 .into_tuple()
                 .all(conn)
@@ -307,8 +300,11 @@ impl CardViews {
         vault: &KeyRing,
         user_id: Uuid,
     ) -> Result<Option<ShownCard>, StoreError> {
+        let keys = Keys::view(user_id);
+        let found = self.read(&keys).await;
         self.cached(
-            &Keys::view(user_id),
+            &keys,
+            found,
             |_| true,
             || cards::get_for_user(conn, vault, user_id),
         )
@@ -325,12 +321,7 @@ impl CardViews {
         card_id: Uuid,
         day: NaiveDate,
     ) -> Result<Option<TillCard>, StoreError> {
-        let keys = Keys::till(card_id);
-        let found = if self.ttl.is_zero() {
-            Ok(Vec::new())
-        } else {
-            self.store.get_many(&[&keys.entry, &keys.generation]).await
-        };
+        let found = self.read(&Keys::till(card_id)).await;
         self.till_from(conn, vault, card_id, day, found).await
     }
 
@@ -351,7 +342,7 @@ impl CardViews {
         day: NaiveDate,
         found: Result<Vec<Option<Vec<u8>>>, EphemeralError>,
     ) -> Result<Option<TillCard>, StoreError> {
-        self.cached_from(
+        self.cached(
             &Keys::till(card_id),
             found,
             |t: &Option<TillCard>| t.as_ref().is_some_and(|t| t.day == day),
@@ -360,28 +351,19 @@ impl CardViews {
         .await
     }
 
-    /// The answer under `keys` if the cache holds a current one that `usable` accepts; else
-    /// `read`'s, which is then stored under the generation seen before reading.
-    async fn cached<T, R, F>(
-        &self,
-        keys: &Keys,
-        usable: impl Fn(&T) -> bool,
-        read: R,
-    ) -> Result<T, StoreError>
-    where
-        T: Serialize + DeserializeOwned,
-        R: FnOnce() -> F,
-        F: std::future::Future<Output = Result<T, StoreError>>,
-    {
+    /// The entry and generation under `keys`, in one round trip (nothing is read with the
+    /// cache off).
+    async fn read(&self, keys: &Keys) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
         if self.ttl.is_zero() {
-            return read().await;
+            return Ok(Vec::new());
         }
-        let found = self.store.get_many(&[&keys.entry, &keys.generation]).await;
-        self.cached_from(keys, found, usable, read).await
+        self.store.get_many(&[&keys.entry, &keys.generation]).await
     }
 
-    /// [`Self::cached`] from the entry and generation already read (`found`).
-    async fn cached_from<T, R, F>(
+    /// The answer under `keys` if the entry and generation read (`found`) hold a current one
+    /// that `usable` accepts; else `read`'s, which is then stored under the generation found
+    /// (read before the database).
+    async fn cached<T, R, F>(
         &self,
         keys: &Keys,
         found: Result<Vec<Option<Vec<u8>>>, EphemeralError>,

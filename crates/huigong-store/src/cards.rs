@@ -117,14 +117,7 @@ pub struct ShownCard {
 /// union, and the holder (for the sealed name). The worker's card view and the merchant's till
 /// view both read through these joins.
 pub(crate) fn joined_to_holder(select: Select<card::Entity>) -> Select<card::Entity> {
-    select
-        .join(
-            JoinType::InnerJoin,
-            card::Entity::belongs_to(membership::Entity)
-                .from(card::Column::MembershipId)
-                .to(membership::Column::Id)
-                .into(),
-        )
+    joined_to_membership(select)
         .join(
             JoinType::InnerJoin,
             membership::Entity::belongs_to(org::Entity)
@@ -139,6 +132,17 @@ pub(crate) fn joined_to_holder(select: Select<card::Entity>) -> Select<card::Ent
                 .to(person::Column::Id)
                 .into(),
         )
+}
+
+/// A card query joined to the membership each card stands for.
+pub(crate) fn joined_to_membership(select: Select<card::Entity>) -> Select<card::Entity> {
+    select.join(
+        JoinType::InnerJoin,
+        card::Entity::belongs_to(membership::Entity)
+            .from(card::Column::MembershipId)
+            .to(membership::Column::Id)
+            .into(),
+    )
 }
 
 async fn holder_of<C: ConnectionTrait>(
