@@ -172,7 +172,7 @@ impl Caller {
         huigong_store::audit::Actor {
             user_id: Some(self.user_id),
             role: self.role.as_str().to_owned(),
-            client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+            client_ip: Some(crate::limits::client_ip(req)),
             request_id: req
                 .extensions()
                 .get::<tracing_actix_web::RequestId>()

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod imports;
 pub mod json;
+pub mod limits;
 pub mod notify;
 pub mod openapi;
 pub mod password;

@@ -8,6 +8,7 @@
 
 use crate::auth::{AdminCaller, Caller};
 use crate::error::{ApiError, ErrorBody};
+use crate::limits::{BEIJING_OFFSET, DAY, HOUR, client_ip, too_many, window};
 use crate::routes::params::required_text;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
@@ -23,25 +24,6 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-const HOUR: i64 = 3_600;
-const DAY: i64 = 86_400;
-/// Days are counted in Beijing time (UTC+8), as the workers live them.
-const BEIJING_OFFSET: i64 = 8 * HOUR;
-
-/// The window `now` falls in, for windows of `len` seconds shifted by `offset`: its index and
-/// the seconds left in it (at least 1).
-fn window(now: DateTime<Utc>, len: i64, offset: i64) -> (i64, u64) {
-    let t = now.timestamp() + offset;
-    let index = t.div_euclid(len);
-    let left = len - t.rem_euclid(len);
-    (index, u64::try_from(left).unwrap_or(1).max(1))
-}
-
-fn too_many(message: &'static str, retry_after: u64) -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
-        .with_retry_after(retry_after)
-}
 
 fn not_on_roster() -> ApiError {
     ApiError::new(
@@ -66,14 +48,6 @@ fn worker(caller: &Caller) -> Result<(), ApiError> {
     } else {
         Err(ApiError::forbidden())
     }
-}
-
-/// The client's address as the TCP connection shows it. No proxy header is trusted: the
-/// service has no trusted-proxy setting, and a forged `X-Forwarded-For` must not dodge the limit.
-fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn preview_key(id: Uuid) -> String {

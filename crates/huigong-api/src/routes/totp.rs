@@ -79,7 +79,7 @@ fn actor_for(user: &User, req: &HttpRequest) -> Actor {
     Actor {
         user_id: Some(user.id),
         role: user.role.as_str().to_owned(),
-        client_ip: req.peer_addr().map(|a| a.ip().to_string()),
+        client_ip: Some(crate::limits::client_ip(req)),
         request_id: req
             .extensions()
             .get::<tracing_actix_web::RequestId>()
