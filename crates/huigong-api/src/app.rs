@@ -1,6 +1,6 @@
 //! The actix-web application: routes, JSON limits and errors, request ids, tracing.
 
-use crate::error::{ApiError, json_error};
+use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::routes;
 use crate::state::AppState;
 use crate::telemetry::HuigongRootSpan;
@@ -83,6 +83,8 @@ pub fn build_app(
         .into_utoipa_app()
         .app_data(state)
         .app_data(json)
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .app_data(web::PathConfig::default().error_handler(path_error))
         .app_data(web::PayloadConfig::new(options.body_limit))
         .configure(routes::configure)
         .split_for_parts();

@@ -260,6 +260,20 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
     api.into()
 }
 
+/// `web::Query` errors (a route that has not moved to [`crate::query::Query`]) as JSON.
+pub fn query_error(
+    _err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::invalid_field("query", "查询参数的类型或取值不正确").into()
+}
+
+/// A path segment that does not parse (an id that is not a UUID, say) names nothing that
+/// exists: 404 `not_found`, as JSON.
+pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::not_found().into()
+}
+
 pub(crate) fn deserialize_error(e: &serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     match e.classify() {
@@ -295,7 +309,7 @@ pub(crate) fn deserialize_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-fn backticked_after(text: &str, marker: &str) -> Option<String> {
+pub(crate) fn backticked_after(text: &str, marker: &str) -> Option<String> {
     let start = text.find(marker)? + marker.len();
     let len = text[start..].find('`')?;
     Some(text[start..start + len].to_owned())

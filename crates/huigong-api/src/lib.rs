@@ -13,6 +13,7 @@ pub mod limits;
 pub mod notify;
 pub mod openapi;
 pub mod password;
+pub mod query;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
