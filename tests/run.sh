@@ -14,6 +14,22 @@ cd "$(dirname "$0")/.."
 
 [ "${1:-}" = "--" ] && shift
 
+# Schemathesis, the OpenAPI fuzzer of tests/e2e/fuzz.rs: from PyPI, versions pinned in
+# tests/fuzz/requirements.txt, in a virtual environment under target/ (reinstalled when the pins
+# change).
+FUZZ_VENV=target/schemathesis
+if ! cmp -s tests/fuzz/requirements.txt "$FUZZ_VENV/requirements.txt"; then
+  log "installing Schemathesis (tests/fuzz/requirements.txt) into $FUZZ_VENV"
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    [ "$(id -u)" = 0 ] || die "python3 with venv is missing; sudo apt-get install python3-venv"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  rm -rf "$FUZZ_VENV"
+  python3 -m venv "$FUZZ_VENV"
+  "$FUZZ_VENV/bin/pip" install -q --disable-pip-version-check -r tests/fuzz/requirements.txt
+  cp tests/fuzz/requirements.txt "$FUZZ_VENV/requirements.txt"
+fi
+
 status=0
 run_pass() {
   HUIGONG_TEST_BACKEND=$1 cargo test --workspace --locked --no-fail-fast --lib --tests -- "${@:2}" 2>&1 \
