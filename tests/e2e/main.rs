@@ -15,6 +15,7 @@ mod card_view;
 mod login;
 mod membership;
 mod merchants;
+mod notifications;
 mod operations;
 mod phone;
 mod roster;
