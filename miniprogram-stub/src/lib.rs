@@ -11,12 +11,23 @@
 //!   five minutes a new token is issued and the old one keeps working until it expires (WeChat's
 //!   overlap). `force_refresh: true` issues a new token and ends the old one at once, at most
 //!   once per 30 s (sooner calls get the current token) and 20 times a day (then 45009).
-//! * `POST /wxa/business/getuserphonenumber?access_token=…` (`{code}`): phone codes come from
-//!   `POST /wx/phone` (standing in for the `getPhoneNumber` button), work once, expire after
-//!   five minutes (40029 for unknown, used or expired codes).
+//! * `POST /wxa/business/getuserphonenumber?access_token=…` (`{code, openid?}`): phone codes
+//!   come from `POST /wx/phone` (standing in for the `getPhoneNumber` button), belong to the
+//!   openid that asked for them, work once, expire after five minutes (40029 for unknown, used
+//!   or expired codes, and for a code presented with another user's openid — that attempt does
+//!   not use the code up).
 //! * `POST /cgi-bin/message/subscribe/send?access_token=…`: checks the message's shape (40003
-//!   no openid, 40037 no template, 47003 bad data) and records what it delivered, readable at
-//!   `GET /mock/subscribe/messages`.
+//!   no openid, 40037 no template, 47003 bad data: a field whose value is empty or breaks its
+//!   type's rule — `thing` ≤ 20 characters, `phrase` ≤ 5 Chinese characters, `name` ≤ 10
+//!   Chinese or ≤ 20 letters, `number`/`letter`/`character_string` ≤ 32 of their kind, `symbol`
+//!   ≤ 5, `phone_number` ≤ 17, `car_number` ≤ 8, `amount`, `time`/`date` in WeChat's formats).
+//!   Like WeChat, one acceptance of `wx.requestSubscribeMessage` allows one send:
+//!   `POST /mock/subscribe/accept {"openid", "template_id", "times"?}` stands in for the user's
+//!   acceptance (`times` acceptances at once, default 1), and a send without a grant left
+//!   answers 43101. What was delivered is readable at `GET /mock/subscribe/messages`.
+//! * `code2session` reports a `unionid` only while the mini program is bound to an
+//!   open-platform account: on by default, switched with [`MockWechat::set_unionid`],
+//!   `POST /mock/unionid {"enabled": false}` or the binary's `--no-unionid`.
 //! * Calls with an access token answer 41001 without one, 40001 for an unknown or invalidated
 //!   token, 42001 for an expired one. `POST /mock/access_token/invalidate` invalidates every
 //!   token (as another party's forced refresh would), so the next normal-mode `stable_token`
@@ -40,6 +51,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod template;
 
 /// How long a `wx.login` code stays valid, as WeChat documents.
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -81,6 +94,8 @@ struct IssuedCode {
 
 #[derive(Debug)]
 struct PhoneCode {
+    /// The user who pressed the button: the code works for this openid only.
+    openid: String,
     phone: String,
     country_code: String,
     issued_at: Duration,
@@ -99,6 +114,11 @@ struct Inner {
     phone_codes: HashMap<String, PhoneCode>,
     /// Subscribe messages delivered, oldest first.
     messages: VecDeque<serde_json::Value>,
+    /// Sends left per (openid, template_id): one per acceptance of `wx.requestSubscribeMessage`.
+    grants: HashMap<(String, String), u32>,
+    /// Whether code2session reports a unionid (the mini program is bound to an open-platform
+    /// account). Stored inverted so that `Default` means bound.
+    unionid_off: bool,
     msgids: u64,
     codes: HashMap<String, IssuedCode>,
     /// Seconds added to the real clock by `/mock/clock/advance`.
@@ -267,6 +287,7 @@ impl MockWechat {
         inner.phone_codes.insert(
             code.clone(),
             PhoneCode {
+                openid,
                 phone,
                 country_code: "86".to_owned(),
                 issued_at,
@@ -274,6 +295,43 @@ impl MockWechat {
             },
         );
         code
+    }
+
+    /// The user accepts `times` subscriptions to `template_id` (as tapping "allow" in
+    /// `wx.requestSubscribeMessage` does, once per acceptance): each allows one send.
+    pub fn accept_subscription(&self, openid: &str, template_id: &str, times: u32) {
+        let mut inner = self.lock();
+        let left = inner
+            .grants
+            .entry((openid.to_owned(), template_id.to_owned()))
+            .or_default();
+        *left = left.saturating_add(times);
+    }
+
+    /// Sends `openid` still allows for `template_id`.
+    pub fn subscription_grants(&self, openid: &str, template_id: &str) -> u32 {
+        self.lock()
+            .grants
+            .get(&(openid.to_owned(), template_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether code2session reports a unionid: the mini program bound to an open-platform
+    /// account (`true`, the default) or not.
+    pub fn set_unionid(&self, enabled: bool) {
+        self.lock().unionid_off = !enabled;
+    }
+
+    /// As [`MockWechat::set_unionid`], for building.
+    pub fn with_unionid(self, enabled: bool) -> Self {
+        self.set_unionid(enabled);
+        self
+    }
+
+    /// Whether code2session reports a unionid now.
+    pub fn unionid_enabled(&self) -> bool {
+        !self.lock().unionid_off
     }
 
     /// The subscribe messages delivered so far, oldest first, as received (plus `msgid`).
@@ -385,9 +443,12 @@ impl MockWechat {
         let Some(code) = q.code.filter(|c| !c.is_empty()) else {
             return error(41008);
         };
+        let asker = q.openid.filter(|o| !o.is_empty());
         let now = Self::now(&inner);
         let appid = self.config.appid.clone();
         match inner.phone_codes.get_mut(&code) {
+            // Another user's code: refused, and left for its owner.
+            Some(c) if asker.as_ref().is_some_and(|o| *o != c.openid) => error(40029),
             Some(c) if !c.used && now.saturating_sub(c.issued_at) <= CODE_TTL => {
                 c.used = true;
                 let phone_number = if c.country_code == "86" {
@@ -435,22 +496,37 @@ impl MockWechat {
         if text(message.get("template_id")).is_empty() {
             return error(40037);
         }
-        let data_ok = message
+        let Some(fields) = message
             .get("data")
             .and_then(serde_json::Value::as_object)
-            .is_some_and(|fields| {
-                !fields.is_empty()
-                    && fields
-                        .values()
-                        .all(|f| f.get("value").is_some_and(serde_json::Value::is_string))
-            });
-        if !data_ok {
+            .filter(|f| !f.is_empty())
+        else {
             return error(47003);
+        };
+        for (key, field) in fields {
+            let Some(value) = field.get("value").and_then(serde_json::Value::as_str) else {
+                return error(47003);
+            };
+            if let Err(why) = template::check(key, value) {
+                return json!({
+                    "errcode": 47003,
+                    "errmsg": format!("argument invalid! data.{key}.value {why}"),
+                });
+            }
         }
         if let Some(state) = message.get("miniprogram_state")
             && !matches!(state.as_str(), Some("developer" | "trial" | "formal"))
         {
             return error(47003);
+        }
+        // One acceptance, one send.
+        let grant = (
+            text(message.get("touser")),
+            text(message.get("template_id")),
+        );
+        match inner.grants.get_mut(&grant) {
+            Some(left) if *left > 0 => *left -= 1,
+            _ => return error(43101),
         }
         inner.msgids += 1;
         let msgid = 1_000_000_000_u64 + inner.msgids;
@@ -513,6 +589,9 @@ impl MockWechat {
             inner.session_keys.pop_front();
         }
         inner.session_keys.push_back(session_key.clone());
+        if inner.unionid_off {
+            return json!({ "openid": openid, "session_key": session_key });
+        }
         json!({
             "openid": openid,
             "session_key": session_key,
@@ -586,6 +665,9 @@ struct StableTokenBody {
 #[derive(Debug, Deserialize)]
 struct PhoneBody {
     code: Option<String>,
+    /// Optional at WeChat; when given, the code must be this user's.
+    #[serde(default)]
+    openid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -607,6 +689,19 @@ struct WxLoginBody {
 #[derive(Debug, Serialize)]
 struct WxLoginAnswer {
     code: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AcceptBody {
+    openid: String,
+    template_id: String,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnionidBody {
+    enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -704,6 +799,26 @@ async fn subscribe_messages(mock: web::Data<MockWechat>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "messages": mock.subscribe_messages() }))
 }
 
+/// Stands in for the user accepting `wx.requestSubscribeMessage` (`times` times).
+async fn accept_subscription(
+    mock: web::Data<MockWechat>,
+    body: web::Json<AcceptBody>,
+) -> HttpResponse {
+    if body.openid.is_empty() || body.template_id.is_empty() {
+        return HttpResponse::BadRequest().json(error(47001));
+    }
+    mock.accept_subscription(&body.openid, &body.template_id, body.times);
+    HttpResponse::Ok().json(json!({
+        "grants": mock.subscription_grants(&body.openid, &body.template_id),
+    }))
+}
+
+/// Binds (`{"enabled": true}`) or unbinds the mini program from its open-platform account.
+async fn set_unionid(mock: web::Data<MockWechat>, body: web::Json<UnionidBody>) -> HttpResponse {
+    mock.set_unionid(body.enabled);
+    HttpResponse::NoContent().finish()
+}
+
 async fn advance_clock(mock: web::Data<MockWechat>, body: web::Json<AdvanceBody>) -> HttpResponse {
     mock.advance_clock(Duration::from_secs(body.seconds));
     HttpResponse::NoContent().finish()
@@ -760,6 +875,11 @@ pub fn configure(mock: MockWechat) -> impl FnOnce(&mut web::ServiceConfig) {
                 "/mock/subscribe/messages",
                 web::get().to(subscribe_messages),
             )
+            .route(
+                "/mock/subscribe/accept",
+                web::post().to(accept_subscription),
+            )
+            .route("/mock/unionid", web::post().to(set_unionid))
             .route("/mock/clock/advance", web::post().to(advance_clock))
             .route("/mock/errors", web::post().to(force_error))
             .route("/mock/codes", web::post().to(bulk_codes))

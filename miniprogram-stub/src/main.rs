@@ -15,6 +15,10 @@ struct Args {
     /// The app secret the mock accepts.
     #[arg(long, default_value = "dev-only-wechat-secret", env = "MOCK_SECRET")]
     secret: String,
+    /// Answer code2session without a unionid, as for a mini program not bound to an
+    /// open-platform account.
+    #[arg(long, env = "MOCK_NO_UNIONID")]
+    no_unionid: bool,
 }
 
 #[tokio::main]
@@ -27,6 +31,7 @@ async fn main() -> std::io::Result<()> {
         },
         &args.bind,
     )?;
+    server.mock.set_unionid(!args.no_unionid);
     println!("WeChat mock listening on {}", server.base_url);
     tokio::signal::ctrl_c().await?;
     server.stop().await;

@@ -30,7 +30,7 @@ fn cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn application(union: &str, name: &str, id: &str, sex: &str) -> Value {
+pub(crate) fn application(union: &str, name: &str, id: &str, sex: &str) -> Value {
     json!({
         "union_id": union, "name": name, "sex": sex, "id_number": id, "nationality": "汉族",
         "education": "高中", "mobile": "13957200009", "household_type": "农村",
@@ -39,7 +39,12 @@ fn application(union: &str, name: &str, id: &str, sex: &str) -> Value {
     })
 }
 
-async fn apply(app: &TestApp, token: &str, body: &Value, key: Option<&str>) -> (u16, Value, bool) {
+pub(crate) async fn apply(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> (u16, Value, bool) {
     let mut req = app
         .http
         .post(app.url("/api/v1/applications"))
@@ -103,6 +108,8 @@ async fn delivered_to(app: &TestApp, openid: &str) -> Vec<Value> {
 async fn apply_then_approve_makes_a_member_and_notifies_once_despite_a_failed_delivery() {
     let (app, county, union_a, _) = crate::roster::setup().await;
     let worker = app.login("o_applicant_1").await;
+    // The applicant accepts the review-result subscription (one send).
+    crate::notifications::accept(&app, "o_applicant_1").await;
 
     let (status, declaration) = app.get("/api/v1/applications/declaration", None).await;
     assert_eq!(status, 200);
@@ -261,6 +268,7 @@ async fn apply_then_approve_makes_a_member_and_notifies_once_despite_a_failed_de
 async fn a_rejection_reason_reaches_the_applicant_and_reviews_are_scoped() {
     let (app, county, union_a, union_b) = crate::roster::setup().await;
     let worker = app.login("o_applicant_2").await;
+    crate::notifications::accept(&app, "o_applicant_2").await;
     let id = id_number("19950607", 22);
     let (status, created, _) = apply(
         &app,

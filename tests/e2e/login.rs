@@ -175,3 +175,84 @@ async fn concurrent_first_logins_make_one_account() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     app.stop().await;
 }
+
+async fn set_unionid(app: &TestApp, enabled: bool) {
+    let (status, body) = app
+        .post_json(
+            "/wechat-mock/mock/unionid",
+            &json!({ "enabled": enabled }),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "mock/unionid: {body}");
+}
+
+#[tokio::test]
+async fn item17_login_works_with_and_without_a_unionid_and_finds_the_account_by_openid() {
+    let app = TestApp::spawn().await;
+    // Not bound to an open-platform account: code2session carries no unionid.
+    set_unionid(&app, false).await;
+    let code = app.wx_code(Some("o_item17_unbound")).await;
+    let (status, first) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["user"]["wechat_unionid_bound"], false);
+    let token = first["token"].as_str().unwrap_or_default();
+    let (status, me) = app.get("/api/v1/me", Some(token)).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["wechat_unionid_bound"], false);
+    let user_id = uuid::Uuid::parse_str(me["id"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("user id: {e}"));
+    let unbound = huigong_store::users::find(&app.state.db, user_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no account"));
+    assert_eq!(unbound.wechat_openid.as_deref(), Some("o_item17_unbound"));
+    assert_eq!(unbound.wechat_unionid, None);
+
+    // A second unbound login is the same account (found by openid).
+    let code = app.wx_code(Some("o_item17_unbound")).await;
+    let (status, again) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["user"]["id"], first["user"]["id"]);
+
+    // Once the mini program is bound, the same account gains its unionid.
+    set_unionid(&app, true).await;
+    let code = app.wx_code(Some("o_item17_unbound")).await;
+    let (status, bound) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{bound}");
+    assert_eq!(bound["user"]["id"], first["user"]["id"]);
+    assert_eq!(bound["user"]["wechat_unionid_bound"], true);
+    let stored = huigong_store::users::find(&app.state.db, user_id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no account"));
+    assert_eq!(
+        stored.wechat_unionid.as_deref(),
+        Some(app.mock.unionid_for("o_item17_unbound").as_str())
+    );
+
+    // A user created while bound still logs in after the binding is gone.
+    let code = app.wx_code(Some("o_item17_bound_first")).await;
+    let (status, made_bound) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{made_bound}");
+    assert_eq!(made_bound["user"]["wechat_unionid_bound"], true);
+    set_unionid(&app, false).await;
+    let code = app.wx_code(Some("o_item17_bound_first")).await;
+    let (status, later) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{later}");
+    assert_eq!(later["user"]["id"], made_bound["user"]["id"]);
+    let token = later["token"].as_str().unwrap_or_default();
+    assert_eq!(app.get("/api/v1/me", Some(token)).await.0, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item17_the_mock_switch_comes_from_configuration_too() {
+    let app = TestApp::spawn_with(|s| s.wechat.mock_unionid = false).await;
+    assert!(!app.mock.unionid_enabled());
+    let code = app.wx_code(Some("o_item17_config")).await;
+    let (status, body) = app.login_with_code(&code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["wechat_unionid_bound"], false);
+    app.stop().await;
+}

@@ -16,6 +16,7 @@ mod fuzz;
 mod login;
 mod membership;
 mod merchants;
+mod notifications;
 mod operations;
 mod phone;
 mod roster;

@@ -230,7 +230,8 @@ async fn two_managers_on_one_session_store_fetch_the_token_once() {
         .map(|i| {
             let client = if i % 2 == 0 { one.clone() } else { two.clone() };
             let code = app.mock.issue_phone_code(None, Some("13812345678"));
-            tokio::spawn(async move { client.user_phone_number(&code).await })
+            let openid = app.mock.default_openid();
+            tokio::spawn(async move { client.user_phone_number(&code, &openid).await })
         })
         .collect();
     for c in calls {
@@ -339,5 +340,31 @@ async fn the_access_token_is_cached_in_the_session_store_under_the_appid() {
     let cached = String::from_utf8(cached).unwrap_or_default();
     assert!(app.mock.access_token_valid(&cached));
     assert!(!crate::helpers::captured_logs().contains(&cached));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item15_a_phone_code_from_another_user_is_refused_and_left_to_its_owner() {
+    let app = TestApp::spawn().await;
+    let owner = app.login("o_item15_owner").await;
+    let thief = app.login("o_item15_thief").await;
+    // The owner's getPhoneNumber code, presented by someone else's session.
+    let code = phone_code(&app, "o_item15_owner", "13812345678").await;
+    let (status, body) = confirm(&app, &thief, &code).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "phone_code_invalid");
+    assert_eq!(body["field"], "code");
+    // Nothing was attached to the thief's account.
+    let (_, me) = app.get("/api/v1/me", Some(&thief)).await;
+    let thief_id = uuid::Uuid::parse_str(me["id"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("user id: {e}"));
+    let stored = huigong_store::user_phones::get(&app.state.db.conn, &app.state.vault, thief_id)
+        .await
+        .unwrap_or_else(|e| panic!("read: {e}"));
+    assert!(stored.is_none(), "another user's number was attached");
+    // The owner still confirms with it.
+    let (status, body) = confirm(&app, &owner, &code).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["mobile"], "138****5678");
     app.stop().await;
 }

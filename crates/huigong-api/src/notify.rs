@@ -2,8 +2,12 @@
 //!
 //! Every instance runs one deliverer ([`run`]). It claims due messages with a lease (so two
 //! instances never hold the same one), sends each, and marks it sent, to be retried with
-//! backoff after a transient failure, or failed for good after a permanent one (the user
-//! refused subscriptions, say). A WeChat failure never undoes the change the message announces:
+//! backoff after a transient failure, or failed for good after a permanent one. On WeChat one
+//! acceptance of `wx.requestSubscribeMessage` allows one send: without one left WeChat answers
+//! 43101, and the message is recorded `refused` (undeliverable, not an error) and never tried
+//! again. Template values are fitted to WeChat's limits per type ([`huigong_wechat::fit_value`]:
+//! `thing` 20 characters, `phrase` 5 …), cut at character boundaries, never empty.
+//! A WeChat failure never undoes the change the message announces:
 //! that was committed before the message could be claimed. Handlers call
 //! [`Notifier::wake`] after committing, so a message normally leaves at once; otherwise the
 //! deliverer looks every `poll` interval.
@@ -69,11 +73,8 @@ pub struct Round {
     pub sent: u32,
     pub retried: u32,
     pub failed: u32,
-}
-
-/// Text for a template `thing` field: WeChat allows 20 characters.
-fn thing(text: &str) -> String {
-    text.chars().take(20).collect()
+    /// The recipient had no subscription left (43101): recorded, not retried.
+    pub refused: u32,
 }
 
 /// Backoff before attempt `attempts + 1`: `base`, twice that, four times … at most an hour.
@@ -86,10 +87,14 @@ fn backoff(base: Duration, attempts: i32) -> chrono::Duration {
 enum Failure {
     Transient(String),
     Permanent(String),
+    /// 43101: the user has not accepted (or has used up) the subscription.
+    Refused,
 }
 
 fn classify(e: &WechatError) -> Failure {
-    if e.is_permanent() {
+    if matches!(e, WechatError::UserRefused) {
+        Failure::Refused
+    } else if e.is_permanent() {
         Failure::Permanent(e.to_string())
     } else {
         Failure::Transient(e.to_string())
@@ -121,9 +126,9 @@ async fn message_for(state: &AppState, m: &Message) -> Result<SubscribeMessage, 
         _ => "请在惠工卡中激活会员卡".to_owned(),
     };
     let mut message = SubscribeMessage::new(openid, settings.review_template_id.clone())
-        .field("thing1", thing(&format!("申请加入{union}")))
-        .field("phrase2", if approved { "已通过" } else { "未通过" })
-        .field("thing3", thing(&note));
+        .fitted("thing1", &format!("申请加入{union}"))
+        .fitted("phrase2", if approved { "已通过" } else { "未通过" })
+        .fitted("thing3", &note);
     message.page = Some(format!(
         "{}?id={}",
         settings.review_page,
@@ -163,6 +168,13 @@ pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
                 let _turn = state.db.write_turn().await?;
                 outbox::mark_failed(&state.db.conn, &m, &why, Some(at)).await?;
                 round.retried += 1;
+            }
+            Err(Failure::Refused) => {
+                // The user's choice, not a fault: no warning, no retry.
+                tracing::info!(message = %m.id, "notification not allowed by the recipient (43101)");
+                let _turn = state.db.write_turn().await?;
+                outbox::mark_refused(&state.db.conn, &m).await?;
+                round.refused += 1;
             }
             Err(Failure::Permanent(why)) => {
                 tracing::warn!(message = %m.id, error = %why, "notification given up");

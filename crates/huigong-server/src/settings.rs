@@ -110,6 +110,14 @@ pub struct WechatSettings {
     /// rejected); empty: no notification is sent.
     #[serde(default)]
     pub apply_result_template_id: String,
+    /// Mock mode only: whether the mock's code2session reports a unionid (the mini program
+    /// bound to an open-platform account). Switchable at run time: `POST /wechat-mock/mock/unionid`.
+    #[serde(default = "default_true")]
+    pub mock_unionid: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -94,7 +94,8 @@ impl Application {
                 let mock = MockWechat::new(MockConfig {
                     appid: settings.wechat.appid.clone(),
                     secret: settings.wechat.secret.expose().to_owned(),
-                });
+                })
+                .with_unionid(settings.wechat.mock_unionid);
                 let host = loopback_for(&settings.server.host);
                 (Some(mock), format!("http://{host}:{port}{MOCK_PREFIX}"))
             }

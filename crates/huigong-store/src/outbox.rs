@@ -4,7 +4,9 @@
 //! Claiming takes a lease (`lease_until`) with a conditional update, so two instances never
 //! hold the same message at once; a deliverer that dies mid-delivery loses its lease and the
 //! message is tried again later. A message is marked `sent` once delivered and never claimed
-//! again; after [`MAX_ATTEMPTS`] transient failures, or one permanent failure, it is `failed`.
+//! again; after [`MAX_ATTEMPTS`] transient failures, or one permanent failure, it is `failed`;
+//! when the recipient does not allow it (WeChat's 43101: no subscription accepted, or used up)
+//! it is `refused` — undeliverable by the user's choice, never tried again.
 
 use crate::StoreError;
 use crate::entity::outbox;
@@ -150,6 +152,32 @@ pub async fn mark_failed<C: ConnectionTrait>(
         update = update.col_expr(outbox::Column::NextAttemptAt, Expr::value(at));
     }
     update
+        .filter(outbox::Column::Id.eq(message.id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Status of a message the recipient did not allow (WeChat 43101).
+pub const REFUSED: &str = "refused";
+
+/// Records that the recipient does not allow the message (no subscription accepted, or used
+/// up): it is `refused` and never claimed again.
+pub async fn mark_refused<C: ConnectionTrait>(
+    conn: &C,
+    message: &Message,
+) -> Result<(), StoreError> {
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Status, Expr::value(REFUSED))
+        .col_expr(outbox::Column::Attempts, Expr::value(message.attempts + 1))
+        .col_expr(
+            outbox::Column::LastError,
+            Expr::value(Some("43101: recipient has no subscription".to_owned())),
+        )
+        .col_expr(
+            outbox::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
         .filter(outbox::Column::Id.eq(message.id))
         .exec(conn)
         .await?;

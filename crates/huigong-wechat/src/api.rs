@@ -38,6 +38,8 @@ struct PhoneAnswer {
 #[derive(Serialize)]
 struct PhoneRequest<'a> {
     code: &'a str,
+    /// The user the code must belong to: WeChat refuses another user's code (40029).
+    openid: &'a str,
 }
 
 /// Which version of the mini program a subscribe message opens.
@@ -86,7 +88,13 @@ impl SubscribeMessage {
         }
     }
 
-    /// Adds a template field.
+    /// Adds a template field, made to fit its type's limit with [`fit_value`].
+    pub fn fitted(self, key: &str, value: &str) -> Self {
+        let value = fit_value(key, value);
+        self.field(key, value)
+    }
+
+    /// Adds a template field as given.
     pub fn field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.data.insert(
             key.into(),
@@ -98,6 +106,61 @@ impl SubscribeMessage {
     }
 }
 
+/// How many characters WeChat accepts in a template value of `key`'s type (`thing1` is a
+/// `thing`): `thing` 20, `phrase` 5, `name` 10 (Chinese), `number` / `letter` /
+/// `character_string` 32, `symbol` 5, `phone_number` 17, `car_number` 8. `None` for types whose
+/// rule is a format rather than a length (`time`, `date`, `amount`, `enum`).
+pub fn value_limit(key: &str) -> Option<usize> {
+    match key.trim_end_matches(|c: char| c.is_ascii_digit()) {
+        "thing" => Some(20),
+        "phrase" | "symbol" => Some(5),
+        "name" => Some(10),
+        "number" | "letter" | "character_string" => Some(32),
+        "phone_number" => Some(17),
+        "car_number" => Some(8),
+        _ => None,
+    }
+}
+
+/// What WeChat puts in place of an empty value it would refuse (47003).
+const EMPTY_VALUE: &str = "无";
+
+/// `value` made acceptable for `key`'s type: control characters and runs of white space become
+/// one space, the ends are trimmed, an empty value becomes "无", and a value over the type's
+/// limit ([`value_limit`]) is cut at a character boundary (never inside a multibyte character)
+/// — a `thing` ends with "…" then; other types are cut without it (it is not a digit, letter or
+/// Chinese character).
+pub fn fit_value(key: &str, value: &str) -> String {
+    let mut clean = String::with_capacity(value.len());
+    for word in value
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+    {
+        if !clean.is_empty() {
+            clean.push(' ');
+        }
+        clean.push_str(word);
+    }
+    if clean.is_empty() {
+        return EMPTY_VALUE.to_owned();
+    }
+    let Some(limit) = value_limit(key) else {
+        return clean;
+    };
+    if clean.chars().count() <= limit {
+        return clean;
+    }
+    let kind = key.trim_end_matches(|c: char| c.is_ascii_digit());
+    if matches!(kind, "thing") {
+        let mut cut: String = clean.chars().take(limit - 1).collect();
+        cut.truncate(cut.trim_end().len());
+        cut.push('…');
+        cut
+    } else {
+        clean.chars().take(limit).collect()
+    }
+}
+
 #[derive(Deserialize)]
 struct SendAnswer {
     #[serde(default)]
@@ -106,12 +169,21 @@ struct SendAnswer {
 
 impl WechatClient {
     /// Exchanges a phone-number code (from the mini program's `getPhoneNumber` button) for the
-    /// number. A code works once and for five minutes: 40029 is [`WechatError::InvalidCode`].
-    /// Not retried on -1 (the user simply taps again); a rejected access token is refreshed and
-    /// the call retried once.
-    pub async fn user_phone_number(&self, code: &str) -> Result<PhoneInfo, WechatError> {
+    /// number, as the user `openid` (the caller's own session's): a code another user's button
+    /// produced is refused, so nobody can attach someone else's number to their account. A code
+    /// works once and for five minutes: 40029 (also for another user's code) is
+    /// [`WechatError::InvalidCode`]. Not retried on -1 (the user simply taps again); a rejected
+    /// access token is refreshed and the call retried once.
+    pub async fn user_phone_number(
+        &self,
+        code: &str,
+        openid: &str,
+    ) -> Result<PhoneInfo, WechatError> {
         let answer: PhoneAnswer = self
-            .post_with_token("/wxa/business/getuserphonenumber", &PhoneRequest { code })
+            .post_with_token(
+                "/wxa/business/getuserphonenumber",
+                &PhoneRequest { code, openid },
+            )
             .await?;
         Ok(answer.phone_info)
     }

@@ -12,7 +12,9 @@ use std::time::Duration;
 mod api;
 mod token;
 
-pub use api::{MiniprogramState, PhoneInfo, SubscribeMessage, TemplateValue};
+pub use api::{
+    MiniprogramState, PhoneInfo, SubscribeMessage, TemplateValue, fit_value, value_limit,
+};
 pub use token::{
     AccessTokens, CacheError, LocalTokenCache, StableToken, TokenCache, TokenTiming, cache_ttl,
 };

@@ -361,7 +361,10 @@ async fn a_cache_outage_fetches_nothing() {
     let c = client(&server).with_token_cache(Arc::new(DownCache));
     for _ in 0..5 {
         let err = c
-            .user_phone_number(&server.mock.issue_phone_code(None, None))
+            .user_phone_number(
+                &server.mock.issue_phone_code(None, None),
+                &server.mock.default_openid(),
+            )
             .await
             .err();
         assert!(matches!(err, Some(WechatError::TokenCache(_))), "{err:?}");
@@ -378,7 +381,10 @@ async fn an_invalidated_token_is_refreshed_once_and_the_call_retried_once() {
     let before = c.access_token().await.unwrap_or_else(|e| panic!("{e}"));
     server.mock.invalidate_access_tokens();
     let phone = c
-        .user_phone_number(&server.mock.issue_phone_code(None, Some("13812345678")))
+        .user_phone_number(
+            &server.mock.issue_phone_code(None, Some("13812345678")),
+            &server.mock.default_openid(),
+        )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(phone.pure_phone_number, "13812345678");
@@ -391,7 +397,10 @@ async fn an_invalidated_token_is_refreshed_once_and_the_call_retried_once() {
     // A token that keeps failing is not refreshed in a loop: one refresh, one retry.
     server.mock.force_error("getuserphonenumber", 40001, 2);
     let err = c
-        .user_phone_number(&server.mock.issue_phone_code(None, None))
+        .user_phone_number(
+            &server.mock.issue_phone_code(None, None),
+            &server.mock.default_openid(),
+        )
         .await
         .err();
     assert!(
@@ -417,9 +426,12 @@ async fn a_stale_token_failing_late_does_not_drop_the_fresh_one() {
     let t1 = a.access_token().await.unwrap_or_else(|e| panic!("{e}"));
     server.mock.invalidate_access_tokens();
     assert!(
-        b.user_phone_number(&server.mock.issue_phone_code(None, None))
-            .await
-            .is_ok()
+        b.user_phone_number(
+            &server.mock.issue_phone_code(None, None),
+            &server.mock.default_openid()
+        )
+        .await
+        .is_ok()
     );
     assert_eq!(server.mock.access_tokens_issued(), 2);
     let t2 = b.access_token().await.unwrap_or_else(|e| panic!("{e}"));
@@ -438,9 +450,12 @@ async fn a_stale_token_failing_late_does_not_drop_the_fresh_one() {
     assert_eq!(cached.as_deref(), Some(t2.expose().as_bytes()));
     // And A's next call uses T2 without another fetch.
     assert!(
-        a.user_phone_number(&server.mock.issue_phone_code(None, None))
-            .await
-            .is_ok()
+        a.user_phone_number(
+            &server.mock.issue_phone_code(None, None),
+            &server.mock.default_openid()
+        )
+        .await
+        .is_ok()
     );
     assert_eq!(server.mock.access_tokens_issued(), 2);
     assert_eq!(server.mock.calls("stable_token"), 2);
@@ -462,7 +477,7 @@ async fn phone_codes_are_single_use_and_expire_after_five_minutes() {
     let c = client(&server);
     let code = server.mock.issue_phone_code(Some("o_phone"), None);
     let phone = c
-        .user_phone_number(&code)
+        .user_phone_number(&code, "o_phone")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -473,14 +488,17 @@ async fn phone_codes_are_single_use_and_expire_after_five_minutes() {
     assert_eq!(phone.country_code, "86");
     assert!(!format!("{phone:?}").contains(&phone.pure_phone_number));
 
-    let err = c.user_phone_number(&code).await.err();
+    let err = c.user_phone_number(&code, "o_phone").await.err();
     assert!(matches!(err, Some(WechatError::InvalidCode)), "{err:?}");
-    let err = c.user_phone_number("invented").await.err();
+    let err = c.user_phone_number("invented", "o_phone").await.err();
     assert!(matches!(err, Some(WechatError::InvalidCode)), "{err:?}");
 
     let old = server.mock.issue_phone_code(None, None);
     server.mock.advance_clock(Duration::from_secs(5 * 60 + 1));
-    let err = c.user_phone_number(&old).await.err();
+    let err = c
+        .user_phone_number(&old, &server.mock.default_openid())
+        .await
+        .err();
     assert!(matches!(err, Some(WechatError::InvalidCode)), "{err:?}");
     server.stop().await;
 }
@@ -494,7 +512,11 @@ async fn an_expired_access_token_is_42001_and_refreshed() {
     // The mock's clock runs past the token's life while our cache still holds it.
     server.mock.advance_clock(Duration::from_secs(7201));
     let code = server.mock.issue_phone_code(None, None);
-    assert!(c.user_phone_number(&code).await.is_ok());
+    assert!(
+        c.user_phone_number(&code, &server.mock.default_openid())
+            .await
+            .is_ok()
+    );
     assert_eq!(server.mock.access_tokens_issued(), 2);
     let t2 = c.access_token().await.unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(t1.expose(), t2.expose());
@@ -517,6 +539,9 @@ fn message() -> SubscribeMessage {
 async fn a_subscribe_message_is_delivered_as_sent() {
     let server = mock();
     let c = client(&server);
+    server
+        .mock
+        .accept_subscription("o_recipient", "tmpl-apply-result", 1);
     let msgid = c
         .send_subscribe_message(&message())
         .await
@@ -607,4 +632,135 @@ async fn a_timeout_is_transient_and_the_access_token_never_shows_in_errors() {
     assert!(!text.contains(token), "{text}");
     assert!(err.is_some_and(|e| e.is_transient()));
     drop(silent);
+}
+
+// ---- items 15–17: WeChat as it really behaves -------------------------------------------------
+
+#[tokio::test]
+async fn item15_a_phone_code_works_only_for_the_openid_that_asked() {
+    let server = mock();
+    let c = client(&server);
+    let code = server
+        .mock
+        .issue_phone_code(Some("o_owner"), Some("13812345678"));
+    let err = c.user_phone_number(&code, "o_someone_else").await.err();
+    assert!(matches!(err, Some(WechatError::InvalidCode)), "{err:?}");
+    // The refused attempt did not use the code up.
+    let info = c
+        .user_phone_number(&code, "o_owner")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(info.pure_phone_number, "13812345678");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn item16_one_acceptance_allows_one_send_then_43101() {
+    let server = mock();
+    let c = client(&server);
+    let err = c.send_subscribe_message(&message()).await.err();
+    assert!(matches!(err, Some(WechatError::UserRefused)), "{err:?}");
+    assert!(err.is_some_and(|e| e.is_permanent()));
+
+    server
+        .mock
+        .accept_subscription("o_recipient", "tmpl-apply-result", 2);
+    for _ in 0..2 {
+        assert!(c.send_subscribe_message(&message()).await.is_ok());
+    }
+    let err = c.send_subscribe_message(&message()).await.err();
+    assert!(matches!(err, Some(WechatError::UserRefused)), "{err:?}");
+    // A grant is per user and per template.
+    server
+        .mock
+        .accept_subscription("o_recipient", "another-template", 1);
+    let err = c.send_subscribe_message(&message()).await.err();
+    assert!(matches!(err, Some(WechatError::UserRefused)), "{err:?}");
+    assert_eq!(server.mock.subscribe_messages().len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn item16_empty_or_over_limit_values_are_47003_and_keep_the_grant() {
+    let server = mock();
+    let c = client(&server);
+    server
+        .mock
+        .accept_subscription("o_recipient", "tmpl-apply-result", 1);
+    let base = || SubscribeMessage::new("o_recipient", "tmpl-apply-result");
+    for bad in [
+        base().field("thing1", ""),
+        base().field("thing1", "工".repeat(21)),
+        base().field("phrase2", "审核结果未通过"),
+        base().field("phrase2", "ok"),
+        base().field("name3", "张".repeat(11)),
+        base().field("number4", "1".repeat(33)),
+        base().field("character_string5", "x".repeat(33)),
+        base().field("letter6", "a".repeat(33)),
+        base().field("time7", "昨天"),
+    ] {
+        let err = c.send_subscribe_message(&bad).await.err();
+        assert!(
+            matches!(err, Some(WechatError::Api { errcode: 47003, .. })),
+            "{bad:?}: {err:?}"
+        );
+    }
+    // None of them used the grant: a good message still goes.
+    let ok = base()
+        .field("thing1", "工".repeat(20))
+        .field("phrase2", "已通过");
+    assert!(c.send_subscribe_message(&ok).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn item16_fitted_values_are_accepted_whatever_their_length() {
+    let server = mock();
+    let c = client(&server);
+    let long = "长兴县经济技术开发区某某新能源科技股份有限公司😀联合工会委员会";
+    for (key, value) in [
+        ("thing1", long),
+        ("thing1", "  \n\t "),
+        ("thing1", "a\u{301}".repeat(30).as_str()),
+        ("phrase2", "审核结果未通过"),
+        ("name3", "欧阳张三李四王五赵六钱七"),
+        ("character_string4", &"x".repeat(40)),
+    ] {
+        let fitted = huigong_wechat::fit_value(key, value);
+        if let Some(limit) = huigong_wechat::value_limit(key) {
+            assert!(fitted.chars().count() <= limit, "{key}: {fitted}");
+        }
+        server
+            .mock
+            .accept_subscription("o_recipient", "tmpl-apply-result", 1);
+        let m = SubscribeMessage::new("o_recipient", "tmpl-apply-result").fitted(key, value);
+        let sent = c.send_subscribe_message(&m).await;
+        assert!(sent.is_ok(), "{key}={fitted:?}: {sent:?}");
+    }
+    let thing = huigong_wechat::fit_value("thing1", long);
+    assert_eq!(thing.chars().count(), 20);
+    assert!(thing.ends_with('…') && long.starts_with(thing.trim_end_matches('…')));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn item17_code2session_carries_a_unionid_only_while_bound() {
+    let server = mock();
+    let c = client(&server);
+    let bound = c
+        .code2session(&server.mock.issue_code(Some("o_item17")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        bound.unionid.as_deref(),
+        Some(server.mock.unionid_for("o_item17").as_str())
+    );
+    server.mock.set_unionid(false);
+    let unbound = c
+        .code2session(&server.mock.issue_code(Some("o_item17")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unbound.openid, "o_item17");
+    assert_eq!(unbound.unionid, None);
+    server.stop().await;
 }

@@ -73,8 +73,9 @@ fn map_wechat(err: WechatError) -> ApiError {
 /// Confirms the caller's mobile number with a `getPhoneNumber` code (WeChat's
 /// `getuserphonenumber`), stores it encrypted and answers it masked.
 ///
-/// For logged-in WeChat workers. A code works once: an invalid, expired or reused code answers
-/// 400 `phone_code_invalid` (field `code`); WeChat unreachable or busy answers 503
+/// For logged-in WeChat workers. A code works once and only for the user whose button produced
+/// it (the session's openid is sent with it): an invalid, expired, reused or another user's code
+/// answers 400 `phone_code_invalid` (field `code`); WeChat unreachable or busy answers 503
 /// `wechat_unavailable`. Only mainland China mobiles are accepted (400 `phone_unsupported`).
 #[utoipa::path(
     tag = "me",
@@ -82,7 +83,7 @@ fn map_wechat(err: WechatError) -> ApiError {
     request_body = PhoneRequest,
     responses(
         (status = 200, body = PhoneView),
-        (status = 400, body = ErrorBody, description = "invalid, expired or reused code; not a mainland mobile"),
+        (status = 400, body = ErrorBody, description = "invalid, expired, reused or another user's code; not a mainland mobile"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "not a WeChat worker"),
         (status = 429, body = ErrorBody, description = "WeChat rate limit"),
@@ -96,9 +97,16 @@ pub async fn confirm_phone(
     req: HttpRequest,
     body: crate::json::Json<PhoneRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.role != Role::Worker || caller.session.openid.is_none() {
+    // The session's own openid goes to WeChat with the code: a code from another user's
+    // `getPhoneNumber` button is refused there (40029 → 400 `phone_code_invalid`).
+    let Some(openid) = caller
+        .session
+        .openid
+        .as_deref()
+        .filter(|_| caller.role == Role::Worker)
+    else {
         return Err(ApiError::forbidden());
-    }
+    };
     let code = body.code.trim();
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.chars().all(|c| c.is_ascii_graphic()) {
         return Err(ApiError::invalid_field(
@@ -108,7 +116,7 @@ pub async fn confirm_phone(
     }
     let info = state
         .wechat
-        .user_phone_number(code)
+        .user_phone_number(code, openid)
         .await
         .map_err(map_wechat)?;
     let mobile = (info.country_code == "86")
