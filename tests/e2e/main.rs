@@ -16,6 +16,7 @@ mod login;
 mod membership;
 mod merchants;
 mod operations;
+mod oracle;
 mod phone;
 mod roster;
 mod sessions;
