@@ -18,6 +18,7 @@ mod membership;
 mod merchants;
 mod notifications;
 mod operations;
+mod oracle;
 mod phone;
 mod roster;
 mod sessions;

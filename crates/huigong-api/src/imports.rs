@@ -93,9 +93,15 @@ pub enum Imported {
     Refused(ImportReport),
 }
 
+/// The neutral refusal of a person whose ID number cannot be registered here: it is taken
+/// (an active member elsewhere, under another name), and the importer is not told by whom.
+pub const ID_NUMBER_UNAVAILABLE: &str = "无法以此身份证号码和姓名登记为本工会会员，请核对号码与姓名；如确属本工会职工，请联系上级工会核实";
+
 /// An import that produced no report.
 #[derive(Debug)]
 pub enum ImportFailure {
+    /// Refused before any work: over a limit (429) or the limit's store is down (503).
+    Refused(crate::error::ApiError),
     /// The file is not a usable workbook.
     Workbook(WorkbookError),
     /// A concurrent import wrote some of the same records first; nothing was written.
@@ -123,6 +129,9 @@ pub struct ImportContext<'a> {
     pub actor: &'a Actor,
     pub now: DateTime<Utc>,
     pub commit: bool,
+    /// The importer's daily budget of rows checked against the county's membership (an
+    /// admin's; the command line has none).
+    pub budget: Option<crate::membership_checks::RowBudget<'a>>,
 }
 
 async fn off_thread<T: Send + 'static>(
@@ -171,34 +180,59 @@ pub async fn roster(
             },
         })
         .collect();
-    let elsewhere_errors = |conflicts: &[members::ElsewhereConflict]| -> Vec<ImportProblem> {
-        conflicts
-            .iter()
-            .map(|c| {
-                let r = &rows[c.index];
-                ImportProblem {
-                    row: row_numbers[c.index],
-                    column: "身份证号码".to_owned(),
-                    code: "member_elsewhere".to_owned(),
-                    message: format!(
-                        "{}（{}）已是其他工会的会员，须先办理转出",
-                        mask_name(&r.name),
-                        r.id_number.masked()
-                    ),
-                }
-            })
-            .collect()
-    };
+    // Every row checked against the county's membership counts against the importer's daily
+    // budget, dry run or commit (issue 13, item 5).
+    if let Some(budget) = &cx.budget {
+        budget
+            .charge(u64::try_from(rows.len()).unwrap_or(u64::MAX), cx.now)
+            .await
+            .map_err(ImportFailure::Refused)?;
+    }
+    // A member of another union is reported as such only when the row gives the recorded
+    // name; otherwise a check reads the row like a new person's, and only an actual commit
+    // refuses it, neutrally (`id_number_unavailable`).
+    let elsewhere_errors =
+        |conflicts: &[members::ElsewhereConflict], committing: bool| -> Vec<ImportProblem> {
+            conflicts
+                .iter()
+                .filter(|c| c.name_matches || committing)
+                .map(|c| {
+                    let r = &rows[c.index];
+                    if c.name_matches {
+                        ImportProblem {
+                            row: row_numbers[c.index],
+                            column: "身份证号码".to_owned(),
+                            code: "member_elsewhere".to_owned(),
+                            message: format!(
+                                "{}（{}）已是其他工会的会员，须先办理转出",
+                                mask_name(&r.name),
+                                r.id_number.masked()
+                            ),
+                        }
+                    } else {
+                        ImportProblem {
+                            row: row_numbers[c.index],
+                            column: "身份证号码".to_owned(),
+                            code: "id_number_unavailable".to_owned(),
+                            message: ID_NUMBER_UNAVAILABLE.to_owned(),
+                        }
+                    }
+                })
+                .collect()
+        };
     // A clean commit checks for members of other unions inside its own transaction; a dry
     // run, or a file with errors, checks here so that the report lists them all.
     let clean = parsed.errors.is_empty() && parsed.omitted_errors == 0;
     let elsewhere = if cx.commit && clean {
         Vec::new()
     } else {
-        members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?
+        let all = members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?;
+        let reported = elsewhere_errors(&all, false);
+        audit_check(&cx, org, "roster.dry_run", rows.len(), reported.len()).await?;
+        reported
     };
     let mut errors: Vec<ImportProblem> = parsed.errors.into_iter().map(Into::into).collect();
-    errors.extend(elsewhere_errors(&elsewhere));
+    errors.extend(elsewhere.iter().cloned());
     let mut report = ImportReport::new(
         parsed.total_rows,
         parsed.invalid_rows + count(elsewhere.len()),
@@ -219,14 +253,53 @@ pub async fn roster(
             report.unchanged = Some(outcome.unchanged);
             Ok(Imported::Done(report))
         }
-        // Someone joined these people elsewhere meanwhile: nothing was written.
+        // Some are members elsewhere (or joined meanwhile): nothing was written.
         Err(ImportError::Elsewhere(conflicts)) => {
-            report.errors = elsewhere_errors(&conflicts);
+            report.errors = elsewhere_errors(&conflicts, true);
             report.valid = report.rows.saturating_sub(count(conflicts.len()));
+            audit_check(
+                &cx,
+                org,
+                "roster.import_refused",
+                rows.len(),
+                conflicts.len(),
+            )
+            .await?;
             Ok(Imported::Refused(report))
         }
         Err(ImportError::Store(e)) => Err(e.into()),
     }
+}
+
+/// Records a check of `rows` roster rows against the county's membership that wrote nothing
+/// (a dry run, a refused commit): who (the actor), which union, how many rows, how many
+/// conflicts reported. No personal data: the counts travel in the event's `fields`, after the
+/// names of the personal fields read (`rows_checked=N`, `conflicts=M`).
+async fn audit_check(
+    cx: &ImportContext<'_>,
+    org: &Org,
+    action: &str,
+    rows: usize,
+    conflicts: usize,
+) -> Result<(), ImportFailure> {
+    let rows_checked = format!("rows_checked={rows}");
+    let conflicts = format!("conflicts={conflicts}");
+    let txn = cx.db.begin_write().await?;
+    huigong_store::audit::record(
+        &txn,
+        cx.actor,
+        &huigong_store::audit::Entry {
+            action,
+            target_type: "org",
+            target_id: Some(org.id.to_string()),
+            fields: &["id_number", "name", &rows_checked, &conflicts],
+            outcome: huigong_store::audit::Outcome::Success,
+        },
+        cx.now,
+    )
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }
 
 const CODE_COLUMN: &str = "单位组织机构代码证";

@@ -10,6 +10,7 @@ pub mod error;
 pub mod imports;
 pub mod json;
 pub mod limits;
+pub mod membership_checks;
 pub mod notify;
 pub mod openapi;
 pub mod password;

@@ -61,6 +61,8 @@ pub struct AppState {
     /// Wakes the outbox deliverer after a commit that queued a message.
     pub notifier: crate::notify::Notifier,
     pub notify: crate::notify::NotifySettings,
+    /// Limits on applications, roster checks and union submissions (issue 13, items 4–6).
+    pub checks: crate::membership_checks::CheckLimits,
 }
 
 impl AppState {

@@ -388,6 +388,8 @@ async fn import(
         actor: &actor,
         now: chrono::Utc::now(),
         commit,
+        // An operator's import on the host is not limited.
+        budget: None,
     };
     let result = match table {
         Table::Roster => imports::roster(cx, &target, bytes).await,
@@ -402,6 +404,7 @@ async fn import(
         ),
         Err(ImportFailure::Store(e)) => return Err(e.into()),
         Err(ImportFailure::Internal(e)) => anyhow::bail!(e),
+        Err(ImportFailure::Refused(e)) => anyhow::bail!("{}", e.body.message),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

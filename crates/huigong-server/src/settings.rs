@@ -50,6 +50,12 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub applications: ApplicationsConfig,
+    #[serde(default)]
+    pub roster: RosterConfig,
+    #[serde(default)]
+    pub unions: UnionsConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -228,7 +234,75 @@ impl Default for NotifyConfig {
     }
 }
 
+/// Online applications to join (issue 13, item 4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApplicationsConfig {
+    /// Applications one WeChat account may submit per day (Beijing time).
+    pub max_per_account_per_day: u64,
+    /// Applications per client address per hour.
+    pub max_per_ip_per_hour: u64,
+}
+
+impl Default for ApplicationsConfig {
+    fn default() -> Self {
+        let d = huigong_api::membership_checks::CheckLimits::default();
+        Self {
+            max_per_account_per_day: d.applications_per_account_per_day,
+            max_per_ip_per_hour: d.applications_per_ip_per_hour,
+        }
+    }
+}
+
+/// Roster checks against the county's membership (issue 13, item 5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RosterConfig {
+    /// Rows (roster dry runs and commits, single members added) one admin may check per day.
+    pub max_checked_rows_per_day: u64,
+}
+
+impl Default for RosterConfig {
+    fn default() -> Self {
+        Self {
+            max_checked_rows_per_day: huigong_api::membership_checks::CheckLimits::default()
+                .roster_checked_rows_per_day,
+        }
+    }
+}
+
+/// Unions submitted for set-up from below (issue 13, item 6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnionsConfig {
+    /// Set-up submissions one WeChat account may make per day (Beijing time).
+    pub max_submissions_per_account_per_day: u64,
+    /// Set-up submissions per client address per hour.
+    pub max_submissions_per_ip_per_hour: u64,
+}
+
+impl Default for UnionsConfig {
+    fn default() -> Self {
+        let d = huigong_api::membership_checks::CheckLimits::default();
+        Self {
+            max_submissions_per_account_per_day: d.union_submissions_per_account_per_day,
+            max_submissions_per_ip_per_hour: d.union_submissions_per_ip_per_hour,
+        }
+    }
+}
+
 impl Settings {
+    /// The limits of `[applications]`, `[roster]` and `[unions]`.
+    pub fn check_limits(&self) -> huigong_api::membership_checks::CheckLimits {
+        huigong_api::membership_checks::CheckLimits {
+            applications_per_account_per_day: self.applications.max_per_account_per_day,
+            applications_per_ip_per_hour: self.applications.max_per_ip_per_hour,
+            roster_checked_rows_per_day: self.roster.max_checked_rows_per_day,
+            union_submissions_per_account_per_day: self.unions.max_submissions_per_account_per_day,
+            union_submissions_per_ip_per_hour: self.unions.max_submissions_per_ip_per_hour,
+        }
+    }
+
     /// Loads the settings of `profile` from `config_dir` and the environment.
     pub fn load(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
         let env = config::Environment::with_prefix("HUIGONG")

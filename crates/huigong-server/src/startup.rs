@@ -148,6 +148,7 @@ impl Application {
                 lease: Duration::from_secs(60),
                 retry_base: Duration::from_millis(settings.notify.retry_base_ms),
             },
+            checks: settings.check_limits(),
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);

@@ -1,7 +1,9 @@
 //! Online applications to join a grassroots union (网上申请入会).
 //!
 //! The applicant's identity stays sealed in the application until a union admin reviews it:
-//! a stranger's application cannot change the name recorded for a person. Approval makes the
+//! a stranger's application cannot change the name recorded for a person, and approving one
+//! that differs from the record needs the reviewer's choice of which to keep. Several accounts
+//! may apply for one ID number; the reviewer sees the conflicts ([`review_info`]). Approval makes the
 //! person and the membership, marks the application, and queues the applicant's notification,
 //! all in one transaction; two admins approving at once make one member.
 
@@ -72,10 +74,11 @@ pub struct Application {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The person is already an active member of a union.
+    /// The person is an active member of a union and the applicant gave their recorded name
+    /// (told only when the caller may be told, see [`submit`]).
     #[error("already an active member")]
     AlreadyMember,
-    /// The person has a pending application.
+    /// The same account has a pending application for this ID number.
     #[error("an application is pending")]
     Pending,
     #[error(transparent)]
@@ -95,6 +98,10 @@ pub enum ReviewError {
     /// The union is no longer active (dissolved, say): it takes no members.
     #[error("the union does not take members")]
     UnionNotActive,
+    /// The person is on record with another name or mobile than the application's: the
+    /// reviewer must choose which to keep ([`Keep`]).
+    #[error("the application differs from the record")]
+    DetailsDiffer,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -189,6 +196,16 @@ async fn assemble<C: ConnectionTrait>(
         .collect()
 }
 
+/// The user's application made with this idempotency key, if any: a retry's answer.
+pub async fn replayed<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    user_id: Uuid,
+    key: &str,
+) -> Result<Option<Application>, StoreError> {
+    by_idempotency_key(conn, vault, user_id, key).await
+}
+
 async fn by_idempotency_key<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
@@ -203,12 +220,38 @@ async fn by_idempotency_key<C: ConnectionTrait>(
     Ok(assemble(conn, vault, rows).await?.pop())
 }
 
+/// Whether the person with this ID number is an active member recorded under this very name.
+async fn member_named<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    id_number: &IdNumber,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let Some(person) = people::find_by_id_number(conn, vault, id_number).await? else {
+        return Ok(false);
+    };
+    if person.name.as_str() != name {
+        return Ok(false);
+    }
+    Ok(members::active_of_id_number(conn, vault, id_number)
+        .await?
+        .is_some())
+}
+
 /// Records an application. Returns it and whether it was created now: a retry with the same
 /// `idempotency_key` by the same user returns the first one and writes nothing.
+///
+/// The answer never depends on whether the ID number is on a roster or has applications of
+/// other accounts pending: several accounts may apply for one ID number, and the reviewer
+/// sees the conflict ([`review_info`]). Only when `may_tell_member` (the caller had a guess
+/// left for the day) and the applicant gave the person's recorded name is an active member
+/// told `AlreadyMember`. One account has at most one pending application per ID number
+/// (`Pending`).
 pub async fn submit(
     db: &Database,
     vault: &KeyRing,
     new: NewApplication<'_>,
+    may_tell_member: bool,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(Application, bool), ApplyError> {
@@ -218,14 +261,12 @@ pub async fn submit(
         return Ok((first, false));
     }
     let txn = db.begin_write().await?;
-    if members::active_of_id_number(&txn, vault, new.id_number)
-        .await?
-        .is_some()
-    {
+    if may_tell_member && member_named(&txn, vault, new.id_number, new.name).await? {
         return Err(ApplyError::AlreadyMember);
     }
     let bidx = people::id_number_index(vault, new.id_number).to_vec();
     let pending = application::Entity::find()
+        .filter(application::Column::UserId.eq(new.user_id))
         .filter(application::Column::IdNumberBidx.eq(bidx.clone()))
         .filter(application::Column::Status.eq("pending"))
         .count(&txn)
@@ -270,7 +311,8 @@ pub async fn submit(
     .map_err(StoreError::from);
     match inserted {
         Ok(_) => {}
-        // A concurrent request won a unique index: the same retry, or the same person.
+        // A concurrent request won a unique index: the same retry, or the same account's
+        // application for the same person.
         Err(StoreError::Conflict) => {
             drop(txn);
             if let Some(key) = new.idempotency_key
@@ -407,12 +449,14 @@ fn reviewed_message(application: &Application, status: &str, reason: Option<&str
 /// created, the application marked, the applicant's notification queued, and an audit event
 /// recorded, in one transaction. If the person existed with another name, the name is corrected
 /// and the view of their card (say, suspended when they left) invalidated after the commit.
+#[allow(clippy::too_many_arguments)]
 pub async fn approve(
     db: &Database,
     vault: &KeyRing,
     views: &CardViews,
     id: Uuid,
     scope: &str,
+    keep: Option<Keep>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Application, ReviewError> {
@@ -427,15 +471,42 @@ pub async fn approve(
     if !union_active {
         return Err(ReviewError::UnionNotActive);
     }
+    // Marked first (a second reviewer learns `AlreadyReviewed`); any refusal below rolls back.
     close(&txn, id, "approved", None, actor.user_id, now).await?;
+    if members::active_of_id_number(&txn, vault, &application.id_number)
+        .await?
+        .is_some()
+    {
+        return Err(ReviewError::AlreadyMember);
+    }
+    // Never overwrite a recorded name or mobile silently: the reviewer chooses.
+    let recorded = people::find_by_id_number(&txn, vault, &application.id_number).await?;
+    let (name, mobile): (&str, Option<&Mobile>) = match (&recorded, keep) {
+        (Some(person), keep) if differences(person, &application) != (false, false) => {
+            match keep {
+                None => return Err(ReviewError::DetailsDiffer),
+                Some(Keep::Roster) => (
+                    person.name.as_str(),
+                    // A mobile not on record yet is filled in, never replaced.
+                    person
+                        .mobile
+                        .is_none()
+                        .then_some(application.mobile.as_ref())
+                        .flatten(),
+                ),
+                Some(Keep::Application) => (application.name.as_str(), application.mobile.as_ref()),
+            }
+        }
+        _ => (application.name.as_str(), application.mobile.as_ref()),
+    };
     let added = members::add_in(
         &txn,
         vault,
         application.org_id,
         PersonInput {
             id_number: &application.id_number,
-            name: &application.name,
-            mobile: application.mobile.as_ref(),
+            name,
+            mobile,
         },
         &application.fields,
         actor,
@@ -473,6 +544,111 @@ pub async fn approve(
         membership_id: Some(member.id),
         ..application
     })
+}
+
+/// Which details to keep when an application differs from the person's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The name and mobile on record stay (a mobile not on record is filled in).
+    Roster,
+    /// The application's name and mobile replace the record's (audited `person.update`).
+    Application,
+}
+
+/// Whether the application's name, and its mobile, differ from the person's record (a mobile
+/// differs only when both are given).
+fn differences(person: &people::Person, application: &Application) -> (bool, bool) {
+    let name = person.name.as_str() != application.name.as_str();
+    let mobile = match (&person.mobile, &application.mobile) {
+        (Some(a), Some(b)) => a.as_str() != b.as_str(),
+        _ => false,
+    };
+    (name, mobile)
+}
+
+/// What a reviewer must know about a pending application's ID number before deciding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Nothing else is known about this ID number.
+    None,
+    /// An active member of the union applied to.
+    OnRosterHere,
+    /// An active member of another union (which one is not said).
+    OnRosterElsewhere,
+    /// Another application for the same ID number is pending (another account's, or to
+    /// another union).
+    PendingElsewhere,
+}
+
+impl Conflict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Conflict::None => "none",
+            Conflict::OnRosterHere => "on_roster_here",
+            Conflict::OnRosterElsewhere => "on_roster_elsewhere",
+            Conflict::PendingElsewhere => "pending_elsewhere",
+        }
+    }
+}
+
+/// A pending application as its reviewer sees it besides the application itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewInfo {
+    pub conflict: Conflict,
+    /// The person is on record with another name: approving needs a [`Keep`] choice.
+    pub name_differs: bool,
+    /// The person is on record with another mobile: approving needs a [`Keep`] choice.
+    pub mobile_differs: bool,
+}
+
+/// [`ReviewInfo`] of each pending application among `applications`, by application id.
+pub async fn review_info<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    applications: &[Application],
+) -> Result<HashMap<Uuid, ReviewInfo>, StoreError> {
+    let mut info = HashMap::new();
+    for a in applications.iter().filter(|a| a.status == "pending") {
+        let person = people::find_by_id_number(conn, vault, &a.id_number).await?;
+        let (name_differs, mobile_differs) = person
+            .as_ref()
+            .map_or((false, false), |p| differences(p, a));
+        let member_of = members::active_of_id_number(conn, vault, &a.id_number)
+            .await?
+            .map(|(_, org_id)| org_id);
+        let conflict = match member_of {
+            Some(org_id) if org_id == a.org_id => Conflict::OnRosterHere,
+            Some(_) => Conflict::OnRosterElsewhere,
+            None => {
+                let others = application::Entity::find()
+                    .filter(
+                        application::Column::IdNumberBidx.eq(people::id_number_index(
+                            vault,
+                            &a.id_number,
+                        )
+                        .to_vec()),
+                    )
+                    .filter(application::Column::Status.eq("pending"))
+                    .filter(application::Column::Id.ne(a.id))
+                    .count(conn)
+                    .await?;
+                if others > 0 {
+                    Conflict::PendingElsewhere
+                } else {
+                    Conflict::None
+                }
+            }
+        };
+        info.insert(
+            a.id,
+            ReviewInfo {
+                conflict,
+                name_differs,
+                mobile_differs,
+            },
+        );
+    }
+    Ok(info)
 }
 
 /// Rejects a pending application of a union in `scope`, with the reason the applicant sees.

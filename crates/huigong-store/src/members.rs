@@ -42,9 +42,15 @@ pub struct Member {
 /// Why a member could not be added.
 #[derive(Debug, thiserror::Error)]
 pub enum AddMemberError {
-    /// The person is already an active member (of this or another union).
+    /// The person is already an active member (of this or another union). `name_matches`:
+    /// whether the name given is the one recorded — without it, a caller outside that union
+    /// must not be told the person is a member (issue 13, item 5).
     #[error("already an active member")]
-    AlreadyMember { org_id: Uuid, org_name: String },
+    AlreadyMember {
+        org_id: Uuid,
+        org_name: String,
+        name_matches: bool,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,7 +66,11 @@ async fn active_membership_of<C: ConnectionTrait>(
         .await?)
 }
 
-async fn already_member<C: ConnectionTrait>(conn: &C, m: &membership::Model) -> AddMemberError {
+async fn already_member<C: ConnectionTrait>(
+    conn: &C,
+    m: &membership::Model,
+    name_matches: bool,
+) -> AddMemberError {
     let org_name = match org::Entity::find_by_id(m.org_id).one(conn).await {
         Ok(Some(o)) => o.name,
         Ok(None) => String::new(),
@@ -69,6 +79,7 @@ async fn already_member<C: ConnectionTrait>(conn: &C, m: &membership::Model) -> 
     AddMemberError::AlreadyMember {
         org_id: m.org_id,
         org_name,
+        name_matches,
     }
 }
 
@@ -102,11 +113,13 @@ pub async fn add(
             drop(txn);
             let id = person.id_number;
             let existing = match people::find_by_id_number(&db.conn, vault, id).await? {
-                Some(p) => active_membership_of(&db.conn, p.id).await?,
+                Some(p) => active_membership_of(&db.conn, p.id)
+                    .await?
+                    .map(|m| (m, p.name.as_str() == person.name)),
                 None => None,
             };
             Err(match existing {
-                Some(m) => already_member(&db.conn, &m).await,
+                Some((m, name_matches)) => already_member(&db.conn, &m, name_matches).await,
                 None => AddMemberError::Store(StoreError::Conflict),
             })
         }
@@ -126,9 +139,17 @@ pub async fn add_in<C: ConnectionTrait>(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Member, AddMemberError> {
+    // An active member is refused before anything is written (a name given for them is not
+    // the clerk's to correct from here).
+    if let Some(known) = people::find_by_id_number(txn, vault, person.id_number).await?
+        && let Some(existing) = active_membership_of(txn, known.id).await?
+    {
+        let name_matches = known.name.as_str() == person.name;
+        return Err(already_member(txn, &existing, name_matches).await);
+    }
     let (person, _) = people::save(txn, vault, person, actor, now).await?;
     if let Some(existing) = active_membership_of(txn, person.id).await? {
-        return Err(already_member(txn, &existing).await);
+        return Err(already_member(txn, &existing, true).await);
     }
     let id = Uuid::now_v7();
     membership::Entity::insert(membership::ActiveModel {
@@ -323,6 +344,10 @@ pub struct ElsewhereConflict {
     pub index: usize,
     pub org_id: Uuid,
     pub org_name: String,
+    /// Whether the row's name is the one recorded for the person. Only then may the importer
+    /// be told the person is a member elsewhere (issue 13, item 5); otherwise the row reads
+    /// like a new person's in a dry run, and a commit refuses it with a neutral message.
+    pub name_matches: bool,
 }
 
 /// What a committed import did.
@@ -434,15 +459,28 @@ async fn elsewhere<C: ConnectionTrait>(
             .await?;
         union_of.extend(rows);
     }
+    // The recorded names of the people who are members elsewhere (only those are decrypted).
+    let elsewhere_ids: Vec<Uuid> = union_of
+        .iter()
+        .filter(|&(_, &o)| o != org_id)
+        .map(|(&p, _)| p)
+        .collect();
+    let recorded = crate::people::get_many(conn, vault, &elsewhere_ids).await?;
     let mut names = std::collections::HashMap::new();
     let mut conflicts = Vec::new();
     for (index, bidx) in indexes.iter().enumerate() {
-        let Some(&member_of) = people.get(bidx).and_then(|p| union_of.get(p)) else {
+        let Some(person_id) = people.get(bidx) else {
+            continue;
+        };
+        let Some(&member_of) = union_of.get(person_id) else {
             continue;
         };
         if member_of == org_id {
             continue;
         }
+        let name_matches = recorded
+            .get(person_id)
+            .is_some_and(|p| p.name.as_str() == rows[index].name);
         if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(member_of) {
             let name = org::Entity::find_by_id(member_of)
                 .one(conn)
@@ -455,6 +493,7 @@ async fn elsewhere<C: ConnectionTrait>(
             index,
             org_id: member_of,
             org_name: names.get(&member_of).cloned().unwrap_or_default(),
+            name_matches,
         });
     }
     Ok((conflicts, indexes, people))

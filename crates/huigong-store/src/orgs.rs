@@ -309,13 +309,84 @@ pub async fn registered_member_counts<C: ConnectionTrait>(
 }
 
 /// Creates a child org of `parent` in the caller's transaction, with its audit event.
-/// A grassroots union comes with its first unit; a unit code already registered is
-/// `StoreError::Conflict`.
+/// A grassroots union comes with its first unit; a unit code already held by an approved
+/// union is `StoreError::Conflict`.
 pub async fn create<C: ConnectionTrait>(
     txn: &C,
     vault: &KeyRing,
     parent: &Org,
     new: &NewOrg<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Org, StoreError> {
+    create_as(txn, vault, parent, new, "active", actor, now).await
+}
+
+/// [`create`] for a union submitted from below, `pending`: its units hold no unit code until
+/// it is approved ([`hold_unit_codes`]), so a submission never blocks the unit's registration.
+/// A unit code already held by an approved union is still `StoreError::Conflict`.
+pub async fn create_pending<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    parent: &Org,
+    new: &NewOrg<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Org, StoreError> {
+    if let Some(u) = new.union {
+        let codes: Vec<String> = u.units.iter().map(|u| u.code.as_str().to_owned()).collect();
+        if !units_by_code(txn, &codes).await?.is_empty() {
+            return Err(StoreError::Conflict);
+        }
+    }
+    create_as(txn, vault, parent, new, "pending", actor, now).await
+}
+
+/// Whether an org of this status holds its units' codes: approved ones (active, or dissolved
+/// since).
+fn holds_codes(status: &str) -> bool {
+    !matches!(status, "pending" | "rejected")
+}
+
+/// Makes union `org_id`'s units hold their codes (on approval). A code already held by
+/// another (approved) union is `StoreError::Conflict`: the caller must roll back.
+pub async fn hold_unit_codes<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let units = unit::Entity::find()
+        .filter(unit::Column::OrgId.eq(org_id))
+        .all(txn)
+        .await?;
+    let codes: Vec<String> = units.iter().map(|u| u.code.clone()).collect();
+    if units_by_code(txn, &codes)
+        .await?
+        .values()
+        .any(|p| p.org_id != org_id)
+    {
+        return Err(StoreError::Conflict);
+    }
+    for u in units {
+        unit::Entity::update(unit::ActiveModel {
+            id: Set(u.id),
+            held_code: Set(Some(u.code)),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .exec(txn)
+        .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn create_as<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    parent: &Org,
+    new: &NewOrg<'_>,
+    status: &str,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Org, StoreError> {
@@ -328,7 +399,7 @@ pub async fn create<C: ConnectionTrait>(
         level: Set(level.label_zh().to_owned()),
         name: Set(name.to_owned()),
         path: Set(path),
-        status: Set("active".to_owned()),
+        status: Set(status.to_owned()),
         founded_on: Set(union.map(|u| u.founded_on)),
         union_type: Set(union.map(|u| u.union_type.label_zh().to_owned())),
         member_count_declared: Set(union.map(|u| i32::try_from(u.member_count).unwrap_or(i32::MAX))),
@@ -341,7 +412,7 @@ pub async fn create<C: ConnectionTrait>(
     .exec_without_returning(txn)
     .await?;
     if let Some(u) = union {
-        insert_units(txn, id, &u.units, now).await?;
+        insert_units(txn, id, &u.units, holds_codes(status), now).await?;
     }
     audit::record(
         txn,
@@ -374,6 +445,7 @@ async fn insert_units<C: ConnectionTrait>(
     txn: &C,
     org_id: Uuid,
     units: &[NewUnit<'_>],
+    held: bool,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for u in units {
@@ -382,6 +454,7 @@ async fn insert_units<C: ConnectionTrait>(
             org_id: Set(org_id),
             name: Set(u.name.to_owned()),
             code: Set(u.code.as_str().to_owned()),
+            held_code: Set(held.then(|| u.code.as_str().to_owned())),
             nature: Set(u.nature.label_zh().to_owned()),
             address: Set(u.address.to_owned()),
             employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
@@ -401,7 +474,8 @@ pub struct PlacedUnit {
     pub parent_id: Option<Uuid>,
 }
 
-/// The registered units among `codes` (normalised unit codes), by code.
+/// The registered units among `codes` (normalised unit codes), by code: those of approved
+/// unions (pending and rejected submissions hold no code).
 pub async fn units_by_code<C: ConnectionTrait>(
     conn: &C,
     codes: &[String],
@@ -409,7 +483,7 @@ pub async fn units_by_code<C: ConnectionTrait>(
     let mut placed = HashMap::new();
     for chunk in codes.chunks(500) {
         let units = unit::Entity::find()
-            .filter(unit::Column::Code.is_in(chunk.to_vec()))
+            .filter(unit::Column::HeldCode.is_in(chunk.to_vec()))
             .all(conn)
             .await?;
         let org_ids: Vec<Uuid> = units.iter().map(|u| u.org_id).collect();
@@ -469,13 +543,35 @@ pub async fn update_union<C: ConnectionTrait>(
         .iter()
         .map(|u| u.code.as_str().to_owned())
         .collect();
+    let held = org::Entity::find_by_id(org_id)
+        .one(txn)
+        .await?
+        .is_some_and(|o| holds_codes(&o.status));
+    // The union's own units, and the units of approved unions (which hold their codes).
     let existing: HashMap<String, unit::Model> = unit::Entity::find()
         .filter(unit::Column::Code.is_in(codes))
+        .filter(
+            sea_orm::Condition::any()
+                .add(unit::Column::OrgId.eq(org_id))
+                .add(unit::Column::HeldCode.is_not_null()),
+        )
         .all(txn)
         .await?
         .into_iter()
-        .map(|u| (u.code.clone(), u))
-        .collect();
+        .fold(HashMap::new(), |mut by_code, u| {
+            // Another union's unit wins: the code is taken.
+            let other = u.org_id != org_id;
+            match by_code.entry(u.code.clone()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(u);
+                }
+                std::collections::hash_map::Entry::Occupied(mut slot) if other => {
+                    slot.insert(u);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => {}
+            }
+            by_code
+        });
     let mut added = Vec::new();
     for u in &union.units {
         match existing.get(u.code.as_str()) {
@@ -496,7 +592,7 @@ pub async fn update_union<C: ConnectionTrait>(
             None => added.push(u.clone()),
         }
     }
-    insert_units(txn, org_id, &added, now).await?;
+    insert_units(txn, org_id, &added, held, now).await?;
     audit::record(
         txn,
         actor,

@@ -36,6 +36,9 @@ pub enum LifecycleError {
     /// Only grassroots unions take part in this.
     #[error("not grassroots")]
     NotGrassroots,
+    /// Approval refused: another approved union already holds one of its units' codes.
+    #[error("unit code held by another union")]
+    UnitTaken,
     /// Dissolution refused: active members remain.
     #[error("{0} active members")]
     HasActiveMembers(u64),
@@ -98,18 +101,14 @@ pub async fn submit<C: ConnectionTrait>(
         .await?
         .filter(|p| p.level == OrgLevel::District && p.status == "active")
         .ok_or(LifecycleError::NotFound)?;
-    let mut created = orgs::create(txn, vault, &parent, new, actor, now).await?;
-    org::Entity::update_many()
-        .col_expr(org::Column::Status, Expr::value("pending"))
-        .filter(org::Column::Id.eq(created.id))
-        .exec(txn)
-        .await?;
+    let created = orgs::create_pending(txn, vault, &parent, new, actor, now).await?;
     audit_org(txn, actor, "org.submit", created.id, &[], now).await?;
-    created.status = "pending".to_owned();
     Ok(created)
 }
 
-/// The parent (or an org above it) approves or rejects a pending union.
+/// The parent (or an org above it) approves or rejects a pending union. Approval makes its
+/// units hold their codes: `UnitTaken` when another approved union holds one already (another
+/// submission for the same unit approved first, or an admin's registration).
 #[allow(clippy::too_many_arguments)]
 pub async fn review(
     db: &Database,
@@ -130,6 +129,15 @@ pub async fn review(
         return Err(LifecycleError::WrongState(o.status));
     }
     let status = if approve { "active" } else { "rejected" };
+    if approve {
+        // Only now does the union hold its units' codes; one approved meanwhile for the same
+        // unit wins.
+        match orgs::hold_unit_codes(&txn, id, now).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Err(LifecycleError::UnitTaken),
+            Err(e) => return Err(e.into()),
+        }
+    }
     org::Entity::update_many()
         .col_expr(org::Column::Status, Expr::value(status))
         .col_expr(

@@ -164,6 +164,56 @@ pub struct ApplicationView {
     pub reviewed_at: Option<DateTime<Utc>>,
     /// The membership an approval created.
     pub member_id: Option<Uuid>,
+    /// Reviewers only, pending applications only: what else is known about this ID number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ApplicationConflict>,
+    /// Reviewers only, pending applications only: the details on the person's record that
+    /// differ from the application (`name`, `mobile`). When not empty, approving needs
+    /// `{"keep": "roster" | "application"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differs_from_record: Option<Vec<String>>,
+}
+
+/// What a reviewer must know about an application's ID number before deciding.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationConflict {
+    /// Nothing else is known about it.
+    None,
+    /// Already an active member of the union applied to.
+    OnRosterHere,
+    /// An active member of another union (not named).
+    OnRosterElsewhere,
+    /// Another application for it is pending (another account's, or to another union).
+    PendingElsewhere,
+}
+
+impl From<applications::Conflict> for ApplicationConflict {
+    fn from(c: applications::Conflict) -> Self {
+        match c {
+            applications::Conflict::None => Self::None,
+            applications::Conflict::OnRosterHere => Self::OnRosterHere,
+            applications::Conflict::OnRosterElsewhere => Self::OnRosterElsewhere,
+            applications::Conflict::PendingElsewhere => Self::PendingElsewhere,
+        }
+    }
+}
+
+/// The reviewer's view: [`view`] with the conflict and the differences from the record.
+fn review_view(a: Application, info: Option<&applications::ReviewInfo>) -> ApplicationView {
+    let mut v = view(a);
+    if let Some(info) = info {
+        v.conflict = Some(info.conflict.into());
+        let mut differs = Vec::new();
+        if info.name_differs {
+            differs.push("name".to_owned());
+        }
+        if info.mobile_differs {
+            differs.push("mobile".to_owned());
+        }
+        v.differs_from_record = Some(differs);
+    }
+    v
 }
 
 fn view(a: Application) -> ApplicationView {
@@ -188,6 +238,8 @@ fn view(a: Application) -> ApplicationView {
         created_at: a.created_at,
         reviewed_at: a.reviewed_at,
         member_id: a.membership_id,
+        conflict: None,
+        differs_from_record: None,
     }
 }
 
@@ -231,6 +283,13 @@ fn signature_png(b64: Option<&str>) -> Result<Option<String>, ApiError> {
 
 /// Applies to join a grassroots union. Retries with the same `Idempotency-Key` header answer
 /// the first application and write nothing.
+///
+/// The answer does not depend on whether the ID number is on a roster or has other accounts'
+/// applications pending: the reviewer sees those. Only an applicant who gives an active
+/// member's recorded name is told `already_member`, and that takes one of the account's daily
+/// activation guesses (`card.max_failed_previews_per_day`). Limited per account per day
+/// (`applications.max_per_account_per_day`) and per client address per hour
+/// (`applications.max_per_ip_per_hour`).
 #[utoipa::path(
     tag = "worker",
     security(("bearer" = [])),
@@ -239,7 +298,8 @@ fn signature_png(b64: Option<&str>) -> Result<Option<String>, ApiError> {
     responses(
         (status = 201, body = ApplicationView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
-        (status = 409, body = ErrorBody, description = "`already_member`, or `application_pending`"),
+        (status = 409, body = ErrorBody, description = "`already_member` (an active member's ID number and recorded name: activate the card instead), or `application_pending` (this account's own application for this ID number is pending)"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`, with `Retry-After`"),
     )
 )]
 #[post("/api/v1/applications")]
@@ -250,8 +310,17 @@ pub async fn apply(
     body: crate::json::Json<ApplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     worker(&caller)?;
-    let b = body.into_inner();
+    // A retry answers the first application, and counts for nothing.
     let key = idempotency_key(&req)?;
+    if let Some(key) = key.as_deref()
+        && let Some(first) =
+            applications::replayed(&state.db.conn, &state.vault, caller.user_id, key).await?
+    {
+        return Ok(HttpResponse::Created()
+            .insert_header(("Idempotency-Replayed", "true"))
+            .json(view(first)));
+    }
+    let b = body.into_inner();
     let entry = roster_entry(
         &AddMemberRequest {
             name: b.name.clone(),
@@ -300,6 +369,17 @@ pub async fn apply(
         .await?
         .filter(|o| o.level == OrgLevel::Grassroots && o.status == "active")
         .ok_or_else(|| ApiError::invalid_field("union_id", "所选工会不存在或不接受入会申请"))?;
+    // Valid submissions count (an invalid one is answered from its fields alone).
+    crate::membership_checks::count_submission(
+        &state,
+        &req,
+        "applications",
+        caller.user_id,
+        state.checks.applications_per_account_per_day,
+        state.checks.applications_per_ip_per_hour,
+    )
+    .await?;
+    let may_tell_member = crate::membership_checks::may_tell_member(&state, caller.user_id).await?;
     let submitted = applications::submit(
         &state.db,
         &state.vault,
@@ -316,6 +396,7 @@ pub async fn apply(
             signature_png: png.as_deref(),
             idempotency_key: key.as_deref(),
         },
+        may_tell_member,
         &caller.actor(&req),
         state.clock.now(),
     )
@@ -336,7 +417,7 @@ pub async fn apply(
         Err(ApplyError::Pending) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "application_pending",
-            "已有一份入会申请正在审核中，请耐心等待",
+            "您已为该身份证号码提交的入会申请正在审核中，请耐心等待",
         )
         .with_field("id_number")),
         Err(ApplyError::Store(e)) => Err(e.into()),
@@ -364,7 +445,8 @@ pub struct ReviewQuery {
     per_page: Option<String>,
 }
 
-/// Applications to the unions of the caller's subtree, oldest first.
+/// Applications to the unions of the caller's subtree, oldest first. Pending ones carry
+/// `conflict` and `differs_from_record` for the reviewer.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -397,8 +479,15 @@ pub async fn list_applications(
         per_page,
     )
     .await?;
+    let info = applications::review_info(&state.db.conn, &state.vault, &items).await?;
     Ok(HttpResponse::Ok().json(Page {
-        items: items.into_iter().map(view).collect(),
+        items: items
+            .into_iter()
+            .map(|a| {
+                let i = info.get(&a.id).copied();
+                review_view(a, i.as_ref())
+            })
+            .collect(),
         total,
         page,
         per_page,
@@ -427,19 +516,47 @@ fn review_error(e: ReviewError) -> ApiError {
             "union_not_active",
             "该工会已撤销或尚未批准，不能接收会员，请驳回此申请",
         ),
+        ReviewError::DetailsDiffer => ApiError::new(
+            StatusCode::CONFLICT,
+            "record_differs",
+            "申请人填写的姓名或手机号与已登记的信息不一致，请核实后选择保留哪一份（keep: roster 保留已登记的，application 采用申请的）",
+        )
+        .with_field("keep"),
         ReviewError::Store(e) => e.into(),
     }
 }
 
+/// What an approval keeps when the application differs from the person's record.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepChoice {
+    /// The name and mobile on record stay (a mobile not on record is filled in).
+    Roster,
+    /// The application's name and mobile replace the record's.
+    Application,
+}
+
+/// Optional body of an approval. Other fields are ignored (the approval took no body before).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ApproveRequest {
+    /// Required when the application's name or mobile differs from the person's record
+    /// (`differs_from_record` not empty); otherwise ignored.
+    pub keep: Option<KeepChoice>,
+}
+
 /// Approves an application: the applicant becomes a member (and can activate the card at
-/// once) and is notified. Two admins approving at once make one member.
+/// once) and is notified. Two admins approving at once make one member. A name or mobile on
+/// the person's record is never overwritten silently: when the application differs, the body
+/// must say which to keep.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
+    request_body(content = Option<ApproveRequest>, description = "optional; `keep` is required when the application differs from the record"),
     responses(
         (status = 200, body = ApplicationView),
+        (status = 400, body = ErrorBody, description = "invalid body, named in `field`"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`already_reviewed`, `already_member`, or `union_not_active`"),
+        (status = 409, body = ErrorBody, description = "`already_reviewed`, `already_member`, `union_not_active`, or `record_differs` (choose `keep`)"),
     )
 )]
 #[post("/api/v1/admin/applications/{id}/approve")]
@@ -448,14 +565,25 @@ pub async fn approve_application(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let keep = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        crate::json::decode::<ApproveRequest>(&body)?.keep
+    }
+    .map(|k| match k {
+        KeepChoice::Roster => applications::Keep::Roster,
+        KeepChoice::Application => applications::Keep::Application,
+    });
     let approved = applications::approve(
         &state.db,
         &state.vault,
         &state.card_views,
         id,
         &admin.scope,
+        keep,
         &admin.actor(&req),
         state.clock.now(),
     )

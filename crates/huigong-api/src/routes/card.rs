@@ -54,7 +54,9 @@ fn preview_key(id: Uuid) -> String {
     format!("card:preview:{id}")
 }
 
-fn failures_key(user: Uuid, day: i64) -> String {
+/// The counter of an account's activation guesses for a day (also taken by an application that
+/// may answer "already a member", see `crate::membership_checks::may_tell_member`).
+pub(crate) fn failures_key(user: Uuid, day: i64) -> String {
     format!("card:preview-failures:{user}:{day}")
 }
 

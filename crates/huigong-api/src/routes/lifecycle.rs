@@ -46,6 +46,11 @@ fn lifecycle_error(e: LifecycleError) -> ApiError {
             "has_active_members",
             format!("该工会仍有 {n} 名会员，须先办理会员调出"),
         ),
+        LifecycleError::UnitTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            "unit_code_taken",
+            "该单位已由另一经批准的工会登记，不能再批准此建会申请，请驳回",
+        ),
         LifecycleError::Store(e) => e.into(),
     }
 }
@@ -78,7 +83,8 @@ pub struct OrgStatusView {
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
         (status = 403, body = ErrorBody, description = "not a worker account"),
         (status = 404, body = ErrorBody, description = "no such district union"),
-        (status = 409, body = ErrorBody, description = "the unit code is already registered"),
+        (status = 409, body = ErrorBody, description = "`unit_code_taken`: an approved union already holds the unit code (a pending or rejected submission holds none)"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: per account per day (`unions.max_submissions_per_account_per_day`) or per client address per hour (`unions.max_submissions_per_ip_per_hour`), with `Retry-After`"),
     )
 )]
 #[post("/api/v1/union-submissions")]
@@ -99,6 +105,16 @@ pub async fn submit_union(
     let now = state.clock.now();
     let parsed = parse_union(&b, now.date_naive())?;
     let union = parsed.new_union();
+    // Valid submissions count (an invalid one is answered from its fields alone).
+    crate::membership_checks::count_submission(
+        &state,
+        &req,
+        "union-submissions",
+        caller.user_id,
+        state.checks.union_submissions_per_account_per_day,
+        state.checks.union_submissions_per_ip_per_hour,
+    )
+    .await?;
     let txn = state.db.begin_write().await?;
     let submitted = lifecycle::submit(
         &txn,
@@ -138,7 +154,8 @@ pub async fn submit_union(
     }))
 }
 
-/// The parent (or an org above it) approves a pending union: from now on it takes members.
+/// The parent (or an org above it) approves a pending union: from now on it takes members,
+/// and it holds its units' codes.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -146,7 +163,7 @@ pub async fn submit_union(
         (status = 200, body = OrgStatusView),
         (status = 403, body = ErrorBody, description = "the union's own admin"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "not pending"),
+        (status = 409, body = ErrorBody, description = "`wrong_status` (not pending), or `unit_code_taken` (another approved union holds one of its units' codes: reject it)"),
     )
 )]
 #[post("/api/v1/admin/orgs/{id}/approve")]

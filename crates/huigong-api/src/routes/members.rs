@@ -183,7 +183,8 @@ pub(crate) fn union_not_active() -> ApiError {
         (status = 201, body = MemberView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "already an active member of a union, or the union is not approved / dissolved"),
+        (status = 409, body = ErrorBody, description = "`already_member` (of a union in the caller's subtree, or of another union when the name given is the one recorded), `id_number_unavailable` (the ID number cannot be registered here: neutral), or `union_not_active`"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: the admin's daily budget of people checked (`roster.max_checked_rows_per_day`) is used up"),
     )
 )]
 #[post("/api/v1/admin/orgs/{id}/members")]
@@ -212,6 +213,10 @@ pub async fn add_member(
         mobile,
         fields,
     } = roster_entry(&b, state.clock.now().date_naive())?;
+    // One person checked against the county's membership: one row of the daily budget.
+    crate::membership_checks::RowBudget::of(&state, admin.caller.user_id)
+        .charge(1, state.clock.now())
+        .await?;
     let added = members::add(
         &state.db,
         &state.vault,
@@ -229,15 +234,27 @@ pub async fn add_member(
     .await;
     match added {
         Ok(member) => Ok(HttpResponse::Created().json(view(member, false))),
-        Err(AddMemberError::AlreadyMember { org_id, org_name }) => {
-            // Within the caller's scope the union is named; outside it, only that one exists.
+        Err(AddMemberError::AlreadyMember {
+            org_id,
+            org_name,
+            name_matches,
+        }) => {
+            // Within the caller's scope the union is named; outside it, only that one exists,
+            // and only to a caller who gave the person's recorded name (issue 13, item 5).
             let visible = orgs::get_in_scope(&state.db.conn, &state.vault, org_id, &admin.scope)
                 .await?
                 .is_some();
             let message = if visible {
                 format!("此人已是「{org_name}」的会员")
-            } else {
+            } else if name_matches {
                 "此人已是本县其他工会的会员".to_owned()
+            } else {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "id_number_unavailable",
+                    crate::imports::ID_NUMBER_UNAVAILABLE,
+                )
+                .with_field("id_number"));
             };
             Err(
                 ApiError::new(StatusCode::CONFLICT, "already_member", message)

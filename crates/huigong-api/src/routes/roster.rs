@@ -142,6 +142,9 @@ fn import_context<'a>(
         actor,
         now: state.clock.now(),
         commit: query.commit.unwrap_or(false),
+        budget: actor
+            .user_id
+            .map(|user| crate::membership_checks::RowBudget::of(state, user)),
     }
 }
 
@@ -150,6 +153,7 @@ fn answer(result: Result<Imported, ImportFailure>) -> Result<HttpResponse, ApiEr
         Ok(Imported::Done(report)) => Ok(HttpResponse::Ok().json(report)),
         Ok(Imported::Refused(report)) => Ok(HttpResponse::UnprocessableEntity().json(report)),
         Err(ImportFailure::Workbook(e)) => Err(workbook_error(&e)),
+        Err(ImportFailure::Refused(e)) => Err(e),
         // A concurrent import of the same records won the unique index: nothing was written.
         Err(ImportFailure::Conflict) => Err(ApiError::new(
             StatusCode::CONFLICT,

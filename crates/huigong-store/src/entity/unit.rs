@@ -9,8 +9,11 @@ pub struct Model {
     pub id: Uuid,
     pub org_id: Uuid,
     pub name: String,
-    /// Unified social credit code or legacy organisation code, normalised; unique.
+    /// Unified social credit code or legacy organisation code, normalised (see `held_code` for uniqueness).
     pub code: String,
+    /// `code` while the unit's union is approved (active or dissolved), else NULL: unique, so
+    /// only an approved union holds a unit code (a pending or rejected submission holds none).
+    pub held_code: Option<String>,
     /// A [`huigong_core::labels::UnitNature`] label.
     pub nature: String,
     pub address: String,

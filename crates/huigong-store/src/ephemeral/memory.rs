@@ -139,6 +139,10 @@ impl Ephemeral for MemoryStore {
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
+        self.increment_by(key, 1, ttl).await
+    }
+
+    async fn increment_by(&self, key: &str, by: u64, ttl: Duration) -> Result<u64, EphemeralError> {
         let now = Instant::now();
         let mut map = self.lock_for_write(now);
         let current = live(map.get(key), now).map(|e| {
@@ -149,8 +153,8 @@ impl Ephemeral for MemoryStore {
             (n, e.expires_at)
         });
         let (next, expires_at) = match current {
-            Some((n, expires_at)) => (n + 1, expires_at),
-            None => (1, now + ttl),
+            Some((n, expires_at)) => (n.saturating_add(by), expires_at),
+            None => (by, now + ttl),
         };
         map.insert(
             key.to_owned(),

@@ -79,6 +79,16 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     /// Adds one to the counter under `key` and returns the new value; a new counter lives for
     /// `ttl` (the window of a rate limit), an existing one keeps its expiry.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError>;
+    /// Adds `by` to the counter under `key` and returns the new value, atomically, like
+    /// [`Ephemeral::increment`] (a new counter lives for `ttl`). Counting many at once: the rows
+    /// of a roster checked. The default adds one at a time; both stores do it in one step.
+    async fn increment_by(&self, key: &str, by: u64, ttl: Duration) -> Result<u64, EphemeralError> {
+        let mut last = self.increment(key, ttl).await?;
+        for _ in 1..by {
+            last = self.increment(key, ttl).await?;
+        }
+        Ok(last)
+    }
     /// Removes `key` only if it holds exactly `expected`, atomically; returns whether it did.
     /// (Releasing a lock one still owns; dropping a cached token only if it is the one that
     /// failed.)

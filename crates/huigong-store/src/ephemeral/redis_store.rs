@@ -197,12 +197,16 @@ impl Ephemeral for RedisStore {
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
+        self.increment_by(key, 1, ttl).await
+    }
+
+    async fn increment_by(&self, key: &str, by: u64, ttl: Duration) -> Result<u64, EphemeralError> {
         let mut conn = self.conn.clone();
         let key = self.key(key);
         // INCR and a PEXPIRE that only applies to a new counter, atomically.
         let (count, _): (u64, bool) = redis::pipe()
             .atomic()
-            .incr(&key, 1u64)
+            .incr(&key, by)
             .cmd("PEXPIRE")
             .arg(&key)
             .arg(millis(ttl))
