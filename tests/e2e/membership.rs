@@ -749,7 +749,10 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
         .get("/api/v1/admin/terms/expired", Some(&w.district_a_token))
         .await;
     assert_eq!(expired.as_array().map(Vec::len), Some(0), "{expired}");
-    let (status, list) = w.app.get(&terms, Some(&w.union_a_token)).await;
+    let (status, list) = w
+        .app
+        .get(&format!("{terms}?full=true"), Some(&w.union_a_token))
+        .await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(list.as_array().map(Vec::len), Some(2));
     assert_eq!(list[0]["leader_name"], "赵主席", "newest first");
@@ -757,7 +760,7 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     let (_, org) = w
         .app
         .get(
-            &format!("/api/v1/admin/orgs/{}", w.union_a),
+            &format!("/api/v1/admin/orgs/{}?full=true", w.union_a),
             Some(&w.union_a_token),
         )
         .await;

@@ -156,8 +156,9 @@ async fn grassroots_unions_carry_the_notices_fields() {
     assert_eq!(u["union_type"], "单建");
     assert_eq!(u["founded_on"], "2001-05-06");
     assert_eq!(u["member_count_declared"], 80);
-    assert_eq!(u["leader_name"], "王主席");
-    assert_eq!(u["phone"], "0572-6022447");
+    // Item 2: the leader's name and phone are masked unless read in full.
+    assert_eq!(u["leader_name"], "王**");
+    assert_eq!(u["phone"], "057*****2447");
     assert_eq!(u["units"][0]["code"], "91350100M000100Y43");
     assert_eq!(u["units"][0]["nature"], "私营经济");
     assert_eq!(org["member_count_registered"], 0);
@@ -390,16 +391,18 @@ async fn members_are_added_masked_and_read_in_full_with_an_audit_event() {
     // Exact search by ID number or mobile, within scope only.
     let (_, found) = w
         .app
-        .get(
-            &format!("/api/v1/admin/members?id_number={id}"),
+        .post_json(
+            "/api/v1/admin/members/search",
+            &json!({"id_number": id}),
             Some(&w.district_a_token),
         )
         .await;
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
     let (_, found) = w
         .app
-        .get(
-            "/api/v1/admin/members?mobile=13957212345",
+        .post_json(
+            "/api/v1/admin/members/search",
+            &json!({"mobile": "13957212345"}),
             Some(&w.union_a_token),
         )
         .await;
@@ -407,8 +410,9 @@ async fn members_are_added_masked_and_read_in_full_with_an_audit_event() {
     let district_b_token = login_new_district_b(&w).await;
     let (_, none) = w
         .app
-        .get(
-            &format!("/api/v1/admin/members?id_number={id}"),
+        .post_json(
+            "/api/v1/admin/members/search",
+            &json!({"id_number": id}),
             Some(&district_b_token),
         )
         .await;

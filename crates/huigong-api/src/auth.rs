@@ -201,9 +201,17 @@ impl FromRequest for AdminCaller {
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
             let org_id = user.org_id.ok_or_else(ApiError::forbidden)?;
-            let scope = huigong_store::orgs::path_of(&state.db.conn, org_id)
-                .await?
-                .ok_or_else(ApiError::forbidden)?;
+            let scope = match huigong_store::orgs::admin_scope(&state.db.conn, org_id).await? {
+                huigong_store::orgs::AdminScope::Subtree(path) => path,
+                huigong_store::orgs::AdminScope::Dissolved => {
+                    return Err(ApiError::new(
+                        actix_web::http::StatusCode::FORBIDDEN,
+                        "org_dissolved",
+                        "所属工会已撤销，本账号不再有管理权限",
+                    ));
+                }
+                huigong_store::orgs::AdminScope::NoOrg => return Err(ApiError::forbidden()),
+            };
             Ok(AdminCaller {
                 caller,
                 org_id,

@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::labels::OrgLevel;
 use huigong_core::labels::UnionType;
-use huigong_core::mask::{mask_mobile, mask_name};
+use huigong_core::mask::{mask_name, shown_contact};
 use huigong_roster::{Limits, OrgExportRow, OrgRow, RowError, WorkbookError};
 use huigong_store::audit::Actor;
 use huigong_store::card_views::{CardViews, StaleViews};
@@ -550,6 +550,7 @@ pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
     let mut rows = Vec::new();
     for org in orgs {
         let Some(union) = &org.union else { continue };
+        let contact = shown_contact(full, &union.leader_name, &union.phone);
         for unit in &union.units {
             rows.push(OrgExportRow {
                 unit_name: unit.name.clone(),
@@ -561,16 +562,8 @@ pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
                 founded_on: union.founded_on,
                 union_type: union.union_type,
                 member_count: union.member_count_declared,
-                leader_name: if full {
-                    union.leader_name.to_string()
-                } else {
-                    mask_name(&union.leader_name)
-                },
-                phone: if full {
-                    union.phone.clone()
-                } else {
-                    mask_mobile(&union.phone)
-                },
+                leader_name: contact.0.clone(),
+                phone: contact.1.clone(),
                 remark: String::new(),
             });
         }

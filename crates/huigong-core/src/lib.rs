@@ -30,7 +30,7 @@ mod width;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use id_number::{IdKind, IdNumber, IdNumberError, Sex};
-pub use mask::{mask_address, mask_id_number, mask_mobile, mask_name};
+pub use mask::{ShownPerson, mask_address, mask_id_number, mask_mobile, mask_name, shown_contact};
 pub use phone::{ContactPhone, Landline, Mobile, PhoneError};
 pub use role::Role;
 pub use secret::Secret;

@@ -5,7 +5,7 @@
 //! ([`IdNumber::masked`](crate::id_number::IdNumber::masked),
 //! [`Mobile::masked`](crate::phone::Mobile::masked)) use the same rules.
 
-use crate::id_number;
+use crate::id_number::{self, IdNumber};
 use crate::phone::Mobile;
 
 /// Two-character compound surnames (复姓) that [`mask_name`] keeps whole.
@@ -141,6 +141,87 @@ pub fn mask_address(address: &str) -> String {
     let mut masked: String = chars.iter().take(kept).collect();
     masked.push_str("****");
     masked
+}
+
+/// A person's identity as a view or an export shows it: **the one rule** every view of a person
+/// follows, so that nothing shown beside a masked value restores what the mask hid.
+///
+/// - Full (`full == true`, for a reader entitled to it and audited by the caller): name, ID
+///   number, mobile and birth date as they are.
+/// - Masked (the default): [`mask_name`], [`IdNumber::masked`](crate::IdNumber::masked) and
+///   [`Mobile::masked`](crate::Mobile::masked), and of the birth date **the year only**: the
+///   eight characters a masked ID number hides *are* the birth date, so a masked view never
+///   shows it (nor the month and day in any other form). The sex is shown in both: it is the
+///   17th character, which the masked number keeps visible anyway.
+///
+/// `Debug` shows only whether it is masked, never a value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShownPerson {
+    pub masked: bool,
+    pub name: String,
+    /// `男` or `女`.
+    pub sex: &'static str,
+    pub id_number: String,
+    /// The year of birth: all a masked view shows of the birth date.
+    pub birth_year: i32,
+    /// The full birth date: in full views only.
+    pub birth_date: Option<chrono::NaiveDate>,
+    pub mobile: Option<String>,
+}
+
+impl ShownPerson {
+    /// The person as a view shows it, masked unless `full`.
+    pub fn new(full: bool, name: &str, id_number: &IdNumber, mobile: Option<&Mobile>) -> Self {
+        use chrono::Datelike as _;
+        let birth = id_number.birth_date();
+        ShownPerson {
+            masked: !full,
+            name: if full {
+                name.to_owned()
+            } else {
+                mask_name(name)
+            },
+            sex: id_number.sex().label_zh(),
+            id_number: if full {
+                id_number.as_str().to_owned()
+            } else {
+                id_number.masked()
+            },
+            birth_year: birth.year(),
+            birth_date: full.then_some(birth),
+            mobile: mobile.map(|m| {
+                if full {
+                    m.as_str().to_owned()
+                } else {
+                    m.masked()
+                }
+            }),
+        }
+    }
+
+    /// The masked view (the default everywhere).
+    pub fn masked(name: &str, id_number: &IdNumber, mobile: Option<&Mobile>) -> Self {
+        Self::new(false, name, id_number, mobile)
+    }
+}
+
+impl std::fmt::Debug for ShownPerson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShownPerson")
+            .field("masked", &self.masked)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A union's leader (工会负责人) and contact phone as a view or an export shows them: masked
+/// ([`mask_name`], [`mask_mobile`] — which also masks a landline) unless `full`, which the
+/// caller audits.
+pub fn shown_contact(full: bool, leader_name: &str, phone: &str) -> (String, String) {
+    if full {
+        (leader_name.to_owned(), phone.to_owned())
+    } else {
+        (mask_name(leader_name), mask_mobile(phone))
+    }
 }
 
 /// Keeps `head` leading and `tail` trailing characters and replaces the others with `*`.
@@ -282,5 +363,39 @@ mod tests {
         assert_eq!(keep_ends(&chars, 2, 2), "abc");
         assert_eq!(keep_ends(&chars, 1, 1), "a*c");
         assert_eq!(keep_ends(&chars, 0, 0), "***");
+    }
+
+    #[test]
+    fn a_masked_person_shows_the_birth_year_not_the_birth_date() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        let id = IdNumber::parse("11010519491231002X", today).unwrap_or_else(|e| panic!("{e}"));
+        let mobile = Mobile::parse("13812345678").unwrap_or_else(|e| panic!("{e}"));
+        let masked = ShownPerson::masked("张三", &id, Some(&mobile));
+        assert_eq!(masked.id_number, "110105********002X");
+        assert_eq!((masked.birth_year, masked.birth_date), (1949, None));
+        assert_eq!(masked.name, "张*");
+        assert_eq!(masked.mobile.as_deref(), Some("138****5678"));
+        assert_eq!(masked.sex, "女");
+        assert!(!format!("{masked:?}").contains('张'));
+        let full = ShownPerson::new(true, "张三", &id, Some(&mobile));
+        assert_eq!(full.id_number, "11010519491231002X");
+        assert_eq!(
+            full.birth_date.map(|d| d.to_string()).as_deref(),
+            Some("1949-12-31")
+        );
+        assert_eq!(full.mobile.as_deref(), Some("13812345678"));
+        assert!(!format!("{full:?}").contains("1101"));
+    }
+
+    #[test]
+    fn union_contacts_are_masked_unless_full() {
+        assert_eq!(
+            shown_contact(false, "王主席", "0572-6022447"),
+            ("王**".to_owned(), "057*****2447".to_owned())
+        );
+        assert_eq!(
+            shown_contact(true, "王主席", "0572-6022447"),
+            ("王主席".to_owned(), "0572-6022447".to_owned())
+        );
     }
 }

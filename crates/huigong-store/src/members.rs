@@ -246,24 +246,133 @@ async fn with_people<C: ConnectionTrait>(
         .collect()
 }
 
-/// The member with this id, if it belongs to an org in `scope` (a path prefix).
+/// What an administrator's scope reaches of a membership. **The scope rule, written once**:
+///
+/// - The person's *current* data (name, mobile, the full record, the card) is reached only
+///   through their current membership: the active one, when its union lies in the caller's
+///   subtree (or an open transfer of it leaves from the subtree).
+/// - A membership that has ended (transferred, left, deceased) on a union of the subtree
+///   reaches only its own history: its roster fields as they were, the masked name and ID
+///   number, and the history entries that touch the subtree.
+/// - Anything else is the same as not existing (404).
+///
+/// Administrators of a dissolved union have no scope at all ([`crate::orgs::admin_scope`]).
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// The current membership: current data, full reads, card actions.
+    Current(Member),
+    /// A membership that has ended (or moved): its history only.
+    Historical(PastMember),
+}
+
+/// A membership that has ended, as its former union may still see it: nothing current (no
+/// mobile, no full read), the identity masked.
+#[derive(Debug, Clone)]
+pub struct PastMember {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub status: String,
+    pub retired_on: Option<chrono::NaiveDate>,
+    /// The person, masked, without the mobile (see [`huigong_core::ShownPerson`]).
+    pub shown: huigong_core::ShownPerson,
+    pub fields: RosterFields,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether `scope` reaches membership `m` as the person's current one: `m` is active and its
+/// union lies in the scope, or an open transfer of it leaves from an org in the scope.
+pub(crate) async fn reaches_current<C: ConnectionTrait>(
+    conn: &C,
+    m: &membership::Model,
+    scope: &str,
+) -> Result<bool, StoreError> {
+    if m.status != "active" {
+        return Ok(false);
+    }
+    if org_in_scope(conn, m.org_id, scope).await? {
+        return Ok(true);
+    }
+    use crate::entity::transfer;
+    let open_out = transfer::Entity::find()
+        .filter(transfer::Column::MembershipId.eq(m.id))
+        .filter(transfer::Column::Status.eq("pending"))
+        .filter(transfer::Column::FromOrgId.in_subquery(crate::orgs::ids_in_scope(scope)))
+        .count(conn)
+        .await?;
+    Ok(open_out > 0)
+}
+
+async fn org_in_scope<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    scope: &str,
+) -> Result<bool, StoreError> {
+    Ok(org::Entity::find_by_id(org_id)
+        .one(conn)
+        .await?
+        .is_some_and(|o| o.path.starts_with(scope)))
+}
+
+/// The membership row `id` and how `scope` reaches it (see [`Reach`]): `None` when it does
+/// not (or does not exist). For the store's own writes, which then read what they need.
+pub(crate) async fn row_in_reach<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    scope: &str,
+) -> Result<Option<(membership::Model, bool)>, StoreError> {
+    let Some(m) = membership::Entity::find_by_id(id).one(conn).await? else {
+        return Ok(None);
+    };
+    if reaches_current(conn, &m, scope).await? {
+        return Ok(Some((m, true)));
+    }
+    if org_in_scope(conn, m.org_id, scope).await? {
+        return Ok(Some((m, false)));
+    }
+    Ok(None)
+}
+
+/// Membership `id` as `scope` reaches it (see [`Reach`]), or `None` (404).
+pub async fn reach<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    id: Uuid,
+    scope: &str,
+) -> Result<Option<Reach>, StoreError> {
+    let Some((m, current)) = row_in_reach(conn, id, scope).await? else {
+        return Ok(None);
+    };
+    let Some(member) = with_people(conn, vault, vec![m]).await?.pop() else {
+        return Ok(None);
+    };
+    if current {
+        return Ok(Some(Reach::Current(member)));
+    }
+    let p = &member.person;
+    Ok(Some(Reach::Historical(PastMember {
+        id: member.id,
+        org_id: member.org_id,
+        status: member.status,
+        retired_on: member.retired_on,
+        shown: huigong_core::ShownPerson::masked(&p.name, &p.id_number, None),
+        fields: member.fields,
+        created_at: member.created_at,
+    })))
+}
+
+/// The member with this id if `scope` reaches it as the person's current membership (see
+/// [`Reach`]): what every read of current data and every action on the person or the card
+/// goes through. A historical membership is `None`.
 pub async fn get_in_scope<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     id: Uuid,
     scope: &str,
 ) -> Result<Option<Member>, StoreError> {
-    let Some(m) = membership::Entity::find_by_id(id).one(conn).await? else {
-        return Ok(None);
-    };
-    let in_scope = org::Entity::find_by_id(m.org_id)
-        .one(conn)
-        .await?
-        .is_some_and(|o| o.path.starts_with(scope));
-    if !in_scope {
-        return Ok(None);
-    }
-    Ok(with_people(conn, vault, vec![m]).await?.pop())
+    Ok(match reach(conn, vault, id, scope).await? {
+        Some(Reach::Current(m)) => Some(m),
+        _ => None,
+    })
 }
 
 /// Members of `org_id`, oldest first, one page, with the total.
@@ -287,12 +396,14 @@ pub async fn list<C: ConnectionTrait>(
     Ok((with_people(conn, vault, rows).await?, total))
 }
 
-/// Active memberships in `scope` of the people with this blind index (ID number or mobile).
+/// Active memberships in `scope` of the people with this blind index (ID number or mobile),
+/// and whose name is `name` when given.
 pub async fn find_in_scope<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     by: person::Column,
     index: Vec<u8>,
+    name: Option<&str>,
     scope: &str,
 ) -> Result<Vec<Member>, StoreError> {
     let person_ids: Vec<Uuid> = person::Entity::find()
@@ -323,7 +434,42 @@ pub async fn find_in_scope<C: ConnectionTrait>(
         .into_iter()
         .filter(|m| in_scope.contains(&m.org_id))
         .collect();
-    with_people(conn, vault, rows).await
+    let found = with_people(conn, vault, rows).await?;
+    Ok(match name.map(str::trim) {
+        Some(n) => found
+            .into_iter()
+            .filter(|m| m.person.name.as_str() == n)
+            .collect(),
+        None => found,
+    })
+}
+
+/// Up to `limit` active members of union `org_id` whose name contains `name`, oldest first.
+/// Names are stored encrypted only, so the roster is read page by page (one union's).
+pub async fn find_by_name<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    name: &str,
+    limit: usize,
+) -> Result<Vec<Member>, StoreError> {
+    let name = name.trim();
+    let mut found = Vec::new();
+    let mut after = None;
+    loop {
+        let page = page_of(conn, vault, org_id, after, 2_000).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        for m in page {
+            if m.person.name.contains(name) {
+                found.push(m);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 // ---- roster import ------------------------------------------------------------------------

@@ -328,21 +328,6 @@ pub(crate) async fn move_membership<C: ConnectionTrait>(
     Ok((new_id, event))
 }
 
-async fn member_in_scope<C: ConnectionTrait>(
-    conn: &C,
-    id: Uuid,
-    scope: &str,
-) -> Result<Option<membership::Model>, StoreError> {
-    let Some(m) = membership::Entity::find_by_id(id).one(conn).await? else {
-        return Ok(None);
-    };
-    let in_scope = org::Entity::find_by_id(m.org_id)
-        .one(conn)
-        .await?
-        .is_some_and(|o| o.path.starts_with(scope));
-    Ok(in_scope.then_some(m))
-}
-
 /// Records a change of member `id` (in `scope`), in one transaction with its history entry,
 /// its audit event and the card's new status; the card's cached view is invalidated after the
 /// commit.
@@ -356,10 +341,12 @@ pub async fn change(
     now: DateTime<Utc>,
 ) -> Result<Changed, ChangeError> {
     let txn = db.begin_write().await?;
-    let m = member_in_scope(&txn, id, scope)
+    // Only the person's current membership takes a change; an ended one in scope says so
+    // (its history shows as much), anything else is not found.
+    let (m, current) = crate::members::row_in_reach(&txn, id, scope)
         .await?
         .ok_or(ChangeError::NotFound)?;
-    if m.status != "active" {
+    if !current {
         return Err(ChangeError::NotActive);
     }
     let mut stale = StaleViews::new();
@@ -685,7 +672,8 @@ pub async fn history<C: ConnectionTrait>(
     id: Uuid,
     scope: &str,
 ) -> Result<Option<Vec<Event>>, StoreError> {
-    let Some(m) = member_in_scope(conn, id, scope).await? else {
+    // A historical membership shows its history too (see `members::Reach`).
+    let Some((m, _)) = crate::members::row_in_reach(conn, id, scope).await? else {
         return Ok(None);
     };
     let rows = membership_event::Entity::find()

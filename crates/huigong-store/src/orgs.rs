@@ -188,6 +188,56 @@ pub async fn path_of<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<St
     Ok(org::Entity::find_by_id(id).one(conn).await?.map(|o| o.path))
 }
 
+/// The scope an administrator of org `id` holds (see [`AdminScope`]).
+pub async fn admin_scope<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<AdminScope, StoreError> {
+    Ok(match org::Entity::find_by_id(id).one(conn).await? {
+        None => AdminScope::NoOrg,
+        Some(o) if o.status == "dissolved" => AdminScope::Dissolved,
+        Some(o) => AdminScope::Subtree(o.path),
+    })
+}
+
+/// What an administrator's account reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminScope {
+    /// The org's subtree: every org whose path starts with this one.
+    Subtree(String),
+    /// The account's union was dissolved: its administrators lose every access.
+    Dissolved,
+    /// The account's org does not exist.
+    NoOrg,
+}
+
+/// Records that `actor` read the leader's name and phone of these unions in full
+/// (`org.read_full`, one event each), in one transaction. Call it before answering them.
+pub async fn record_full_read(
+    db: &crate::Database,
+    ids: &[Uuid],
+    fields: &'static [&'static str],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let targets: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let entries: Vec<Entry<'_>> = targets
+        .iter()
+        .map(|id| Entry {
+            action: "org.read_full",
+            target_type: "org",
+            target_id: Some(id.clone()),
+            fields,
+            outcome: Outcome::Success,
+        })
+        .collect();
+    let events: Vec<_> = entries.iter().map(|e| (actor, e, now)).collect();
+    let txn = db.begin_write().await?;
+    audit::record_all(&txn, &events).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {

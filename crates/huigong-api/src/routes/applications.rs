@@ -11,8 +11,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use huigong_core::Role;
+use huigong_core::ShownPerson;
 use huigong_core::labels::OrgLevel;
-use huigong_core::mask::mask_name;
 use huigong_store::applications::{self, Application, ApplyError, NewApplication, ReviewError};
 use huigong_store::orgs;
 use serde::{Deserialize, Serialize};
@@ -217,14 +217,15 @@ fn review_view(a: Application, info: Option<&applications::ReviewInfo>) -> Appli
 }
 
 fn view(a: Application) -> ApplicationView {
+    let shown = ShownPerson::masked(&a.name, &a.id_number, a.mobile.as_ref());
     ApplicationView {
         id: a.id,
         union_id: a.org_id,
         union_name: a.org_name,
-        name: mask_name(&a.name),
-        sex: a.id_number.sex().label_zh().to_owned(),
-        id_number: a.id_number.masked(),
-        mobile: a.mobile.map(|m| m.masked()),
+        name: shown.name,
+        sex: shown.sex.to_owned(),
+        id_number: shown.id_number,
+        mobile: shown.mobile,
         nationality: a.fields.nationality,
         education: a.fields.education,
         household_type: a.fields.household_type,

@@ -438,7 +438,7 @@ pub struct UnboundView {
     security(("bearer" = [])),
     responses(
         (status = 200, body = UnboundView),
-        (status = 404, body = ErrorBody, description = "`not_found` (no such member in scope) or `no_card`"),
+        (status = 404, body = ErrorBody, description = "`not_found` (no such member in scope, or a membership that is not the person's current one) or `no_card`"),
     )
 )]
 #[post("/api/v1/admin/members/{id}/card/unbind")]

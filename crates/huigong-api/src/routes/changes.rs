@@ -8,7 +8,7 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use huigong_core::mask::mask_name;
+use huigong_core::ShownPerson;
 use huigong_store::membership_changes::{
     self as changes, Change, ChangeError, ChangeKind, Changed, DecideError, Direction, Event,
     Transfer,
@@ -100,12 +100,16 @@ async fn transfer_views(
     Ok(items
         .into_iter()
         .map(|t| {
-            let person = persons.get(&t.person_id);
+            // Masked, and never the mobile: the sending union may no longer reach the person.
+            let shown = persons
+                .get(&t.person_id)
+                .map(|p| ShownPerson::masked(&p.name, &p.id_number, None));
+            let (name, id_number) = shown.map(|s| (s.name, s.id_number)).unwrap_or_default();
             TransferView {
                 id: t.id,
                 member_id: t.membership_id,
-                name: person.map(|p| mask_name(&p.name)).unwrap_or_default(),
-                id_number: person.map(|p| p.id_number.masked()).unwrap_or_default(),
+                name,
+                id_number,
                 from_org_name: names.get(&t.from_org_id).cloned().unwrap_or_default(),
                 to_org_name: names.get(&t.to_org_id).cloned().unwrap_or_default(),
                 from_org_id: t.from_org_id,

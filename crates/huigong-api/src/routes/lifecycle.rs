@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::Role;
 use huigong_core::labels::OrgLevel;
+use huigong_core::mask::mask_name;
 use huigong_store::StoreError;
 use huigong_store::orgs::NewOrg;
 use huigong_store::quality;
@@ -298,6 +299,8 @@ pub struct TermRequest {
 pub struct TermView {
     pub id: Uuid,
     pub org_id: Uuid,
+    /// The chair: masked (`赵**`) unless read with `full=true` (audited).
+    #[schema(example = "赵**")]
     pub leader_name: String,
     pub committee: String,
     pub starts_on: NaiveDate,
@@ -305,11 +308,15 @@ pub struct TermView {
     pub created_at: DateTime<Utc>,
 }
 
-fn term_view(t: Term) -> TermView {
+fn term_view(t: Term, full: bool) -> TermView {
     TermView {
         id: t.id,
         org_id: t.org_id,
-        leader_name: t.leader_name.to_string(),
+        leader_name: if full {
+            t.leader_name.to_string()
+        } else {
+            mask_name(&t.leader_name)
+        },
         committee: t.committee,
         starts_on: t.starts_on,
         ends_on: t.ends_on,
@@ -369,26 +376,53 @@ pub async fn add_term(
     )
     .await
     .map_err(lifecycle_error)?;
-    Ok(HttpResponse::Created().json(term_view(term)))
+    Ok(HttpResponse::Created().json(term_view(term, false)))
 }
 
-/// The terms of a union of the caller's subtree, newest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TermsQuery {
+    /// `true` for the chairs' names unmasked (recorded in the audit log).
+    full: Option<bool>,
+}
+
+/// The terms of a union of the caller's subtree, newest first; the chairs' names masked
+/// unless `full=true` (audited `org.read_full`).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
+    params(TermsQuery),
     responses((status = 200, body = Vec<TermView>), (status = 404, body = ErrorBody))
 )]
 #[get("/api/v1/admin/orgs/{id}/terms")]
 pub async fn list_terms(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
+    query: web::Query<TermsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = org_id(&id)?;
     let terms = lifecycle::terms(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(HttpResponse::Ok().json(terms.into_iter().map(term_view).collect::<Vec<_>>()))
+    let full = query.full.unwrap_or(false);
+    if full {
+        huigong_store::orgs::record_full_read(
+            &state.db,
+            &[id],
+            &["term_leader_name"],
+            &admin.actor(&req),
+            state.clock.now(),
+        )
+        .await?;
+    }
+    Ok(HttpResponse::Ok().json(
+        terms
+            .into_iter()
+            .map(|t| term_view(t, full))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

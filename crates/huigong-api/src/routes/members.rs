@@ -8,25 +8,30 @@ use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
+use huigong_core::ShownPerson;
 use huigong_core::id_number::{IdNumber, Sex};
 use huigong_core::labels::OrgLevel;
-use huigong_core::mask::mask_name;
 use huigong_core::phone::Mobile;
 use huigong_store::entity::person;
-use huigong_store::members::{self, AddMemberError, Member, RosterFields};
+use huigong_store::members::{self, AddMemberError, Member, PastMember, Reach, RosterFields};
+use huigong_store::orgs;
 use huigong_store::people::{self, PersonInput};
-use huigong_store::{StoreError, orgs};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// A member as the roster shows it. Masked unless `masked` is false.
+/// A member as the roster shows it. Masked unless `masked` is false: a masked view shows the
+/// birth year only (the eight characters the masked ID number hides are the birth date).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     pub id: Uuid,
     pub org_id: Uuid,
     /// `active`, `transferred`, `left` or `deceased`.
     pub status: String,
+    /// Whether this is the person's current membership. An ended one (transferred, left,
+    /// deceased) shows its history only: the masked name and ID number and its own roster
+    /// fields, never the mobile, never in full.
+    pub current: bool,
     /// 退休: set when the member retired (the membership is kept, still `active`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retired_on: Option<NaiveDate>,
@@ -38,7 +43,12 @@ pub struct MemberView {
     pub sex: String,
     #[schema(example = "330522********1234")]
     pub id_number: String,
-    pub birth_date: chrono::NaiveDate,
+    /// The year of birth (all that a masked view shows of the birth date).
+    #[schema(example = 1990)]
+    pub birth_year: i32,
+    /// The birth date: only in a full view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<NaiveDate>,
     pub nationality: String,
     pub education: String,
     #[schema(example = "138****5678")]
@@ -50,41 +60,68 @@ pub struct MemberView {
     pub created_at: DateTime<Utc>,
 }
 
+/// The one view of a member: every field beside the person's is the membership's own; the
+/// person's go through [`ShownPerson`], the rule of what a masked view may show.
+#[allow(clippy::too_many_arguments)]
+fn member_view(
+    id: Uuid,
+    org_id: Uuid,
+    status: String,
+    current: bool,
+    retired_on: Option<NaiveDate>,
+    shown: ShownPerson,
+    fields: RosterFields,
+    created_at: DateTime<Utc>,
+) -> MemberView {
+    MemberView {
+        id,
+        org_id,
+        status,
+        current,
+        retired_on,
+        masked: shown.masked,
+        name: shown.name,
+        sex: shown.sex.to_owned(),
+        id_number: shown.id_number,
+        birth_year: shown.birth_year,
+        birth_date: shown.birth_date,
+        nationality: fields.nationality,
+        education: fields.education,
+        mobile: shown.mobile,
+        household_type: fields.household_type,
+        unit_name: fields.unit_name,
+        employment_status: fields.employment_status,
+        union_post: fields.union_post,
+        created_at,
+    }
+}
+
 fn view(m: Member, full: bool) -> MemberView {
     let p = &m.person;
-    MemberView {
-        id: m.id,
-        org_id: m.org_id,
-        status: m.status.clone(),
-        retired_on: m.retired_on,
-        masked: !full,
-        name: if full {
-            p.name.to_string()
-        } else {
-            mask_name(&p.name)
-        },
-        sex: p.sex.label_zh().to_owned(),
-        id_number: if full {
-            p.id_number.as_str().to_owned()
-        } else {
-            p.id_number.masked()
-        },
-        birth_date: p.birth_date,
-        nationality: m.fields.nationality,
-        education: m.fields.education,
-        mobile: p.mobile.as_ref().map(|x| {
-            if full {
-                x.as_str().to_owned()
-            } else {
-                x.masked()
-            }
-        }),
-        household_type: m.fields.household_type,
-        unit_name: m.fields.unit_name,
-        employment_status: m.fields.employment_status,
-        union_post: m.fields.union_post,
-        created_at: m.created_at,
-    }
+    let shown = ShownPerson::new(full, &p.name, &p.id_number, p.mobile.as_ref());
+    member_view(
+        m.id,
+        m.org_id,
+        m.status,
+        true,
+        m.retired_on,
+        shown,
+        m.fields,
+        m.created_at,
+    )
+}
+
+fn past_view(m: PastMember) -> MemberView {
+    member_view(
+        m.id,
+        m.org_id,
+        m.status,
+        false,
+        m.retired_on,
+        m.shown,
+        m.fields,
+        m.created_at,
+    )
 }
 
 /// The roster's fields for one member (appendix 3).
@@ -305,12 +342,18 @@ pub struct MemberQuery {
     full: Option<bool>,
 }
 
-/// One member, masked; `?full=true` reads the full record and records that read.
+/// One member, masked; `?full=true` reads the full record and records that read. Only the
+/// person's current membership answers current data: an ended membership of the caller's
+/// subtree (transferred, left, deceased) answers its history only (`current: false`, no
+/// mobile), and 404 with `?full=true`.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
     params(MemberQuery),
-    responses((status = 200, body = MemberView), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = MemberView),
+        (status = 404, body = ErrorBody, description = "no such member in the caller's subtree, or `full=true` on an ended membership"),
+    )
 )]
 #[get("/api/v1/admin/members/{id}")]
 pub async fn get_member(
@@ -321,10 +364,14 @@ pub async fn get_member(
     query: web::Query<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let member = members::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
     let full = query.full.unwrap_or(false);
+    let member = match members::reach(&state.db.conn, &state.vault, id, &admin.scope).await? {
+        Some(Reach::Current(m)) => m,
+        Some(Reach::Historical(past)) if !full => {
+            return Ok(HttpResponse::Ok().json(past_view(past)));
+        }
+        _ => return Err(ApiError::not_found()),
+    };
     if full {
         people::reveal(
             &state.db,
@@ -340,59 +387,163 @@ pub async fn get_member(
     Ok(HttpResponse::Ok().json(view(member, full)))
 }
 
+/// Query parameters the old search took. They are refused: an ID number or a mobile in a URL
+/// ends up in proxy logs and browser history.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// Exact ID number.
+    /// Refused (400 `use_post_search`): send it in the body of `POST /api/v1/admin/members/search`.
+    #[allow(dead_code)]
     id_number: Option<String>,
-    /// Exact mobile number.
+    /// Refused (400 `use_post_search`): send it in the body of `POST /api/v1/admin/members/search`.
+    #[allow(dead_code)]
     mobile: Option<String>,
 }
 
-/// Exact search in the caller's subtree by ID number or mobile (blind index), masked.
+/// Retired: personal data never goes in a URL. Always 400 `use_post_search`; search with
+/// `POST /api/v1/admin/members/search` instead.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
     params(SearchQuery),
-    responses((status = 200, body = Vec<MemberView>), (status = 400, body = ErrorBody))
+    responses((status = 400, body = ErrorBody, description = "`use_post_search`: search with `POST /api/v1/admin/members/search`"))
 )]
 #[get("/api/v1/admin/members")]
 pub async fn search_members(
+    req: HttpRequest,
+    _admin: AdminCaller,
+) -> Result<HttpResponse, ApiError> {
+    // Name the parameter that was sent (by name only: its value is never echoed).
+    let field = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| {
+            q.iter().find_map(|(k, _)| match k.as_str() {
+                "mobile" => Some("mobile"),
+                "id_number" => Some("id_number"),
+                _ => None,
+            })
+        })
+        .unwrap_or("id_number");
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "use_post_search",
+        "身份证号码、手机号不得放在网址中：请改用 POST /api/v1/admin/members/search，在请求体中提交",
+    )
+    .with_field(field))
+}
+
+/// A search of the members of the caller's subtree. Exactly one of `id_number` and `mobile`
+/// (exact, by blind index), optionally narrowed by the exact `name`; or `name` with `org_id`:
+/// the members of that union whose name contains it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Exact ID number.
+    pub id_number: Option<String>,
+    /// Exact mobile number.
+    pub mobile: Option<String>,
+    /// With `id_number`/`mobile`: the exact name. With `org_id`: part of the name.
+    pub name: Option<String>,
+    /// With `name` alone: the grassroots union whose roster to search.
+    pub org_id: Option<Uuid>,
+}
+
+/// At most this many members answer a search by name.
+const NAME_SEARCH_LIMIT: usize = 50;
+
+fn given(v: Option<&str>) -> Option<&str> {
+    v.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Searches the members of the caller's subtree, masked: by ID number or mobile (exact, by
+/// blind index, optionally with the exact name), or by part of the name within one union
+/// (`name` + `org_id`, at most 50). Personal data travels in the body, never in the URL.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses(
+        (status = 200, body = Vec<MemberView>),
+        (status = 400, body = ErrorBody, description = "invalid field, or none of the combinations above; `field` names it"),
+        (status = 404, body = ErrorBody, description = "`org_id` outside the caller's subtree"),
+    )
+)]
+#[post("/api/v1/admin/members/search")]
+pub async fn search_members_by_body(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<SearchQuery>,
+    body: crate::json::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
     let today = state.clock.now().date_naive();
-    let (column, index) = match (query.id_number.as_deref(), query.mobile.as_deref()) {
+    let name = match given(b.name.as_deref()) {
+        Some(n) => Some(required_text("name", n, 64)?),
+        None => None,
+    };
+    let by_index = match (given(b.id_number.as_deref()), given(b.mobile.as_deref())) {
         (Some(id), None) => {
             let id = IdNumber::parse(id, today)
                 .map_err(|e| ApiError::invalid_field("id_number", e.message_zh()))?;
-            (
+            Some((
                 person::Column::IdNumberBidx,
                 people::id_number_index(&state.vault, &id).to_vec(),
-            )
+            ))
         }
         (None, Some(m)) => {
             let m =
                 Mobile::parse(m).map_err(|e| ApiError::invalid_field("mobile", e.message_zh()))?;
-            (
+            Some((
                 person::Column::MobileBidx,
                 state
                     .vault
                     .blind_index(people::MOBILE_DOMAIN, m.as_str())
                     .to_vec(),
-            )
+            ))
         }
-        _ => {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "mobile",
+                "id_number 与 mobile 只能提供其一",
+            ));
+        }
+        (None, None) => None,
+    };
+    let found = match (by_index, name, b.org_id) {
+        (Some((column, index)), name, _) => {
+            members::find_in_scope(
+                &state.db.conn,
+                &state.vault,
+                column,
+                index,
+                name.as_deref(),
+                &admin.scope,
+            )
+            .await?
+        }
+        (None, Some(name), Some(org_id)) => {
+            let org = org_in_scope(&state, &admin, &org_id.to_string()).await?;
+            members::find_by_name(
+                &state.db.conn,
+                &state.vault,
+                org.id,
+                &name,
+                NAME_SEARCH_LIMIT,
+            )
+            .await?
+        }
+        (None, Some(_), None) => {
+            return Err(ApiError::invalid_field(
+                "org_id",
+                "按姓名查找须指定工会 org_id",
+            ));
+        }
+        (None, None, _) => {
             return Err(ApiError::invalid_field(
                 "id_number",
-                "请提供 id_number 或 mobile 之一",
+                "请提供 id_number 或 mobile 之一，或 name 与 org_id",
             ));
         }
     };
-    let found = members::find_in_scope(&state.db.conn, &state.vault, column, index, &admin.scope)
-        .await
-        .map_err(|e: StoreError| ApiError::from(e))?;
     let items: Vec<MemberView> = found.into_iter().map(|m| view(m, false)).collect();
     Ok(HttpResponse::Ok().json(items))
 }

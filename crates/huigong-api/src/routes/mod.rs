@@ -45,6 +45,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(orgs::create_org)
         .service(orgs::create_user)
         .service(members::search_members)
+        .service(members::search_members_by_body)
         .service(members::list_members)
         .service(members::add_member)
         .service(members::get_member)

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::Role;
 use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+use huigong_core::mask::shown_contact;
 use huigong_core::phone::ContactPhone;
 use huigong_core::unit_code::UnitCode;
 use huigong_store::orgs::{self, NewUnion, NewUnit, Org};
@@ -38,7 +39,11 @@ pub struct UnionView {
     pub union_type: UnionType,
     /// Declared by the union.
     pub member_count_declared: u32,
+    /// The union's leader (工会负责人): masked (`王**`) unless read with `full=true` (audited).
+    #[schema(example = "王**")]
     pub leader_name: String,
+    /// Masked (`057*****2447`, `139****2345`) unless read with `full=true` (audited).
+    #[schema(example = "057*****2447")]
     pub phone: String,
     pub units: Vec<UnitView>,
 }
@@ -59,7 +64,9 @@ pub struct OrgView {
     pub created_at: DateTime<Utc>,
 }
 
-fn view(org: Org, registered: u64) -> OrgView {
+/// The view of an org; the leader's name and phone masked unless `full` (which the caller
+/// audits with [`orgs::record_full_read`] first).
+fn view(org: Org, registered: u64, full: bool) -> OrgView {
     OrgView {
         id: org.id,
         parent_id: org.parent_id,
@@ -67,24 +74,27 @@ fn view(org: Org, registered: u64) -> OrgView {
         name: org.name,
         status: org.status,
         member_count_registered: registered,
-        union: org.union.map(|u| UnionView {
-            founded_on: u.founded_on,
-            union_type: u.union_type,
-            member_count_declared: u.member_count_declared,
-            leader_name: u.leader_name.to_string(),
-            phone: u.phone,
-            units: u
-                .units
-                .into_iter()
-                .map(|x| UnitView {
-                    id: x.id,
-                    name: x.name,
-                    code: x.code,
-                    nature: x.nature,
-                    address: x.address,
-                    employee_count: x.employee_count,
-                })
-                .collect(),
+        union: org.union.map(|u| {
+            let (leader_name, phone) = shown_contact(full, &u.leader_name, &u.phone);
+            UnionView {
+                founded_on: u.founded_on,
+                union_type: u.union_type,
+                member_count_declared: u.member_count_declared,
+                leader_name,
+                phone,
+                units: u
+                    .units
+                    .into_iter()
+                    .map(|x| UnitView {
+                        id: x.id,
+                        name: x.name,
+                        code: x.code,
+                        nature: x.nature,
+                        address: x.address,
+                        employee_count: x.employee_count,
+                    })
+                    .collect(),
+            }
         }),
         created_at: org.created_at,
     }
@@ -101,9 +111,13 @@ pub struct OrgListQuery {
     status: Option<String>,
     page: Option<String>,
     per_page: Option<String>,
+    /// `true` for the leaders' names and phones unmasked (one `org.read_full` audit event per
+    /// union listed).
+    full: Option<bool>,
 }
 
 /// The caller's subtree of the hierarchy (its own org included), parents before children.
+/// Leaders' names and phones masked unless `full=true` (audited).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -112,6 +126,7 @@ pub struct OrgListQuery {
 )]
 #[get("/api/v1/admin/orgs")]
 pub async fn list_orgs(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
     query: web::Query<OrgListQuery>,
@@ -148,12 +163,28 @@ pub async fn list_orgs(
     )
     .await?;
     let ids: Vec<Uuid> = items.iter().map(|o| o.id).collect();
+    let full = query.full.unwrap_or(false);
+    if full {
+        let unions: Vec<Uuid> = items
+            .iter()
+            .filter(|o| o.union.is_some())
+            .map(|o| o.id)
+            .collect();
+        orgs::record_full_read(
+            &state.db,
+            &unions,
+            CONTACT_FIELDS,
+            &admin.actor(&req),
+            state.clock.now(),
+        )
+        .await?;
+    }
     let counts = orgs::registered_member_counts(&state.db.conn, &ids).await?;
     let items = items
         .into_iter()
         .map(|o| {
             let n = counts.get(&o.id).copied().unwrap_or(0);
-            view(o, n)
+            view(o, n, full)
         })
         .collect();
     Ok(HttpResponse::Ok().json(Page {
@@ -164,25 +195,50 @@ pub async fn list_orgs(
     }))
 }
 
+/// The personal fields of a union's registration, as audit events name them.
+const CONTACT_FIELDS: &[&str] = &["leader_name", "phone"];
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrgQuery {
+    /// `true` for the leader's name and phone unmasked (recorded in the audit log).
+    full: Option<bool>,
+}
+
 /// One org of the caller's subtree; anything else is 404, exactly as if it did not exist.
+/// The leader's name and phone are masked unless `full=true` (audited `org.read_full`).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
+    params(OrgQuery),
     responses((status = 200, body = OrgView), (status = 404, body = ErrorBody))
 )]
 #[get("/api/v1/admin/orgs/{id}")]
 pub async fn get_org(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
+    query: web::Query<OrgQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let full = query.full.unwrap_or(false);
+    if full && org.union.is_some() {
+        orgs::record_full_read(
+            &state.db,
+            &[org.id],
+            CONTACT_FIELDS,
+            &admin.actor(&req),
+            state.clock.now(),
+        )
+        .await?;
+    }
     let counts = orgs::registered_member_counts(&state.db.conn, &[org.id]).await?;
     let n = counts.get(&org.id).copied().unwrap_or(0);
-    Ok(HttpResponse::Ok().json(view(org, n)))
+    Ok(HttpResponse::Ok().json(view(org, n, full)))
 }
 
 /// A child org. For `level: "grassroots"` the notice's registration fields are required.
@@ -374,7 +430,7 @@ pub async fn create_org(
         other => other?,
     };
     txn.commit().await.map_err(StoreError::from)?;
-    Ok(HttpResponse::Created().json(view(org, 0)))
+    Ok(HttpResponse::Created().json(view(org, 0, false)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -13,7 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
-use huigong_core::mask::mask_name;
+use huigong_core::mask::{ShownPerson, mask_name, shown_contact};
 use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, Spill, WorkbookError};
 use huigong_store::audit::{self, Actor, Entry, Outcome};
 use huigong_store::{StoreError, members, orgs};
@@ -199,7 +199,7 @@ pub async fn export_roster(
             &admin.actor(&req),
             "roster.export_full",
             org.id,
-            &["name", "id_number", "mobile"],
+            &["name", "id_number", "mobile", "leader_name", "phone"],
         )
         .await?;
     }
@@ -212,31 +212,14 @@ pub async fn export_roster(
         after = Some(last.id);
         rows.extend(page.iter().map(|m| {
             let p = &m.person;
+            let shown = ShownPerson::new(full, &p.name, &p.id_number, p.mobile.as_ref());
             RosterExportRow {
-                name: if full {
-                    p.name.to_string()
-                } else {
-                    mask_name(&p.name)
-                },
-                sex: p.sex.label_zh().to_owned(),
-                id_number: if full {
-                    p.id_number.as_str().to_owned()
-                } else {
-                    p.id_number.masked()
-                },
+                name: shown.name,
+                sex: shown.sex.to_owned(),
+                id_number: shown.id_number,
                 nationality: m.fields.nationality.clone(),
                 education: m.fields.education.clone(),
-                mobile: p
-                    .mobile
-                    .as_ref()
-                    .map(|x| {
-                        if full {
-                            x.as_str().to_owned()
-                        } else {
-                            x.masked()
-                        }
-                    })
-                    .unwrap_or_default(),
+                mobile: shown.mobile.unwrap_or_default(),
                 household_type: m.fields.household_type.clone(),
                 unit_name: m.fields.unit_name.clone(),
                 employment_status: m.fields.employment_status.clone(),
@@ -244,10 +227,15 @@ pub async fn export_roster(
             }
         }));
     }
+    // The header's contact is the union's leader: masked like the rows unless full.
+    let contact = org
+        .union
+        .as_ref()
+        .map(|u| shown_contact(full, &u.leader_name, &u.phone));
     let header = RosterHeader {
         union_name: Some(org.name.clone()),
-        contact: org.union.as_ref().map(|u| u.leader_name.to_string()),
-        phone: org.union.as_ref().map(|u| u.phone.clone()),
+        contact: contact.as_ref().map(|c| c.0.clone()),
+        phone: contact.map(|c| c.1),
     };
     // Masked rows may spill to a temporary file while the workbook is written; full ones never
     // touch the disk.
