@@ -536,16 +536,6 @@ async fn a_change_through_one_instance_is_seen_at_once_through_another_sharing_r
     );
     assert_eq!(card(&a, &worker).await.1, on_b);
 
-    // Leaving, recorded through A, is seen through B at once.
-    let (status, out) = change(&a, &county, &member_id, &change_body("leave")).await;
-    assert_eq!(status, 201, "{out}");
-    let (status, on_b) = card(&b, &worker).await;
-    assert_eq!(
-        (status, s(&on_b["status"])),
-        (200, "suspended".into()),
-        "{on_b}"
-    );
-
     // Unbinding through B is seen through A at once.
     let (status, out) = b
         .post_json(
@@ -560,6 +550,25 @@ async fn a_change_through_one_instance_is_seen_at_once_through_another_sharing_r
         (status, s(&on_a["code"])),
         (404, "no_card".into()),
         "{on_a}"
+    );
+
+    // Activated again, cached by both; leaving, recorded through A, is seen through B at once.
+    // (Once the membership has ended no admin reaches the card: issue 13 item 7.)
+    let worker = activate(&a, "view-two-instances", NAME, &id).await;
+    let (status, on_b) = card(&b, &worker).await;
+    assert_eq!(
+        (status, s(&on_b["status"])),
+        (200, "active".into()),
+        "{on_b}"
+    );
+    assert_eq!(card(&a, &worker).await.1, on_b);
+    let (status, out) = change(&a, &county, &member_id, &change_body("leave")).await;
+    assert_eq!(status, 201, "{out}");
+    let (status, on_b) = card(&b, &worker).await;
+    assert_eq!(
+        (status, s(&on_b["status"])),
+        (200, "suspended".into()),
+        "{on_b}"
     );
     a.stop().await;
     b.stop().await;

@@ -36,8 +36,24 @@ fn is_json(req: &HttpRequest) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the JSON text holds the escape `\u0000` (a NUL character in a string): no text we
+/// store may contain one (PostgreSQL refuses it in text columns), so it is refused up front.
+fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        w == b"\\u0000"
+            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
 /// Decodes `bytes`, naming the offending field in the error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "文本中不能含有空字符（\\u0000）",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -100,6 +116,13 @@ mod tests {
     #[allow(dead_code)]
     struct Item {
         n: u32,
+    }
+
+    #[test]
+    fn nul_characters_are_refused_but_an_escaped_backslash_is_not_one() {
+        let e = decode::<Body>(br#"{"code": "a\u0000b", "items": []}"#).err();
+        assert_eq!(e.map(|e| e.body.code), Some("invalid_field"));
+        assert!(decode::<Body>(br#"{"code": "a\\u0000b", "items": []}"#).is_ok());
     }
 
     #[test]

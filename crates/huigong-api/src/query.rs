@@ -26,6 +26,16 @@ impl<T> std::ops::Deref for Query<T> {
 
 /// Decodes a query string, naming the offending parameter in the error.
 pub fn decode<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // No text we store may hold a NUL character (PostgreSQL refuses it in text columns).
+    if let Some((name, _)) =
+        form_urlencoded::parse(query.as_bytes()).find(|(_, v)| v.contains('\0'))
+    {
+        let name = name.into_owned();
+        return Err(ApiError::invalid_field(
+            name.clone(),
+            format!("查询参数 {name} 不能含有空字符"),
+        ));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -84,5 +94,6 @@ mod tests {
         assert_eq!(err("page=1").body.field.as_deref(), Some("kind"));
         assert_eq!(err("kind=a&what=1").body.field.as_deref(), Some("what"));
         assert!(decode::<Q>("kind=a&commit=true&page=2").is_ok());
+        assert_eq!(err("kind=a%00b").body.field.as_deref(), Some("kind"));
     }
 }
