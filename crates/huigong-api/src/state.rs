@@ -61,6 +61,8 @@ pub struct AppState {
     /// Wakes the outbox deliverer after a commit that queued a message.
     pub notifier: crate::notify::Notifier,
     pub notify: crate::notify::NotifySettings,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Arc<crate::limits::TrustedProxies>,
 }
 
 impl AppState {

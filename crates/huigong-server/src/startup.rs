@@ -147,6 +147,10 @@ impl Application {
                 lease: Duration::from_secs(60),
                 retry_base: Duration::from_millis(settings.notify.retry_base_ms),
             },
+            trusted_proxies: Arc::new(
+                huigong_api::limits::TrustedProxies::parse(&settings.server.trusted_proxies)
+                    .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
+            ),
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);

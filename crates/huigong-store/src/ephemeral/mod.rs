@@ -79,6 +79,10 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     /// Adds one to the counter under `key` and returns the new value; a new counter lives for
     /// `ttl` (the window of a rate limit), an existing one keeps its expiry.
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError>;
+    /// Takes one back from the counter under `key` (an attempt reserved with
+    /// [`Ephemeral::increment`] that turned out not to count), atomically; never below zero,
+    /// never creates the counter, keeps its expiry. Returns the new value (0 if absent).
+    async fn decrement(&self, key: &str) -> Result<u64, EphemeralError>;
     /// Removes `key` only if it holds exactly `expected`, atomically; returns whether it did.
     /// (Releasing a lock one still owns; dropping a cached token only if it is the one that
     /// failed.)
