@@ -131,6 +131,8 @@ pub async fn preview(
         .increment(&failures_key, Duration::from_secs(day_left + 1))
         .await?;
     if reserved > state.card.max_failed_previews_per_day {
+        // Refused without a lookup: not a failure either (the count stays at the limit).
+        store.decrement(&failures_key).await?;
         return Err(too_many("今日核验失败次数过多，请明天再试", day_left));
     }
     let found = cards::find_eligible(&state.db.conn, &state.vault, &id_number, &name).await;
