@@ -4,7 +4,7 @@
 use crate::helpers::TestApp;
 use crate::unions::{World, created, id_number, member, world};
 use futures_util::future::join_all;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const NAME: &str = "张三丰";
 
@@ -144,5 +144,152 @@ async fn item8_forwarded_for_names_the_client_only_through_a_trusted_proxy() {
         bad_preview(&app, &token, Some("203.0.113.3")).await,
     ];
     assert_eq!(statuses, [400, 400, 429]);
+    app.stop().await;
+}
+
+const PASSWORD: &str = "Union-Admin-2026";
+
+async fn login_from(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    xff: Option<&str>,
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .post(app.url("/api/v1/auth/password/login"))
+        .json(&json!({"username": username, "password": password}));
+    if let Some(x) = xff {
+        req = req.header("x-forwarded-for", x);
+    }
+    crate::helpers::send(req).await
+}
+
+/// An administrator account with [`PASSWORD`], made directly in the store.
+async fn admin_account(app: &TestApp, username: &str) {
+    let hash = huigong_api::password::hash_blocking(PASSWORD).unwrap_or_else(|e| panic!("{e}"));
+    huigong_store::users::create_account(
+        &app.state.db.conn,
+        huigong_store::users::NewAccount {
+            role: huigong_core::Role::GrassrootsAdmin,
+            username: Some(username),
+            password_hash: Some(hash),
+            org_id: Some(crate::helpers::county_org()),
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("create account: {e}"));
+}
+
+#[tokio::test]
+async fn item9_twenty_concurrent_wrong_passwords_get_only_five_checked() {
+    let app = TestApp::spawn().await;
+    admin_account(&app, "burst_admin").await;
+    let guesses: Vec<String> = (0..20).map(|n| format!("Wrong-Pass-{n:04}")).collect();
+    let answers: Vec<(u16, Value)> = join_all(
+        guesses
+            .iter()
+            .map(|g| login_from(&app, "burst_admin", g, None)),
+    )
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(tally(&statuses, 401), 5, "checked: {statuses:?}");
+    assert_eq!(tally(&statuses, 429), 15, "{statuses:?}");
+    // Now even the right password waits, from this address.
+    let (status, body) = login_from(&app, "burst_admin", PASSWORD, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("account_locked")),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item9_unknown_usernames_are_answered_exactly_like_known_ones_locks_included() {
+    let app = TestApp::spawn().await;
+    admin_account(&app, "known_admin").await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..7 {
+        known.push(login_from(&app, "known_admin", "Wrong-Password-1", None).await);
+        unknown.push(login_from(&app, "unknown_admin", "Wrong-Password-1", None).await);
+    }
+    assert_eq!(known, unknown, "the answers tell which username exists");
+    assert_eq!(known[4].0, 401);
+    assert_eq!(
+        (known[5].0, known[5].1["code"].as_str()),
+        (429, Some("account_locked"))
+    );
+    // About the same time, too: both go through Argon2 (timed loosely, never asserted tight).
+    let time = |name: &'static str| {
+        let app = &app;
+        async move {
+            let start = std::time::Instant::now();
+            let _ = login_from(app, name, "Wrong-Password-1", Some("198.51.100.40")).await;
+            start.elapsed()
+        }
+    };
+    let (k, u) = (time("known_admin").await, time("unknown_admin").await);
+    assert!(
+        u * 4 > k,
+        "unknown {u:?} vs known {k:?}: unknown users skip the hash"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item9_a_lock_from_one_address_does_not_lock_the_owner_out_from_another() {
+    let app = TestApp::spawn_with(|s| s.server.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    admin_account(&app, "victim_admin").await;
+    let attacker = Some("203.0.113.66");
+    for n in 0..5 {
+        let (status, _) =
+            login_from(&app, "victim_admin", &format!("Guess-{n}-Abcdef"), attacker).await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = login_from(&app, "victim_admin", PASSWORD, attacker).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("account_locked")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| !m.contains("victim"))
+    );
+    // The owner, from its own address, logs in.
+    let (status, body) = login_from(&app, "victim_admin", PASSWORD, Some("198.51.100.7")).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item9_one_address_guessing_across_usernames_is_limited_separately() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.auth.max_failed_logins_per_address = 8;
+    })
+    .await;
+    admin_account(&app, "spray_target").await;
+    let sprayer = Some("203.0.113.77");
+    for n in 0..8 {
+        let (status, body) =
+            login_from(&app, &format!("spray_{n}"), "Spray-Password-1", sprayer).await;
+        assert_eq!(status, 401, "{n}: {body}");
+    }
+    let (status, body) = login_from(&app, "spray_target", PASSWORD, sprayer).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{body}"
+    );
+    // Other addresses are not affected; successes do not count against an address.
+    for _ in 0..10 {
+        let (status, body) = login_from(&app, "spray_target", PASSWORD, Some("198.51.100.8")).await;
+        assert_eq!(status, 200, "{body}");
+    }
     app.stop().await;
 }

@@ -6,6 +6,7 @@
 mod helpers;
 mod proxy;
 
+mod accounts;
 mod admin;
 mod api;
 mod applications;

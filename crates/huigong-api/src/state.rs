@@ -19,6 +19,8 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     /// Roles whose password login needs a TOTP code too (`auth.require_totp_for`).
     pub require_totp_for: Vec<huigong_core::Role>,
+    /// Guess limits of password and two-factor login (`crate::guesses`).
+    pub login: crate::guesses::LoginLimits,
 }
 
 /// The 惠工卡's settings.

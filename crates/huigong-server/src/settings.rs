@@ -150,6 +150,16 @@ pub struct AuthSettings {
     /// (`HUIGONG__AUTH__REQUIRE_TOTP_FOR=county_admin,district_admin`).
     #[serde(default, deserialize_with = "roles_list_or_csv")]
     pub require_totp_for: Vec<huigong_core::Role>,
+    /// Password and two-factor guessing is counted in windows of this many seconds (the
+    /// longest a lock lasts).
+    pub login_window_secs: u64,
+    /// Wrong passwords per (username, client address) per window; then 429 `account_locked`
+    /// for that address only.
+    pub max_failed_logins_per_account_address: u64,
+    /// Wrong passwords per client address per window, whatever the usernames.
+    pub max_failed_logins_per_address: u64,
+    /// Wrong TOTP or recovery codes per account per window.
+    pub max_failed_second_factor: u64,
 }
 
 /// Roles from a list (`["county_admin"]`) or from one comma-separated string (an environment

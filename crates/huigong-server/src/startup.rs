@@ -127,6 +127,14 @@ impl Application {
             auth: AuthSettings {
                 session_ttl: settings.session_ttl(),
                 require_totp_for: settings.auth.require_totp_for.clone(),
+                login: huigong_api::guesses::LoginLimits {
+                    window_secs: settings.auth.login_window_secs.max(1),
+                    max_failures_per_account_address: settings
+                        .auth
+                        .max_failed_logins_per_account_address,
+                    max_failures_per_address: settings.auth.max_failed_logins_per_address,
+                    max_second_factor_failures: settings.auth.max_failed_second_factor,
+                },
             },
             card: CardSettings {
                 qr_key: Arc::new(

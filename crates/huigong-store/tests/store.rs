@@ -306,6 +306,7 @@ fn record(user: uuid::Uuid, ttl_secs: i64) -> SessionRecord {
         session_key: Some(Secret::new("c2Vzc2lvbi1rZXk=")),
         created_at: now,
         expires_at: now + ChronoDuration::seconds(ttl_secs),
+        password_change_required: false,
     }
 }
 

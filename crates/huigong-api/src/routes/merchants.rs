@@ -65,7 +65,11 @@ impl FromRequest for MerchantCaller {
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
             let views = &state.merchant_views;
             let merchant_id = match verified {
-                Some((user_id, _)) => views.merchant_of_staff(&state.db.conn, user_id).await?,
+                Some((user_id, session_id)) => {
+                    views
+                        .merchant_of_staff(&state.db.conn, user_id, session_id)
+                        .await?
+                }
                 None => None,
             };
             let generation = merchant_id.map(MerchantViews::generation_key);
