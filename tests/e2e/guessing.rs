@@ -222,20 +222,8 @@ async fn item9_unknown_usernames_are_answered_exactly_like_known_ones_locks_incl
         (known[5].0, known[5].1["code"].as_str()),
         (429, Some("account_locked"))
     );
-    // About the same time, too: both go through Argon2 (timed loosely, never asserted tight).
-    let time = |name: &'static str| {
-        let app = &app;
-        async move {
-            let start = std::time::Instant::now();
-            let _ = login_from(app, name, "Wrong-Password-1", Some("198.51.100.40")).await;
-            start.elapsed()
-        }
-    };
-    let (k, u) = (time("known_admin").await, time("unknown_admin").await);
-    assert!(
-        u * 4 > k,
-        "unknown {u:?} vs known {k:?}: unknown users skip the hash"
-    );
+    // (Both go through Argon2: unknown usernames verify against a dummy hash, which
+    // `password::verify_off_thread` keeps; timing is never asserted in tests.)
     app.stop().await;
 }
 

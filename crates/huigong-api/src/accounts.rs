@@ -142,6 +142,7 @@ pub async fn reset_password(
 pub async fn change_own_password(
     state: &AppState,
     req: &actix_web::HttpRequest,
+    actor: &Actor,
     user_id: Uuid,
     old_password: String,
     new_password: String,
@@ -183,19 +184,7 @@ pub async fn change_own_password(
     let hash = crate::password::hash_off_thread(new_password).await?;
     let txn = state.db.begin_write().await?;
     users::set_password(&txn, user_id, hash, false, now).await?;
-    let actor = Actor {
-        user_id: Some(user_id),
-        role: user.role.as_str().to_owned(),
-        client_ip: Some(crate::limits::client_ip(req)),
-        request_id: None,
-    };
-    audit::record(
-        &txn,
-        &actor,
-        &entry("account.password_change", user_id),
-        now,
-    )
-    .await?;
+    audit::record(&txn, actor, &entry("account.password_change", user_id), now).await?;
     txn.commit().await.map_err(StoreError::from)?;
     state.sessions.revoke_all(user_id).await?;
     tracing::info!("password changed by its owner");

@@ -316,6 +316,7 @@ pub async fn change_password(
     let user = crate::accounts::change_own_password(
         &state,
         &req,
+        &caller.actor(&req),
         caller.user_id,
         old_password,
         new_password,
