@@ -466,6 +466,9 @@ impl Ephemeral for Down {
     async fn delete_if_equals(&self, _: &str, _: &[u8]) -> Result<bool, EphemeralError> {
         Err(EphemeralError::Unavailable("connection refused".into()))
     }
+    async fn decrement(&self, _: &str) -> Result<u64, EphemeralError> {
+        Err(EphemeralError::Unavailable("connection refused".into()))
+    }
     async fn ping(&self) -> Result<(), EphemeralError> {
         Err(EphemeralError::Unavailable("connection refused".into()))
     }

@@ -280,6 +280,7 @@ impl TestApp {
             session_key: None,
             created_at: now,
             expires_at,
+            password_change_required: false,
         };
         let sid = self
             .state

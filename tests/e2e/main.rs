@@ -6,6 +6,7 @@
 mod helpers;
 mod proxy;
 
+mod accounts;
 mod admin;
 mod api;
 mod applications;
@@ -14,6 +15,7 @@ mod card;
 mod card_view;
 mod exposure;
 mod fuzz;
+mod guessing;
 mod login;
 mod membership;
 mod merchants;

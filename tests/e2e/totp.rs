@@ -541,3 +541,65 @@ async fn replacing_an_active_authenticator_needs_its_current_code() {
     assert_eq!(status, 403);
     f.app.stop().await;
 }
+
+/// Issue 13, item 9: codes have a limit of their own (not shared with wrong passwords), counted
+/// before the code is checked, so concurrent guesses get no extra tries.
+#[tokio::test]
+async fn item9_second_factor_codes_have_their_own_limit_and_concurrent_guesses_get_no_extra_tries()
+{
+    // The password limit out of the way, so that concurrent logins reach the code.
+    let now = Utc::now().timestamp();
+    let start = DateTime::<Utc>::from_timestamp(now - now.rem_euclid(30) + 5, 0)
+        .unwrap_or_else(|| panic!("timestamp"));
+    let clock = Arc::new(FixedClock::new(start));
+    let app = TestApp::spawn_with_clock(
+        |s| s.auth.max_failed_logins_per_account_address = 100,
+        clock.clone(),
+    )
+    .await;
+    let f = Fixture { app, clock };
+    f.admin("grassroots_2fa", Role::GrassrootsAdmin).await;
+    let (secret, _) = f.enrolled("grassroots_2fa").await;
+    f.advance(30);
+    // Three wrong passwords and four wrong codes: neither limit is reached.
+    for _ in 0..3 {
+        let (status, out) = f
+            .login(json!({"username": "grassroots_2fa", "password": "Wrong-Password-9"}))
+            .await;
+        assert_eq!(
+            (status, code_of(&out)),
+            (401, "invalid_credentials"),
+            "{out}"
+        );
+    }
+    let right = f.code(&secret, 0);
+    let wrong = format!(
+        "{:06}",
+        (right.parse::<u32>().unwrap_or(0) + 500_000) % 1_000_000
+    );
+    for _ in 0..4 {
+        let (status, out) = f.login_with("grassroots_2fa", json!({"totp": wrong})).await;
+        assert_eq!((status, code_of(&out)), (401, "totp_invalid"), "{out}");
+    }
+    let (status, out) = f.login_with("grassroots_2fa", json!({"totp": right})).await;
+    assert_eq!(status, 200, "shared counter: {out}");
+
+    // Twenty concurrent wrong codes (right password): at most five are checked.
+    f.advance(30);
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| f.login_with("grassroots_2fa", json!({"totp": wrong}))),
+    )
+    .await;
+    let invalid = answers.iter().filter(|(s, _)| *s == 401).count();
+    let locked = answers
+        .iter()
+        .filter(|(s, b)| *s == 429 && code_of(b) == "account_locked")
+        .count();
+    assert_eq!((invalid, locked), (5, 15), "{answers:?}");
+    // Recovery codes count against the same limit.
+    let (status, out) = f
+        .login_with("grassroots_2fa", json!({"recovery_code": "aaaa-bbbb-cccc"}))
+        .await;
+    assert_eq!((status, code_of(&out)), (429, "account_locked"), "{out}");
+    f.app.stop().await;
+}

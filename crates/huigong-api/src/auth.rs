@@ -113,9 +113,25 @@ impl Caller {
         (state, verified)
     }
 
-    /// The caller whose token named `verified`, if its session is alive; and the values under
-    /// `others`, read in the same round trip as the session.
+    /// The caller whose token named `verified`, if its session is alive (and was opened under
+    /// the account's current epoch: disabling, a password reset or "sign out everywhere" end
+    /// it at once); and the values under `others`, read in the same round trip as the session.
+    /// A session that must change its password first answers 403 `password_change_required`.
     pub(crate) async fn authenticate(
+        state: &AppState,
+        verified: Option<(Uuid, Uuid)>,
+        others: &[&str],
+    ) -> Result<(Caller, Vec<Option<Vec<u8>>>), ApiError> {
+        let (caller, values) = Caller::authenticate_any(state, verified, others).await?;
+        if caller.session.password_change_required {
+            return Err(password_change_required());
+        }
+        Ok((caller, values))
+    }
+
+    /// [`Caller::authenticate`], also for a session that must change its password first (the
+    /// routes that change it and log out).
+    async fn authenticate_any(
         state: &AppState,
         verified: Option<(Uuid, Uuid)>,
         others: &[&str],
@@ -123,11 +139,9 @@ impl Caller {
         let (user_id, session_id) = verified.ok_or_else(ApiError::unauthorized)?;
         let (session, values) = state
             .sessions
-            .get_with(session_id, state.clock.now(), others)
+            .get_with(session_id, user_id, state.clock.now(), others)
             .await?;
-        let session = session
-            .filter(|s| s.user_id == user_id)
-            .ok_or_else(ApiError::unauthorized)?;
+        let session = session.ok_or_else(ApiError::unauthorized)?;
         let caller = Caller {
             user_id,
             session_id,
@@ -135,6 +149,35 @@ impl Caller {
             session,
         };
         Ok((caller, values))
+    }
+}
+
+/// 403 `password_change_required`: the password was set by an administrator.
+pub fn password_change_required() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "password_change_required",
+        "密码已由管理员重置，请先修改密码（POST /api/v1/me/password）",
+    )
+}
+
+/// Any caller with a live session, also one that must change its password before anything
+/// else: for changing it, and for logging out.
+#[derive(Debug, Clone)]
+pub struct SessionCaller(pub Caller);
+
+impl FromRequest for SessionCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (state, verified) = Caller::token_of(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
+            Ok(SessionCaller(
+                Caller::authenticate_any(&state, verified, &[]).await?.0,
+            ))
+        })
     }
 }
 

@@ -4,9 +4,11 @@
 //! store or a client, and map the result. Every error leaves as `{"code", "message"}` through
 //! [`error::ApiError`].
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod guesses;
 pub mod imports;
 pub mod json;
 pub mod limits;

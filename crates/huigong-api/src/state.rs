@@ -19,6 +19,8 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     /// Roles whose password login needs a TOTP code too (`auth.require_totp_for`).
     pub require_totp_for: Vec<huigong_core::Role>,
+    /// Guess limits of password and two-factor login (`crate::guesses`).
+    pub login: crate::guesses::LoginLimits,
 }
 
 /// The 惠工卡's settings.
@@ -63,6 +65,8 @@ pub struct AppState {
     pub notify: crate::notify::NotifySettings,
     /// Limits on applications, roster checks and union submissions (issue 13, items 4–6).
     pub checks: crate::membership_checks::CheckLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Arc<crate::limits::TrustedProxies>,
 }
 
 impl AppState {

@@ -74,6 +74,32 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted request body, in bytes.
     pub body_limit_bytes: usize,
+    /// CIDR blocks of the load balancers / reverse proxies in front of the service, whose
+    /// `X-Forwarded-For` names the client (for the per-address limits and the audit log).
+    /// Empty: the TCP peer is the client and the header is ignored. A list in the files; in the
+    /// environment, comma-separated (`HUIGONG__SERVER__TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`).
+    #[serde(default, deserialize_with = "strings_list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Strings from a list or from one comma-separated string (an environment variable); an empty
+/// string is an empty list.
+fn strings_list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match Items::deserialize(d)? {
+        Items::List(items) => items,
+        Items::Csv(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +164,16 @@ pub struct AuthSettings {
     /// (`HUIGONG__AUTH__REQUIRE_TOTP_FOR=county_admin,district_admin`).
     #[serde(default, deserialize_with = "roles_list_or_csv")]
     pub require_totp_for: Vec<huigong_core::Role>,
+    /// Password and two-factor guessing is counted in windows of this many seconds (the
+    /// longest a lock lasts).
+    pub login_window_secs: u64,
+    /// Wrong passwords per (username, client address) per window; then 429 `account_locked`
+    /// for that address only.
+    pub max_failed_logins_per_account_address: u64,
+    /// Wrong passwords per client address per window, whatever the usernames.
+    pub max_failed_logins_per_address: u64,
+    /// Wrong TOTP or recovery codes per account per window.
+    pub max_failed_second_factor: u64,
 }
 
 /// Roles from a list (`["county_admin"]`) or from one comma-separated string (an environment
@@ -549,6 +585,21 @@ mod tests {
         )
         .err();
         assert!(err.is_some_and(|e| format!("{e:#}").contains("root")));
+    }
+
+    #[test]
+    fn trusted_proxies_are_empty_by_default_and_settable_from_the_environment() {
+        assert!(
+            load(Profile::Development, &[])
+                .server
+                .trusted_proxies
+                .is_empty()
+        );
+        let s = load(
+            Profile::Development,
+            &[("HUIGONG__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")],
+        );
+        assert_eq!(s.server.trusted_proxies, vec!["10.0.0.0/8", "fd00::/8"]);
     }
 
     #[test]

@@ -128,6 +128,14 @@ impl Application {
             auth: AuthSettings {
                 session_ttl: settings.session_ttl(),
                 require_totp_for: settings.auth.require_totp_for.clone(),
+                login: huigong_api::guesses::LoginLimits {
+                    window_secs: settings.auth.login_window_secs.max(1),
+                    max_failures_per_account_address: settings
+                        .auth
+                        .max_failed_logins_per_account_address,
+                    max_failures_per_address: settings.auth.max_failed_logins_per_address,
+                    max_second_factor_failures: settings.auth.max_failed_second_factor,
+                },
             },
             card: CardSettings {
                 qr_key: Arc::new(
@@ -149,6 +157,10 @@ impl Application {
                 retry_base: Duration::from_millis(settings.notify.retry_base_ms),
             },
             checks: settings.check_limits(),
+            trusted_proxies: Arc::new(
+                huigong_api::limits::TrustedProxies::parse(&settings.server.trusted_proxies)
+                    .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
+            ),
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);

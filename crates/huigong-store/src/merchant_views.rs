@@ -13,8 +13,10 @@
 //! far shorter than a generation's life, so an expired generation key (absent again) can never
 //! make a copy loaded under "absent" before the bump look current.
 //!
-//! **Staff bindings** (account → merchant, or "not staff") never change once made (a staff
-//! account is bound when it is created), so they are kept without a generation. Both maps are bounded ([`MAX_ENTRIES`]; a county has hundreds of tills).
+//! **Staff bindings** (account → merchant, or "not staff") are kept per *session*: a binding
+//! changes only by unbinding, which also ends every session of the account
+//! (`Sessions::revoke_all`, checked with the session on every request), so a copy read for a
+//! session can never outlive the binding it was read from; a new session reads it again. Both maps are bounded ([`MAX_ENTRIES`]; a county has hundreds of tills).
 //!
 //! **Failure.** The generation is read with the session, so a store that does not answer fails
 //! the request (503) before any copy matters. A failed bump leaves other instances' copies
@@ -50,10 +52,10 @@ struct Copy {
 #[derive(Debug)]
 pub struct MerchantViews {
     store: Arc<dyn Ephemeral>,
-    /// Account → the merchant it works for, or `None`: not staff (kept too, so that a worker's
-    /// request to a till endpoint costs no query; an account is bound when it is created, so
-    /// an account that exists unbound never becomes staff).
-    staff: Mutex<HashMap<Uuid, Option<Uuid>>>,
+    /// (Account, session) → the merchant it works for, or `None`: not staff (kept too, so that
+    /// a worker's request to a till endpoint costs no query). Per session: unbinding ends the
+    /// account's sessions, so no entry outlives its binding.
+    staff: Mutex<HashMap<(Uuid, Uuid), Option<Uuid>>>,
     copies: Mutex<HashMap<Uuid, Arc<Copy>>>,
 }
 
@@ -78,18 +80,25 @@ impl MerchantViews {
     }
 
     /// The id of the merchant staff account `user_id` works for, `None` if it is not staff
-    /// (kept once read: a binding never changes, see `staff`).
+    /// (kept once read for this session, see `staff`).
     pub async fn merchant_of_staff<C: ConnectionTrait>(
         &self,
         conn: &C,
         user_id: Uuid,
+        session_id: Uuid,
     ) -> Result<Option<Uuid>, StoreError> {
-        if let Some(known) = locked(&self.staff).get(&user_id).copied() {
+        if let Some(known) = locked(&self.staff).get(&(user_id, session_id)).copied() {
             return Ok(known);
         }
         let found = merchants::merchant_id_of_staff(conn, user_id).await?;
-        bounded_insert(&mut locked(&self.staff), user_id, found);
+        bounded_insert(&mut locked(&self.staff), (user_id, session_id), found);
         Ok(found)
+    }
+
+    /// Forgets this instance's copies of `user_id`'s binding (after unbinding it; the other
+    /// instances' copies die with the sessions they were read for).
+    pub fn forget_staff(&self, user_id: Uuid) {
+        locked(&self.staff).retain(|(user, _), _| *user != user_id);
     }
 
     /// The key of merchant `merchant_id`'s generation: read it in a round trip of the caller's

@@ -370,6 +370,21 @@ pub async fn bind_staff<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Unbinds staff account `user_id` from merchant `merchant_id`, in the caller's transaction;
+/// false if it was not bound to it.
+pub async fn unbind_staff<C: ConnectionTrait>(
+    conn: &C,
+    user_id: Uuid,
+    merchant_id: Uuid,
+) -> Result<bool, StoreError> {
+    let done = merchant_staff::Entity::delete_many()
+        .filter(merchant_staff::Column::UserId.eq(user_id))
+        .filter(merchant_staff::Column::MerchantId.eq(merchant_id))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected > 0)
+}
+
 /// The merchant a staff account works for.
 pub async fn merchant_id_of_staff<C: ConnectionTrait>(
     conn: &C,

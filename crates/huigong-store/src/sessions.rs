@@ -1,5 +1,13 @@
 //! Login sessions, kept server-side in the ephemeral store so logout takes effect at once on
 //! every instance. The client only holds a signed token naming the session.
+//!
+//! **Ending all sessions of an account at once** (disabling it, resetting or changing its
+//! password): each account may have an *epoch* in the store, `user:epoch:{id}`, a random value
+//! replaced by [`Sessions::revoke_all`]. A session remembers the epoch it was opened under and
+//! is alive only while that is still the account's epoch. The epoch is read in the same round
+//! trip as the session ([`Sessions::get_with`]), so the check costs no query and no extra round
+//! trip, and holds on every instance at its next request. Epochs live [`EPOCH_TTL`] after their
+//! last change, far longer than any session.
 
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use chrono::{DateTime, Utc};
@@ -20,7 +28,13 @@ pub struct SessionRecord {
     pub session_key: Option<Secret>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The account's password was set by an administrator: this session may only change it
+    /// (every other route answers 403 `password_change_required`).
+    pub password_change_required: bool,
 }
+
+/// How long an account's epoch is kept after its last change: far longer than any session.
+pub const EPOCH_TTL: Duration = Duration::from_secs(400 * 86_400);
 
 /// The stored form. Kept apart from [`SessionRecord`] so the secret is only ever serialised here.
 #[derive(Serialize, Deserialize)]
@@ -32,6 +46,11 @@ struct Stored {
     session_key: Option<String>,
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    /// The account's epoch when the session was opened (absent: none yet).
+    #[serde(default)]
+    epoch: Option<String>,
+    #[serde(default)]
+    password_change_required: bool,
 }
 
 /// Sessions on top of an [`Ephemeral`] store.
@@ -44,6 +63,14 @@ fn key(id: Uuid) -> String {
     format!("session:{id}")
 }
 
+fn epoch_key(user_id: Uuid) -> String {
+    format!("user:epoch:{user_id}")
+}
+
+/// An account's epoch as read from the store (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Epoch(Option<String>);
+
 impl Sessions {
     pub fn new(store: Arc<dyn Ephemeral>) -> Self {
         Self { store }
@@ -53,10 +80,33 @@ impl Sessions {
         &self.store
     }
 
-    /// Stores a new session and returns its id. It lives until `record.expires_at`.
+    /// The current epoch of `user_id`. Read it *before* checking in the database that the
+    /// account may log in, and open the session under it ([`Sessions::create_under`]): a
+    /// disabling that commits after the check bumps the epoch after this read, so the session
+    /// is dead on arrival.
+    pub async fn epoch(&self, user_id: Uuid) -> Result<Epoch, EphemeralError> {
+        let value = self.store.get(&epoch_key(user_id)).await?;
+        Ok(Epoch(
+            value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        ))
+    }
+
+    /// Stores a new session under the account's current epoch and returns its id. It lives
+    /// until `record.expires_at`.
     pub async fn create(
         &self,
         record: &SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, EphemeralError> {
+        let epoch = self.epoch(record.user_id).await?;
+        self.create_under(record, &epoch, now).await
+    }
+
+    /// Stores a new session under `epoch` (read earlier with [`Sessions::epoch`]).
+    pub async fn create_under(
+        &self,
+        record: &SessionRecord,
+        epoch: &Epoch,
         now: DateTime<Utc>,
     ) -> Result<Uuid, EphemeralError> {
         let id = Uuid::now_v7();
@@ -68,6 +118,8 @@ impl Sessions {
             session_key: record.session_key.as_ref().map(|s| s.expose().to_owned()),
             created_at: record.created_at,
             expires_at: record.expires_at,
+            epoch: epoch.0.clone(),
+            password_change_required: record.password_change_required,
         };
         let bytes = serde_json::to_vec(&stored)
             .map_err(|e| EphemeralError::Unavailable(format!("encode session: {e}")))?;
@@ -76,31 +128,61 @@ impl Sessions {
         Ok(id)
     }
 
-    /// The live session with this id. A record that cannot be read counts as absent.
+    /// The live session with this id (two round trips: the session, then its account's epoch;
+    /// requests use [`Sessions::get_with`]). A record that cannot be read counts as absent.
     pub async fn get(
         &self,
         id: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionRecord>, EphemeralError> {
         let bytes = self.store.get(&key(id)).await?;
-        Ok(decode(id, bytes.as_deref(), now))
+        let Some(stored) = parse(id, bytes.as_deref()) else {
+            return Ok(None);
+        };
+        let epoch = self.epoch(stored.user_id).await?;
+        Ok(decode(stored, epoch.0, now))
     }
 
-    /// [`Sessions::get`], and the values under `others` in the same round trip (what the
-    /// request needs next, such as a generation to check a cached copy against).
+    /// The live session with this id of account `user_id` (as the token names it), and the
+    /// values under `others`, in one round trip with the account's epoch (what the request
+    /// needs next, such as a generation to check a cached copy against). A session of another
+    /// account, or opened under an older epoch, is absent.
     pub async fn get_with(
         &self,
         id: Uuid,
+        user_id: Uuid,
         now: DateTime<Utc>,
         others: &[&str],
     ) -> Result<(Option<SessionRecord>, Vec<Option<Vec<u8>>>), EphemeralError> {
         let session = key(id);
-        let keys: Vec<&str> = std::iter::once(session.as_str())
+        let epoch = epoch_key(user_id);
+        let keys: Vec<&str> = [session.as_str(), epoch.as_str()]
+            .into_iter()
             .chain(others.iter().copied())
             .collect();
         let mut values = self.store.get_many(&keys).await?.into_iter();
-        let record = decode(id, values.next().flatten().as_deref(), now);
+        let stored = parse(id, values.next().flatten().as_deref());
+        let current = values
+            .next()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned());
+        let record = stored
+            .filter(|s| s.user_id == user_id)
+            .and_then(|s| decode(s, current, now));
         Ok((record, values.collect()))
+    }
+
+    /// Ends every session of `user_id` at once, on every instance, and any opened under an
+    /// epoch read before this call.
+    pub async fn revoke_all(&self, user_id: Uuid) -> Result<(), EphemeralError> {
+        let epoch = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
+        self.store
+            .set(&epoch_key(user_id), epoch.as_bytes(), EPOCH_TTL)
+            .await
     }
 
     /// Ends the session; returns whether it existed.
@@ -109,12 +191,16 @@ impl Sessions {
     }
 }
 
-fn decode(id: Uuid, bytes: Option<&[u8]>, now: DateTime<Utc>) -> Option<SessionRecord> {
+fn parse(id: Uuid, bytes: Option<&[u8]>) -> Option<Stored> {
     let Ok(s) = serde_json::from_slice::<Stored>(bytes?) else {
         tracing::warn!(session = %id, "unreadable session record ignored");
         return None;
     };
-    if s.expires_at <= now {
+    Some(s)
+}
+
+fn decode(s: Stored, epoch: Option<String>, now: DateTime<Utc>) -> Option<SessionRecord> {
+    if s.expires_at <= now || s.epoch != epoch {
         return None;
     }
     Some(SessionRecord {
@@ -125,5 +211,6 @@ fn decode(id: Uuid, bytes: Option<&[u8]>, now: DateTime<Utc>) -> Option<SessionR
         session_key: s.session_key.map(Secret::from),
         created_at: s.created_at,
         expires_at: s.expires_at,
+        password_change_required: s.password_change_required,
     })
 }

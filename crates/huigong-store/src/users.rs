@@ -19,6 +19,10 @@ pub struct User {
     pub last_login_at: Option<DateTime<Utc>>,
     pub username: Option<String>,
     pub org_id: Option<Uuid>,
+    /// Set while the account is disabled.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// A password set by an administrator, to be changed before anything else.
+    pub must_change_password: bool,
 }
 
 impl TryFrom<user::Model> for User {
@@ -37,6 +41,8 @@ impl TryFrom<user::Model> for User {
             last_login_at: m.last_login_at,
             username: m.username,
             org_id: m.org_id,
+            disabled_at: m.disabled_at,
+            must_change_password: m.must_change_password,
         })
     }
 }
@@ -63,6 +69,8 @@ pub async fn upsert_wechat_login(
         org_id: Set(None),
         failed_logins: Set(0),
         locked_until: Set(None),
+        disabled_at: Set(None),
+        must_change_password: Set(false),
     };
     let mut update = vec![user::Column::LastLoginAt, user::Column::UpdatedAt];
     if unionid.is_some() {
@@ -122,6 +130,8 @@ pub async fn create_account<C: sea_orm::ConnectionTrait>(
         org_id: Set(account.org_id),
         failed_logins: Set(0),
         locked_until: Set(None),
+        disabled_at: Set(None),
+        must_change_password: Set(false),
     })
     .exec_with_returning(conn)
     .await?;
@@ -161,35 +171,6 @@ pub async fn find_credentials(
     }))
 }
 
-/// Counts a failed password; from `max_failures` on, locks the account until `lock_until`.
-/// One statement, so concurrent failures on several instances all count.
-pub async fn record_login_failure(
-    db: &Database,
-    id: Uuid,
-    max_failures: i32,
-    lock_until: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let _turn = db.write_turn().await?;
-    user::Entity::update_many()
-        .col_expr(
-            user::Column::FailedLogins,
-            Expr::col(user::Column::FailedLogins).add(1),
-        )
-        .filter(user::Column::Id.eq(id))
-        .exec(&db.conn)
-        .await?;
-    user::Entity::update_many()
-        .col_expr(user::Column::LockedUntil, Expr::value(lock_until))
-        .col_expr(user::Column::FailedLogins, Expr::value(0))
-        .filter(user::Column::Id.eq(id))
-        .filter(user::Column::FailedLogins.gte(max_failures))
-        .exec(&db.conn)
-        .await?;
-    Ok(())
-}
-
 /// A successful password login: clears failures and the lock, records the time.
 pub async fn record_login_success(
     db: &Database,
@@ -208,6 +189,199 @@ pub async fn record_login_success(
         .col_expr(user::Column::LastLoginAt, Expr::value(now))
         .filter(user::Column::Id.eq(id))
         .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Who manages accounts: an administrator, its org and the org's path (its scope).
+#[derive(Debug, Clone, Copy)]
+pub struct Manager<'a> {
+    pub user_id: Uuid,
+    pub role: Role,
+    pub org_id: Uuid,
+    pub scope: &'a str,
+}
+
+/// An account as the administrators who manage it see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAccount {
+    pub user: User,
+    /// For merchant staff: the merchant it works for.
+    pub merchant_id: Option<Uuid>,
+}
+
+/// Administrator roles, highest first.
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::CountyAdmin => 3,
+        Role::DistrictAdmin => 2,
+        Role::GrassrootsAdmin => 1,
+        Role::Worker | Role::MerchantStaff => 0,
+    }
+}
+
+/// The accounts `manager` may disable, enable, reset and sign out — the one rule, as a query
+/// condition: administrator accounts of orgs strictly below the manager's org, administrator
+/// accounts of the manager's own org with a lower role, and staff accounts of merchants
+/// onboarded within the manager's subtree (its own org included). Never the manager itself,
+/// never a worker (workers have no password and are managed through their membership).
+fn managed_by(manager: &Manager<'_>) -> sea_orm::Condition {
+    use crate::entity::{merchant, merchant_staff, org};
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ColumnTrait, Condition};
+    let strictly_below = Query::select()
+        .column(org::Column::Id)
+        .from(org::Entity)
+        .and_where(org::Column::Path.starts_with(manager.scope))
+        .and_where(org::Column::Path.ne(manager.scope))
+        .to_owned();
+    let admin_roles = [
+        Role::CountyAdmin,
+        Role::DistrictAdmin,
+        Role::GrassrootsAdmin,
+    ];
+    let lower: Vec<&str> = admin_roles
+        .iter()
+        .filter(|r| rank(**r) < rank(manager.role))
+        .map(|r| r.as_str())
+        .collect();
+    let staff_in_scope = Query::select()
+        .column(merchant_staff::Column::UserId)
+        .from(merchant_staff::Entity)
+        .and_where(
+            merchant_staff::Column::MerchantId.in_subquery(
+                Query::select()
+                    .column(merchant::Column::Id)
+                    .from(merchant::Entity)
+                    .and_where(
+                        merchant::Column::OrgId
+                            .in_subquery(crate::orgs::ids_in_scope(manager.scope)),
+                    )
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    let admins = Condition::all()
+        .add(user::Column::Role.is_in(admin_roles.iter().map(|r| r.as_str())))
+        .add(
+            Condition::any()
+                .add(user::Column::OrgId.in_subquery(strictly_below))
+                .add(
+                    Condition::all()
+                        .add(user::Column::OrgId.eq(manager.org_id))
+                        .add(user::Column::Role.is_in(lower)),
+                ),
+        );
+    let staff = Condition::all()
+        .add(user::Column::Role.eq(Role::MerchantStaff.as_str()))
+        .add(user::Column::Id.in_subquery(staff_in_scope));
+    Condition::all()
+        .add(user::Column::Id.ne(manager.user_id))
+        .add(Condition::any().add(admins).add(staff))
+}
+
+async fn with_merchants<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    rows: Vec<user::Model>,
+) -> Result<Vec<ManagedAccount>, StoreError> {
+    use crate::entity::merchant_staff;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let bindings: std::collections::HashMap<Uuid, Uuid> = if ids.is_empty() {
+        Default::default()
+    } else {
+        merchant_staff::Entity::find()
+            .filter(merchant_staff::Column::UserId.is_in(ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|b| (b.user_id, b.merchant_id))
+            .collect()
+    };
+    rows.into_iter()
+        .map(|m| {
+            let merchant_id = bindings.get(&m.id).copied();
+            Ok(ManagedAccount {
+                user: m.try_into()?,
+                merchant_id,
+            })
+        })
+        .collect()
+}
+
+/// Account `id` if `manager` manages it (see [`managed_by`]); `None` otherwise, exactly as if
+/// it did not exist.
+pub async fn managed_in_scope<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    manager: &Manager<'_>,
+    id: Uuid,
+) -> Result<Option<ManagedAccount>, StoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let Some(row) = user::Entity::find()
+        .filter(user::Column::Id.eq(id))
+        .filter(managed_by(manager))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(with_merchants(conn, vec![row]).await?.pop())
+}
+
+/// The accounts `manager` manages, by username, one page, with the total.
+pub async fn list_managed<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    manager: &Manager<'_>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<ManagedAccount>, u64), StoreError> {
+    use sea_orm::{PaginatorTrait, QueryFilter, QueryOrder};
+    let query = user::Entity::find().filter(managed_by(manager));
+    let total = query.clone().count(conn).await?;
+    let rows = query
+        .order_by_asc(user::Column::Username)
+        .order_by_asc(user::Column::Id)
+        .paginate(conn, per_page)
+        .fetch_page(page.saturating_sub(1))
+        .await?;
+    Ok((with_merchants(conn, rows).await?, total))
+}
+
+/// Disables (`Some(time)`) or enables (`None`) an account, in the caller's transaction.
+pub async fn set_disabled<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    disabled_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    user::Entity::update_many()
+        .col_expr(user::Column::DisabledAt, Expr::value(disabled_at))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets a new password hash, in the caller's transaction; `must_change`: set by someone else,
+/// to be changed at the next login.
+pub async fn set_password<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    password_hash: String,
+    must_change: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(user::Column::MustChangePassword, Expr::value(must_change))
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .filter(user::Column::Id.eq(id))
+        .exec(conn)
         .await?;
     Ok(())
 }

@@ -275,6 +275,27 @@ async fn increment_counts_within_a_window_that_does_not_slide() {
     );
 }
 
+#[tokio::test]
+async fn item8_decrement_gives_back_a_reserved_attempt_and_never_creates_or_goes_below_zero() {
+    let s = ephemeral().await;
+    assert_eq!(s.decrement("absent").await.ok(), Some(0));
+    assert_eq!(s.get("absent").await.ok(), Some(None), "not created");
+    for _ in 0..3 {
+        let _ = s.increment("d", Duration::from_millis(600)).await;
+    }
+    assert_eq!(s.decrement("d").await.ok(), Some(2));
+    assert_eq!(
+        s.increment("d", Duration::from_secs(60)).await.ok(),
+        Some(3)
+    );
+    for expected in [2, 1, 0, 0] {
+        assert_eq!(s.decrement("d").await.ok(), Some(expected));
+    }
+    // The window of the first increment is kept.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(s.get("d").await.ok(), Some(None), "expired with its window");
+}
+
 fn record(user: uuid::Uuid, ttl_secs: i64) -> SessionRecord {
     let now = Utc::now();
     SessionRecord {
@@ -285,6 +306,7 @@ fn record(user: uuid::Uuid, ttl_secs: i64) -> SessionRecord {
         session_key: Some(Secret::new("c2Vzc2lvbi1rZXk=")),
         created_at: now,
         expires_at: now + ChronoDuration::seconds(ttl_secs),
+        password_change_required: false,
     }
 }
 

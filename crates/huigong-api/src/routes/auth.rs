@@ -1,6 +1,6 @@
 //! `/api/v1/auth`: WeChat login and logout.
 
-use crate::auth::Caller;
+use crate::auth::SessionCaller;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::me::UserView;
 use crate::state::AppState;
@@ -27,6 +27,9 @@ pub struct LoginResponse {
     /// Seconds until the token and its session expire.
     pub expires_in: u64,
     pub user: UserView,
+    /// The password was set by an administrator: until it is changed with
+    /// `POST /api/v1/me/password`, every other route answers 403 `password_change_required`.
+    pub password_change_required: bool,
 }
 
 /// Logs a worker in with a `wx.login()` code (exchanged with WeChat's `jscode2session`).
@@ -72,6 +75,7 @@ pub async fn wechat_login(
         session_key: Some(wx.session_key),
         created_at: now,
         expires_at,
+        password_change_required: false,
     };
     let session_id = state.sessions.create(&record, now).await?;
     let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
@@ -80,6 +84,7 @@ pub async fn wechat_login(
         token,
         expires_in: state.auth.session_ttl.as_secs(),
         user: UserView::from(&user),
+        password_change_required: false,
     }))
 }
 
@@ -93,15 +98,14 @@ pub async fn wechat_login(
     )
 )]
 #[post("/api/v1/auth/logout")]
-pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    SessionCaller(caller): SessionCaller,
+) -> Result<HttpResponse, ApiError> {
     state.sessions.delete(caller.session_id).await?;
     tracing::info!("logout");
     Ok(HttpResponse::NoContent().finish())
 }
-
-/// Failed passwords before an account locks, and for how long.
-const MAX_FAILED_LOGINS: i32 = 5;
-const LOCK_MINUTES: i64 = 15;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,23 +122,34 @@ pub struct PasswordLoginRequest {
 
 /// Logs an administrator in with username and password (Argon2id).
 ///
-/// Five wrong passwords lock the account for 15 minutes (429 `account_locked` with
-/// `Retry-After`). An unknown username and a wrong password give the same answer in about the
-/// same time.
+/// Guessing is limited (see `docs/security.md`, item 9): five wrong passwords for one username
+/// from one client address within `auth.login_window_secs` (15 minutes) answer 429
+/// `account_locked` with `Retry-After` for that address only — the owner can still log in from
+/// elsewhere; thirty failures from one address, whatever the usernames, 429
+/// `too_many_attempts`. Attempts are counted before the password is checked, so concurrent
+/// guesses do not get extra tries. An unknown username is answered exactly like a wrong
+/// password, 429 included. A disabled account answers 403 `account_disabled` once the password
+/// is right.
 ///
 /// Two-factor login: once the account has an active authenticator (`/api/v1/auth/totp/*`),
 /// the right password without a code answers 401 `totp_required`; a wrong, stale or replayed
-/// code 401 `totp_invalid`, which counts toward the lockout like a wrong password. An account
-/// whose role is in `auth.require_totp_for` and that has not enrolled gets 403
-/// `totp_enrolment_required` with a short-lived `enrolment_token` for the enrolment endpoints.
+/// code 401 `totp_invalid`; codes have their own limit per account (five per window, then 429
+/// `account_locked`). An account whose role is in `auth.require_totp_for` and that has not
+/// enrolled gets 403 `totp_enrolment_required` with a short-lived `enrolment_token` for the
+/// enrolment endpoints.
+///
+/// A password set by an administrator logs in with `password_change_required: true`: that
+/// session can only change it (`POST /api/v1/me/password`).
 #[utoipa::path(
     tag = "auth",
     request_body = PasswordLoginRequest,
     responses(
         (status = 200, body = LoginResponse),
+        (status = 400, body = ErrorBody, description = "username or password missing or too long"),
         (status = 401, body = ErrorBody, description = "unknown username or wrong password; `totp_required`; `totp_invalid`"),
-        (status = 403, body = crate::routes::totp::EnrolmentRequiredBody, description = "`totp_enrolment_required`: password right, authenticator to enrol first"),
-        (status = 429, body = ErrorBody, description = "account locked after repeated failures"),
+        (status = 403, body = crate::routes::totp::EnrolmentRequiredBody, description = "`totp_enrolment_required`: password right, authenticator to enrol first; or `account_disabled` (an `ErrorBody`)"),
+        (status = 429, body = ErrorBody, description = "`account_locked` (this username from this address, or its codes) or `too_many_attempts` (this address), with `Retry-After`"),
+        (status = 503, body = ErrorBody, description = "database or session store down"),
     )
 )]
 #[post("/api/v1/auth/password/login")]
@@ -152,72 +167,67 @@ pub async fn password_login(
     if username.is_empty() || username.len() > 64 || password.is_empty() || password.len() > 256 {
         return Err(ApiError::invalid_field("username", "请输入用户名和密码"));
     }
+    let username = username.trim();
     let now = state.clock.now();
-    let account = users::find_credentials(&state.db, username.trim()).await?;
-    if let Some(locked_until) = account
-        .as_ref()
-        .and_then(|a| a.locked_until)
-        .filter(|t| *t > now)
-    {
-        let secs = (locked_until - now).num_seconds().max(1);
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "account_locked",
-            format!(
-                "密码错误次数过多，账户已锁定，请 {} 分钟后再试",
-                (secs + 59) / 60
-            ),
-        )
-        .with_retry_after(u64::try_from(secs).unwrap_or(60)));
-    }
+    // Counted before the password is checked: concurrent guesses get no extra tries.
+    let attempt = crate::guesses::reserve_password(&state, &req, username, now).await?;
+    let account = users::find_credentials(&state.db, username).await?;
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let ok = crate::password::verify_off_thread(hash, password).await?;
     let account = match account {
         Some(account) if ok => account,
-        other => {
-            if let Some(a) = other {
-                users::record_login_failure(
-                    &state.db,
-                    a.user.id,
-                    MAX_FAILED_LOGINS,
-                    now + chrono::Duration::minutes(LOCK_MINUTES),
-                )
-                .await?;
-            }
-            return Err(invalid_credentials());
-        }
+        _ => return Err(invalid_credentials()),
     };
+    attempt.succeeded(&state).await?;
+    // The epoch before the account's state: a disabling that commits after this read ends the
+    // session at once (see `huigong_store::sessions`).
+    let epoch = state.sessions.epoch(account.user.id).await?;
+    let user = users::find(&state.db, account.user.id)
+        .await?
+        .ok_or_else(invalid_credentials)?;
+    if user.disabled_at.is_some() {
+        return Err(account_disabled());
+    }
     if let Some(answer) =
         crate::routes::totp::second_factor(&state, &req, &account, totp, recovery_code, now).await?
     {
         return Ok(answer);
     }
-    users::record_login_success(&state.db, account.user.id, now).await?;
+    users::record_login_success(&state.db, user.id, now).await?;
     let ttl =
         chrono::Duration::from_std(state.auth.session_ttl).map_err(|e| ApiError::internal(&e))?;
     let expires_at = now + ttl;
     let record = SessionRecord {
-        user_id: account.user.id,
-        role: account.user.role,
+        user_id: user.id,
+        role: user.role,
         openid: None,
         unionid: None,
         session_key: None,
         created_at: now,
         expires_at,
+        password_change_required: user.must_change_password,
     };
-    let session_id = state.sessions.create(&record, now).await?;
-    let token = state
-        .jwt
-        .issue(account.user.id, session_id, now, expires_at)?;
+    let session_id = state.sessions.create_under(&record, &epoch, now).await?;
+    let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
     tracing::info!("password login");
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         expires_in: state.auth.session_ttl.as_secs(),
-        user: UserView::from(&account.user),
+        user: UserView::from(&user),
+        password_change_required: user.must_change_password,
     }))
 }
 
-fn invalid_credentials() -> ApiError {
+/// 403 `account_disabled`: an administrator disabled the account.
+pub(crate) fn account_disabled() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "account_disabled",
+        "该账户已被停用，请联系上级管理员",
+    )
+}
+
+pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::UNAUTHORIZED,
         "invalid_credentials",

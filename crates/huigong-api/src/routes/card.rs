@@ -121,29 +121,33 @@ pub async fn preview(
     if from_ip > state.card.max_previews_per_ip_per_hour {
         return Err(too_many("当前网络的核验请求过多，请稍后再试", hour_left));
     }
-    let (day, day_left) = window(now, DAY, BEIJING_OFFSET);
-    let failures_key = failures_key(caller.user_id, day);
-    let failures = store
-        .get(&failures_key)
-        .await?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    if failures >= state.card.max_failed_previews_per_day {
-        return Err(too_many("今日核验失败次数过多，请明天再试", day_left));
-    }
-
     let name = required_text("name", &body.name, 64)?;
     let id_number = IdNumber::parse(&body.id_number, now.date_naive())
         .map_err(|e| ApiError::invalid_field("id_number", e.message_zh()))?;
-    let Some(holder) =
-        cards::find_eligible(&state.db.conn, &state.vault, &id_number, &name).await?
-    else {
-        store
-            .increment(&failures_key, Duration::from_secs(day_left + 1))
-            .await?;
-        return Err(not_on_roster());
+
+    // Reserve a failure first, atomically: of any number of concurrent previews, at most the
+    // daily limit get to look anyone up. A preview that finds its member gives it back.
+    let (day, day_left) = window(now, DAY, BEIJING_OFFSET);
+    let failures_key = failures_key(caller.user_id, day);
+    let reserved = store
+        .increment(&failures_key, Duration::from_secs(day_left + 1))
+        .await?;
+    if reserved > state.card.max_failed_previews_per_day {
+        // Refused without a lookup: not a failure either (the count stays at the limit).
+        store.decrement(&failures_key).await?;
+        return Err(too_many("今日核验失败次数过多，请明天再试", day_left));
+    }
+    let found = cards::find_eligible(&state.db.conn, &state.vault, &id_number, &name).await;
+    let holder = match found {
+        Ok(Some(holder)) => holder,
+        Ok(None) => return Err(not_on_roster()),
+        Err(e) => {
+            // Not a failed guess: give the attempt back (best effort; the store may be down).
+            let _ = store.decrement(&failures_key).await;
+            return Err(e.into());
+        }
     };
+    store.decrement(&failures_key).await?;
     let preview_id = Uuid::now_v7();
     let stored = serde_json::to_vec(&StoredPreview {
         user_id: caller.user_id,

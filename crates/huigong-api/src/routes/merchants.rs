@@ -56,16 +56,21 @@ impl FromRequest for MerchantCaller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
-    /// One round trip to the shared store: the session, and the generation of the merchant the
-    /// account works for (the binding is kept once read), which says whether this instance's
-    /// copy of the merchant is current.
+    /// One round trip to the shared store: the session (with its account's epoch), and the
+    /// generation of the merchant the account works for (the binding is kept once read per
+    /// session; unbinding ends the sessions), which says whether this instance's copy of the
+    /// merchant is current.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let (state, verified) = Caller::token_of(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
             let views = &state.merchant_views;
             let merchant_id = match verified {
-                Some((user_id, _)) => views.merchant_of_staff(&state.db.conn, user_id).await?,
+                Some((user_id, session_id)) => {
+                    views
+                        .merchant_of_staff(&state.db.conn, user_id, session_id)
+                        .await?
+                }
                 None => None,
             };
             let generation = merchant_id.map(MerchantViews::generation_key);

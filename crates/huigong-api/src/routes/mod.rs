@@ -1,5 +1,6 @@
 //! Routes, one module per audience.
 
+pub mod accounts;
 pub mod admin;
 pub mod applications;
 pub mod auth;
@@ -44,6 +45,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(orgs::get_org)
         .service(orgs::create_org)
         .service(orgs::create_user)
+        .service(accounts::list_accounts)
+        .service(accounts::get_account)
+        .service(accounts::disable_account)
+        .service(accounts::enable_account)
+        .service(accounts::revoke_sessions)
+        .service(accounts::reset_password)
+        .service(accounts::unbind_staff)
+        .service(accounts::change_password)
         .service(members::search_members)
         .service(members::search_members_by_body)
         .service(members::list_members)

@@ -9,6 +9,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
+use crate::guesses::reserve_second_factor;
 use crate::routes::auth::LoginResponse;
 use crate::routes::me::UserView;
 use crate::state::AppState;
@@ -33,9 +34,6 @@ const ISSUER: &str = "Huigong";
 /// How long an enrolment ticket from a password login lasts.
 const TICKET_TTL: Duration = Duration::from_secs(600);
 const TICKET_DOMAIN: &str = "totp_enrol_ticket";
-/// Same lockout as wrong passwords (see `routes::auth`).
-const MAX_FAILED_LOGINS: i32 = 5;
-const LOCK_MINUTES: i64 = 15;
 
 fn totp_required() -> ApiError {
     ApiError::new(
@@ -53,19 +51,6 @@ fn totp_invalid() -> ApiError {
         "动态验证码错误、已过期或已使用，请输入身份验证器当前显示的验证码",
     )
     .with_field("totp")
-}
-
-fn locked(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
-    let secs = (until - now).num_seconds().max(1);
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "account_locked",
-        format!(
-            "密码错误次数过多，账户已锁定，请 {} 分钟后再试",
-            (secs + 59) / 60
-        ),
-    )
-    .with_retry_after(u64::try_from(secs).unwrap_or(60))
 }
 
 fn check_code_shape(field: &'static str, code: &str, max: usize) -> Result<(), ApiError> {
@@ -115,7 +100,7 @@ fn entry(action: &'static str, user: Uuid, outcome: Outcome) -> Entry<'static> {
     }
 }
 
-/// A wrong code: counts toward the lockout like a wrong password, and is audited.
+/// A wrong code (already counted by its reservation, `crate::guesses`): audited.
 async fn refuse_code(
     state: &AppState,
     actor: &Actor,
@@ -123,13 +108,6 @@ async fn refuse_code(
     user: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ApiError, ApiError> {
-    users::record_login_failure(
-        &state.db,
-        user,
-        MAX_FAILED_LOGINS,
-        now + chrono::Duration::minutes(LOCK_MINUTES),
-    )
-    .await?;
     audit_alone(state, actor, action, user, Outcome::Failure, now).await?;
     tracing::info!(action, "two-factor code refused");
     Ok(totp_invalid())
@@ -207,6 +185,7 @@ pub(crate) async fn second_factor(
         };
         if let Some(recovery) = recovery_code.filter(|c| !c.trim().is_empty()) {
             check_code_shape("recovery_code", &recovery, 32)?;
+            let attempt = reserve_second_factor(state, user.id, now).await?;
             let txn = state.db.begin_write().await?;
             if totp::use_recovery_code(&txn, user.id, &recovery, now).await? {
                 audit::record(
@@ -220,6 +199,7 @@ pub(crate) async fn second_factor(
                     .await
                     .map_err(huigong_store::StoreError::from)?;
                 tracing::info!("login with a recovery code");
+                attempt.succeeded(state).await?;
                 return Ok(None);
             }
             txn.rollback()
@@ -232,7 +212,9 @@ pub(crate) async fn second_factor(
             return Err(totp_required());
         };
         check_code_shape("totp", &code, 16)?;
+        let attempt = reserve_second_factor(state, user.id, now).await?;
         if spend_code(state, &actor, "auth.totp_login", &enrolment, &code, now).await? {
+            attempt.succeeded(state).await?;
             return Ok(None);
         }
         return Err(refuse_code(state, &actor, "auth.totp_login", user.id, now).await?);
@@ -323,21 +305,6 @@ async fn subject(state: &AppState, req: &HttpRequest) -> Result<Subject, ApiErro
     Ok(Subject { user, ticket_key })
 }
 
-/// The account's lock, as password login sees it.
-async fn lock_of(state: &AppState, user: &User, now: DateTime<Utc>) -> Result<(), ApiError> {
-    let Some(username) = user.username.as_deref() else {
-        return Ok(());
-    };
-    if let Some(until) = users::find_credentials(&state.db, username)
-        .await?
-        .and_then(|c| c.locked_until)
-        .filter(|t| *t > now)
-    {
-        return Err(locked(until, now));
-    }
-    Ok(())
-}
-
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolRequest {
@@ -388,7 +355,6 @@ pub async fn enrol(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let Subject { user, .. } = subject(&state, &req).await?;
-    lock_of(&state, &user, now).await?;
     let actor = actor_for(&user, &req);
     if let Some(enrolment) = totp::find(&state.db.conn, &state.vault, user.id)
         .await?
@@ -400,6 +366,7 @@ pub async fn enrol(
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(totp_required)?;
         check_code_shape("totp", &code, 16)?;
+        let attempt = reserve_second_factor(&state, user.id, now).await?;
         if !spend_code(
             &state,
             &actor,
@@ -414,6 +381,7 @@ pub async fn enrol(
                 refuse_code(&state, &actor, "auth.totp_reenrol_check", user.id, now).await?,
             );
         }
+        attempt.succeeded(&state).await?;
     }
     let secret = totp::new_secret();
     let codes = totp::new_recovery_codes();
@@ -487,7 +455,6 @@ pub async fn confirm(
     let Subject { user, ticket_key } = subject(&state, &req).await?;
     let code = body.into_inner().totp;
     check_code_shape("totp", &code, 16)?;
-    lock_of(&state, &user, now).await?;
     let actor = actor_for(&user, &req);
     let not_pending = || {
         ApiError::new(
@@ -500,9 +467,11 @@ pub async fn confirm(
         .await?
         .and_then(|e| e.pending)
         .ok_or_else(not_pending)?;
+    let attempt = reserve_second_factor(&state, user.id, now).await?;
     let Some(step) = otp::verify(&pending.key, &code, now, None) else {
         return Err(refuse_code(&state, &actor, "auth.totp_confirm", user.id, now).await?);
     };
+    attempt.succeeded(&state).await?;
     let txn = state.db.begin_write().await?;
     if !totp::activate(&txn, &state.vault, user.id, &pending, step, now).await? {
         txn.rollback()
@@ -547,6 +516,14 @@ async fn open_session(
     user: &User,
     now: DateTime<Utc>,
 ) -> Result<LoginResponse, ApiError> {
+    // The epoch before the account's fresh state (see `huigong_store::sessions`).
+    let epoch = state.sessions.epoch(user.id).await?;
+    let user = users::find(&state.db, user.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if user.disabled_at.is_some() {
+        return Err(crate::routes::auth::account_disabled());
+    }
     users::record_login_success(&state.db, user.id, now).await?;
     let ttl =
         chrono::Duration::from_std(state.auth.session_ttl).map_err(|e| ApiError::internal(&e))?;
@@ -559,8 +536,9 @@ async fn open_session(
         session_key: None,
         created_at: now,
         expires_at,
+        password_change_required: user.must_change_password,
     };
-    let session_id = state.sessions.create(&record, now).await?;
+    let session_id = state.sessions.create_under(&record, &epoch, now).await?;
     let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
     tracing::info!("password login after two-factor enrolment");
     let mut user = user.clone();
@@ -569,5 +547,6 @@ async fn open_session(
         token,
         expires_in: state.auth.session_ttl.as_secs(),
         user: UserView::from(&user),
+        password_change_required: user.must_change_password,
     })
 }

@@ -22,6 +22,10 @@ pub struct Model {
     pub org_id: Option<Uuid>,
     pub failed_logins: i32,
     pub locked_until: Option<DateTimeUtc>,
+    /// Set while the account is disabled (no login, no session).
+    pub disabled_at: Option<DateTimeUtc>,
+    /// A password set by an administrator: to be changed before anything else.
+    pub must_change_password: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -166,6 +166,21 @@ impl Ephemeral for MemoryStore {
         Ok(next)
     }
 
+    async fn decrement(&self, key: &str) -> Result<u64, EphemeralError> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let Some(entry) = map.get_mut(key).filter(|e| e.expires_at > now) else {
+            return Ok(0);
+        };
+        let n = std::str::from_utf8(&entry.value)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+            .saturating_sub(1);
+        entry.value = n.to_string().into_bytes();
+        Ok(n)
+    }
+
     async fn ping(&self) -> Result<(), EphemeralError> {
         Ok(())
     }

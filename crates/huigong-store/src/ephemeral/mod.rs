@@ -89,6 +89,10 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
         }
         Ok(last)
     }
+    /// Takes one back from the counter under `key` (an attempt reserved with
+    /// [`Ephemeral::increment`] that turned out not to count), atomically; never below zero,
+    /// never creates the counter, keeps its expiry. Returns the new value (0 if absent).
+    async fn decrement(&self, key: &str) -> Result<u64, EphemeralError>;
     /// Removes `key` only if it holds exactly `expected`, atomically; returns whether it did.
     /// (Releasing a lock one still owns; dropping a cached token only if it is the one that
     /// failed.)

@@ -57,6 +57,10 @@ impl RedisStore {
 /// Deletes KEYS[1] if its value is ARGV[1]; answers how many keys it deleted.
 const DELETE_IF_EQUALS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// Takes one from the counter KEYS[1] if it exists and is above zero (DECR keeps the expiry);
+/// answers the new value, 0 if there is no counter.
+const DECREMENT_IF_POSITIVE: &str = "local v = tonumber(redis.call('GET', KEYS[1])) if v and v > 0 then return redis.call('DECR', KEYS[1]) else return 0 end";
+
 /// Redis takes expiries in whole milliseconds, at least one.
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -215,6 +219,18 @@ impl Ephemeral for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(count)
+    }
+
+    async fn decrement(&self, key: &str) -> Result<u64, EphemeralError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("EVAL")
+            .arg(DECREMENT_IF_POSITIVE)
+            .arg(1)
+            .arg(self.key(key))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), EphemeralError> {

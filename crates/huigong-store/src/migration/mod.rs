@@ -16,6 +16,7 @@ mod m20261129_000030_admin_totp;
 mod m20261129_000040_membership_lifecycle;
 mod m20261130_000050_verifications_ephemeral;
 mod m20261201_000064_no_membership_oracle;
+mod m20261206_000061_account_controls;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000040_membership_lifecycle::Migration),
             Box::new(m20261130_000050_verifications_ephemeral::Migration),
             Box::new(m20261201_000064_no_membership_oracle::Migration),
+            Box::new(m20261206_000061_account_controls::Migration),
         ]
     }
 }
