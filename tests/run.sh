@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Lints of deploy/ (hadolint, yamllint, Compose and Kubernetes schemas, policy): a few seconds.
+tests/lint-deploy.sh
+
 # shellcheck source=tests/services.sh
 . tests/services.sh
 

@@ -347,6 +347,21 @@ impl Settings {
         Self::load_layers(config_dir, profile, Some(env))
     }
 
+    /// The files, then the given `HUIGONG__SECTION__KEY` variables in place of the process
+    /// environment (parsed exactly as [`Settings::load`] parses the environment): checks of the
+    /// deployment files' keys, tests.
+    pub fn load_with_vars(
+        config_dir: &Path,
+        profile: Profile,
+        vars: std::collections::HashMap<String, String>,
+    ) -> anyhow::Result<Self> {
+        let env = config::Environment::with_prefix("HUIGONG")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(vars));
+        Self::load_layers(config_dir, profile, Some(env))
+    }
+
     /// The files alone, without environment overrides (for tests).
     pub fn load_files(config_dir: &Path, profile: Profile) -> anyhow::Result<Self> {
         Self::load_layers(config_dir, profile, None)

@@ -449,3 +449,318 @@ async fn member_count(db: &Database) -> u64 {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+// ---- Issue 17, item 5: deploy/ agrees with the service's configuration ----------------------
+// The ports, probes and HUIGONG__ keys of deploy/ (image, compose, env.example, Kubernetes) and
+// of docs/operations.md are read as text and checked against `Settings`: a renamed or
+// misspelt key, a port or a probe path that the service does not have, or a required
+// production key missing from env.example fails here, not in production.
+
+mod deploy_files {
+    use super::repo_config;
+    use huigong_server::settings::{Profile, Settings};
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::{Path, PathBuf};
+
+    pub fn repo() -> PathBuf {
+        repo_config().join("..")
+    }
+
+    pub fn read(rel: &str) -> String {
+        let path = repo().join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// deploy/ and docs/operations.md, without an installation's own filled-in files.
+    pub fn all() -> Vec<(String, String)> {
+        fn walk(dir: &Path, rel: &str, out: &mut Vec<(String, String)>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(Result::ok)
+                .collect();
+            entries.sort_by_key(|e| e.file_name());
+            for entry in entries {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rel = format!("{rel}/{name}");
+                if matches!(name.as_str(), ".env" | "secrets" | "certs") {
+                    continue;
+                }
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, &rel, out);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    out.push((rel, text));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&repo().join("deploy"), "deploy", &mut out);
+        out.push(("docs/operations.md".into(), read("docs/operations.md")));
+        out
+    }
+
+    /// Every `HUIGONG__…` name in `text` (`HUIGONG__SECTION__KEY`, the pattern itself, aside).
+    pub fn keys(text: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("HUIGONG__") {
+            let tail = &rest[at + "HUIGONG__".len()..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            let key = format!("HUIGONG__{}", tail[..len].trim_end_matches('_'));
+            if key != "HUIGONG__SECTION__KEY" && key.len() > "HUIGONG__".len() {
+                found.push(key);
+            }
+            rest = &tail[len..];
+        }
+        found
+    }
+
+    /// `KEY=value` and `KEY: value` assignments at the start of a line (after `#`, `-` and
+    /// blanks): `(key, value, commented)`.
+    pub fn assignments(text: &str) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            let commented = trimmed.starts_with('#');
+            let body = trimmed.trim_start_matches(['#', '-', ' ']);
+            let Some(name_len) = body.strip_prefix("HUIGONG__").map(|t| {
+                "HUIGONG__".len()
+                    + t.find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                        .unwrap_or(t.len())
+            }) else {
+                continue;
+            };
+            let (key, after) = body.split_at(name_len);
+            let value = match after.chars().next() {
+                Some('=') => &after[1..],
+                Some(':') => after[1..].trim(),
+                _ => continue,
+            };
+            let value = value.trim_matches('"').trim_matches('\'');
+            out.push((key.to_owned(), value.to_owned(), commented));
+        }
+        out
+    }
+
+    /// The active assignments of deploy/env.example, each empty one (a secret the operator
+    /// fills in) given a well-formed value, distinct per key.
+    pub fn filled_env_example() -> BTreeMap<String, String> {
+        assignments(&read("deploy/env.example"))
+            .into_iter()
+            .filter(|(_, _, commented)| !commented)
+            .map(|(key, value, _)| {
+                let value = if !value.is_empty() {
+                    value
+                } else if key.ends_with("VAULT__KEYS") {
+                    "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()
+                } else if key.ends_with("BLIND_INDEX_KEY") {
+                    "HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=".to_owned()
+                } else if key.ends_with("WECHAT__APPID") {
+                    "wx1234567890abcdef".to_owned()
+                } else {
+                    format!("filled-in-{}-0123456789abcdef", key.to_lowercase())
+                };
+                (key, value)
+            })
+            .collect()
+    }
+
+    pub fn load(vars: &BTreeMap<String, String>) -> anyhow::Result<Settings> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("HUIGONG__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Settings::load_with_vars(&repo_config(), Profile::Production, vars)
+    }
+
+    /// `config/default.toml`'s value of a key, as an environment variable would spell it.
+    pub fn default_value(key: &str) -> Option<String> {
+        let table: toml::Table = toml::from_str(&read("config/default.toml")).ok()?;
+        let mut parts = key.trim_start_matches("HUIGONG__").split("__");
+        let section = table.get(&parts.next()?.to_lowercase())?.as_table()?;
+        let value = section.get(&parts.next()?.to_lowercase())?;
+        Some(match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        })
+    }
+
+    /// The path of the first `path:` line after the line containing `probe`.
+    pub fn probe_path<'a>(manifest: &'a str, probe: &str) -> Option<&'a str> {
+        let mut lines = manifest.lines().skip_while(|l| !l.contains(probe)).skip(1);
+        lines
+            .find_map(|l| l.trim().strip_prefix("path:"))
+            .map(str::trim)
+    }
+}
+
+#[test]
+fn item5_every_deploy_env_key_is_a_configuration_key_of_the_service() {
+    use deploy_files::*;
+    let base = filled_env_example();
+    assert!(
+        base.contains_key("HUIGONG__DATABASE__URL"),
+        "deploy/env.example has no HUIGONG__DATABASE__URL"
+    );
+    let mut checked = 0;
+    for (file, text) in all() {
+        let literal: Vec<(String, String, bool)> = if file.starts_with("docs/") {
+            Vec::new()
+        } else {
+            assignments(&text)
+        };
+        for key in keys(&text) {
+            let values: Vec<String> = match literal.iter().find(|(k, _, _)| *k == key) {
+                Some((_, value, _)) => vec![value.clone()],
+                None => base
+                    .get(&key)
+                    .cloned()
+                    .or_else(|| default_value(&key))
+                    .into_iter()
+                    .collect(),
+            };
+            assert!(
+                !values.is_empty(),
+                "{file}: {key} is not a configuration key of the service (config/default.toml)"
+            );
+            for value in values {
+                let mut vars = base.clone();
+                vars.insert(key.clone(), value.clone());
+                if let Err(e) = load(&vars) {
+                    panic!("{file}: {key}={value:?} is refused by the service's settings: {e:#}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} keys found in deploy/");
+}
+
+#[test]
+fn item5_a_misspelt_key_in_a_deploy_file_would_be_refused() {
+    // The check above relies on the settings refusing unknown keys: prove that it does, for a
+    // key renamed in the code but not in deploy/.
+    let mut vars = deploy_files::filled_env_example();
+    vars.insert("HUIGONG__SERVER__LISTEN_PORT".into(), "8080".into());
+    let err = deploy_files::load(&vars).err().map(|e| format!("{e:#}"));
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("listen_port")),
+        "{err:?}"
+    );
+    assert_eq!(
+        deploy_files::keys("a HUIGONG__SERVER__PORT=1 and HUIGONG__LOG__FILTER: x"),
+        ["HUIGONG__SERVER__PORT", "HUIGONG__LOG__FILTER"]
+    );
+}
+
+#[test]
+fn item5_env_example_with_compose_or_kubernetes_settings_starts_in_production() {
+    use deploy_files::*;
+    let base = filled_env_example();
+    let compose = read("deploy/compose.yaml");
+    let k8s_env = read("deploy/k8s/base/config.env");
+    for (name, extra) in [("compose", &compose), ("kubernetes", &k8s_env)] {
+        let mut vars = base.clone();
+        for (key, value, commented) in assignments(extra) {
+            if !commented {
+                vars.insert(key, value);
+            }
+        }
+        let settings = load(&vars).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(
+            settings.check_for_production(),
+            Ok(()),
+            "{name}: deploy/env.example lacks a key the production profile requires"
+        );
+        assert_eq!(
+            settings.server.host, "0.0.0.0",
+            "{name}: listens on loopback only"
+        );
+        assert!(
+            !settings.database.migrate_on_start,
+            "{name}: instances must leave migrations to the one-shot migrate step"
+        );
+        assert!(!settings.redis.url.is_empty(), "{name}: no shared Redis");
+    }
+}
+
+#[test]
+fn item5_deploy_ports_and_probes_match_the_service() {
+    use deploy_files::*;
+    let mut vars = filled_env_example();
+    for (key, value, commented) in assignments(&read("deploy/compose.yaml"))
+        .into_iter()
+        .chain(assignments(&read("deploy/k8s/base/config.env")))
+    {
+        if !commented {
+            vars.insert(key, value);
+        }
+    }
+    let port = load(&vars).unwrap_or_else(|e| panic!("{e:#}")).server.port;
+
+    // The routes the probes use exist.
+    let doc = huigong_api::openapi::document();
+    for path in ["/healthz", "/readyz"] {
+        assert!(
+            doc.paths.paths.contains_key(path),
+            "the service has no {path}"
+        );
+    }
+
+    let dockerfile = read("deploy/Dockerfile");
+    assert!(
+        dockerfile.contains(&format!("\nEXPOSE {port}\n")),
+        "Dockerfile: EXPOSE {port}"
+    );
+    let healthcheck = dockerfile
+        .split("HEALTHCHECK")
+        .nth(1)
+        .unwrap_or_else(|| panic!("Dockerfile has no HEALTHCHECK"));
+    assert!(healthcheck.contains(&format!("HUIGONG__SERVER__PORT:-{port}}}")));
+    assert!(
+        healthcheck.contains("GET /healthz "),
+        "HEALTHCHECK is not on /healthz"
+    );
+
+    let compose = read("deploy/compose.yaml");
+    assert!(compose.contains(&format!("/dev/tcp/127.0.0.1/{port}\n")));
+    assert!(compose.contains("GET /healthz "));
+    assert!(compose.contains("command: [\"migrate\"]"));
+    assert!(compose.contains("condition: service_completed_successfully"));
+    let nginx = read("deploy/nginx.conf");
+    for instance in ["huigong-1", "huigong-2"] {
+        assert!(
+            nginx.contains(&format!("server {instance}:{port} ")),
+            "nginx.conf: upstream {instance}:{port}"
+        );
+        assert!(
+            compose.contains(&format!("\n  {instance}:\n")),
+            "compose: {instance}"
+        );
+    }
+
+    let deployment = read("deploy/k8s/base/deployment.yaml");
+    assert!(deployment.contains(&format!("containerPort: {port}\n")));
+    assert_eq!(probe_path(&deployment, "readinessProbe:"), Some("/readyz"));
+    assert_eq!(probe_path(&deployment, "livenessProbe:"), Some("/healthz"));
+    assert_eq!(probe_path(&deployment, "startupProbe:"), Some("/healthz"));
+    for probe in ["readinessProbe:", "livenessProbe:", "startupProbe:"] {
+        let after = deployment
+            .split(probe)
+            .nth(1)
+            .and_then(|t| t.lines().find(|l| l.trim().starts_with("port:")))
+            .map(str::trim);
+        assert_eq!(after, Some("port: http"), "{probe} on the named port");
+    }
+    assert!(deployment.contains("- name: http\n              containerPort"));
+    let service = read("deploy/k8s/base/service.yaml");
+    assert!(service.contains("targetPort: http\n"));
+}
