@@ -226,7 +226,7 @@ test('商家核销: the Idempotency-Key is kept until the redemption succeeds', 
       'GET /api/v1/merchant/redemptions': { data: { items: [], totals: { count: 0, discount_fen: 0 } } },
       'POST /api/v1/merchant/verify': { data: { verification_id: 'v1', expires_in: 300, card: { holder: '张*丰', union_name: 'u' }, discounts: [{ id: 'd1', title: '会员九折', kind: 'percent', value: 10, uses_left_today: 2 }] } },
       'POST /api/v1/merchant/redemptions': (_o, n) =>
-        n === 1 ? { fail: 'request:fail' } : n === 2 ? err(503, 'database_unavailable', '数据库暂时不可用') : { status: 201, data: { redemption: { discount_title: '会员九折', discount_fen: 500, amount_fen: 5000 } } },
+        n === 1 ? { fail: 'request:fail' } : n === 2 ? err(503, 'database_unavailable', '数据库暂时不可用') : { status: 201, data: { id: 'r1', verification_id: 'v1', discount_title: '会员九折', discount_fen: 500, amount_fen: 5000, created_at: '2026-12-01T02:00:00Z' } },
     },
   });
   const page = render('till');

@@ -109,7 +109,7 @@ Component({
       try {
         const res = await api.redeem(body, key);
         wx.removeStorageSync(PENDING_KEY);
-        const r = res.data.redemption;
+        const r = res.data; // MerchantRedemptionView: the redemption's fields and verification_id
         this.setData({
           busy: false,
           verification: null,
@@ -125,10 +125,10 @@ Component({
       try {
         const page = await api.todaysRedemptions(beijingDay());
         const today = page.items.map((/** @type {any} */ x) => ({
-          id: x.redemption.id,
-          title: x.redemption.discount_title,
-          saved: yuan(x.redemption.discount_fen),
-          at: beijingTime(x.redemption.created_at).slice(11),
+          id: x.id,
+          title: x.discount_title,
+          saved: yuan(x.discount_fen),
+          at: beijingTime(x.created_at).slice(11),
         }));
         this.setData({ today, totals: { count: page.totals.count, saved: yuan(page.totals.discount_fen) }, todayError: null });
       } catch (e) {
