@@ -19,4 +19,11 @@ const applyResultTemplateId = 'tmpl-dev-apply-result';
 /** Milliseconds before a request is given up (then a retry button is shown). */
 const requestTimeoutMs = 10000;
 
-module.exports = { baseUrls, applyResultTemplateId, requestTimeoutMs };
+/**
+ * Develop builds only: get login codes from the local service's WeChat mock
+ * (`POST /wechat-mock/wx/login`) instead of `wx.login`, whose real codes a service in mock mode
+ * cannot exchange. Never used in trial or release builds.
+ */
+const developMockLogin = false;
+
+module.exports = { baseUrls, applyResultTemplateId, requestTimeoutMs, developMockLogin };

@@ -40,13 +40,16 @@ class ApiError extends Error {
 
 /** The API host for this copy of the mini program (develop / trial / release). */
 function baseUrl() {
-  let env = 'release';
+  return /** @type {Record<string, string>} */ (config.baseUrls)[envVersion()] || config.baseUrls.release;
+}
+
+/** `develop`, `trial` or `release`. */
+function envVersion() {
   try {
-    env = wx.getAccountInfoSync().miniProgram.envVersion || 'release';
+    return wx.getAccountInfoSync().miniProgram.envVersion || 'release';
   } catch (_) {
-    // Older base libraries: assume release.
+    return 'release'; // older base libraries
   }
-  return /** @type {Record<string, string>} */ (config.baseUrls)[env] || config.baseUrls.release;
 }
 
 /** @param {'worker'|'staff'} role */
@@ -109,18 +112,29 @@ function toError(res) {
   });
 }
 
+/** A login code: `wx.login`, or the local mock's in a develop build set up for it. */
+function loginCode() {
+  if (config.developMockLogin && envVersion() === 'develop') {
+    return send({ path: '/wechat-mock/wx/login', method: 'POST', data: {} }).then((res) => {
+      if (res.status !== 200) throw new ApiError({ code: 'wechat_login_failed' });
+      return res.data.code;
+    });
+  }
+  return new Promise((resolve, reject) => {
+    wx.login({
+      success: (r) => resolve(r.code),
+      fail: () => reject(new ApiError({ code: 'wechat_login_failed' })),
+    });
+  });
+}
+
 /** @type {Promise<any>|null} */
 let pendingLogin = null;
 
 /** `wx.login` → `POST /api/v1/auth/wechat/login`; one at a time. Resolves the user. */
 function login() {
   if (pendingLogin) return pendingLogin;
-  pendingLogin = new Promise((resolve, reject) => {
-    wx.login({
-      success: (r) => resolve(r.code),
-      fail: () => reject(new ApiError({ code: 'wechat_login_failed' })),
-    });
-  })
+  pendingLogin = loginCode()
     .then((code) => send({ path: '/api/v1/auth/wechat/login', method: 'POST', data: { code } }))
     .then((res) => {
       if (res.status !== 200) throw toError(res);

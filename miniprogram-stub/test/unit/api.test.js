@@ -109,3 +109,24 @@ test('no request or answer is written to the console', async () => {
   }
   assert.ok(!seen.some((l) => /330522|张三丰/.test(l)), seen.join('\n'));
 });
+
+test('a develop build set up for the local mock takes its login code from /wechat-mock/wx/login', async () => {
+  const { wx, api } = setup({
+    routes: {
+      'POST /wechat-mock/wx/login': { data: { code: 'mock-code' } },
+      'GET /api/v1/me': { data: {} },
+    },
+  });
+  require('../../app/config.js').developMockLogin = true;
+  await api.me();
+  assert.deepEqual(wx.requests().map((r) => r.key), ['POST /wechat-mock/wx/login', 'POST /api/v1/auth/wechat/login', 'GET /api/v1/me']);
+  assert.deepEqual(wx.requests()[1].data, { code: 'mock-code' });
+  assert.equal(wx.calls.filter((c) => c[0] === 'login').length, 0);
+});
+
+test('a release build never uses the mock login', async () => {
+  const { wx, api } = setup({ env: 'release', routes: { 'GET /api/v1/me': { data: {} } } });
+  require('../../app/config.js').developMockLogin = true;
+  await api.me();
+  assert.equal(wx.calls.filter((c) => c[0] === 'login').length, 1);
+});
