@@ -257,3 +257,16 @@ test('商家核销: a wrong password and an expired session are shown', async ()
   await page.instance.signIn();
   assert.match(text(page), /用户名或密码错误/);
 });
+
+test('申请入会: a poster\'s scene (the union id without hyphens) chooses the union', async () => {
+  const id = '01937a2b-5c3d-7e4f-8a9b-0c1d2e3f4a5b';
+  setup({
+    routes: {
+      'GET /api/v1/applications/declaration': { data: declaration },
+      'GET /api/v1/unions': { data: { items: [{ id: 'other', name: '乙', unit_names: [] }, { id, name: '甲公司工会', unit_names: ['甲公司'] }], total: 2 } },
+    },
+  });
+  const page = render('apply');
+  await page.instance.onLoad({ scene: encodeURIComponent(id.replace(/-/g, '')) });
+  assert.equal(page.data.union.id, id);
+});

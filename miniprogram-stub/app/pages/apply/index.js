@@ -12,6 +12,16 @@ const LOCAL = {
   consent_sensitive: '须单独同意工会处理您的身份证号码等敏感个人信息',
 };
 
+/**
+ * A union poster's `scene` is the union's id without hyphens (32 hex digits, WeChat's scene
+ * limit); anything else is taken as an id as it is.
+ * @param {string} scene
+ */
+function unionFromScene(scene) {
+  const m = /^([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/i.exec(scene);
+  return m ? m.slice(1).join('-').toLowerCase() : scene;
+}
+
 Component({
   data: {
     loading: true,
@@ -36,7 +46,7 @@ Component({
   methods: {
     /** @param {Record<string, string>} [query] */
     async onLoad(query) {
-      own(this).scene = (query && (query.union_id || query.scene)) || '';
+      own(this).scene = unionFromScene(decodeURIComponent((query && (query.union_id || query.scene)) || ''));
       await this.load();
     },
     async load() {
