@@ -35,9 +35,12 @@ fi
 
 status=0
 run_pass() {
+  local rc=0
   HUIGONG_TEST_BACKEND=$1 cargo test --workspace --locked --no-fail-fast --lib --tests -- "${@:2}" 2>&1 \
-    | tee -a "$TMP/results.log"
-  return "${PIPESTATUS[0]}"
+    | tee -a "$TMP/results.log" || rc=1
+  # The mini program (miniprogram-stub/app): unit tests, type check, journey on this backend.
+  HUIGONG_TEST_BACKEND=$1 miniprogram-stub/test.sh || rc=1
+  return "$rc"
 }
 log "pass 1/2: SQLite + in-process sessions"
 run_pass embedded "$@" || status=1
