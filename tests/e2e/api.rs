@@ -139,3 +139,50 @@ async fn mock_routes_exist_only_in_mock_mode() {
     assert_eq!(status, 404);
     live.stop().await;
 }
+
+#[tokio::test]
+async fn item18_query_string_and_path_errors_answer_json_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    let (_, admin) = app.token_for(huigong_core::Role::CountyAdmin).await;
+    let org = crate::helpers::county_org();
+    let res = app
+        .http
+        .post(app.url(&format!(
+            "/api/v1/admin/orgs/{org}/roster/import?commit=maybe"
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(res.status(), 400);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    assert_eq!(body["code"], "invalid_field", "{body}");
+    assert_eq!(body["field"], "commit", "{body}");
+    assert!(
+        !body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("maybe")
+    );
+
+    // A malformed id in the path names nothing: a JSON 404, not actix's text.
+    let (status, body) = app
+        .get("/api/v1/admin/members/not-a-uuid", Some(&admin))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    app.stop().await;
+}

@@ -40,8 +40,7 @@ fn is_json(req: &HttpRequest) -> bool {
 /// store may contain one (PostgreSQL refuses it in text columns), so it is refused up front.
 fn has_nul_escape(bytes: &[u8]) -> bool {
     bytes.windows(6).enumerate().any(|(i, w)| {
-        w == b"\\u0000"
-            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+        w == b"\\u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
     })
 }
 

@@ -84,7 +84,7 @@ pub struct AccountsQuery {
 pub async fn list_accounts(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<AccountsQuery>,
+    query: crate::query::Query<AccountsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let (items, total) = huigong_store::users::list_managed(

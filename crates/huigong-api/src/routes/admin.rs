@@ -89,7 +89,7 @@ fn time(v: &str) -> Option<DateTime<Utc>> {
 pub async fn audit_log(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<AuditQuery>,
+    query: crate::query::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if caller.role != Role::CountyAdmin {
         return Err(ApiError::new(

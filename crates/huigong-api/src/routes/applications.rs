@@ -82,7 +82,7 @@ pub struct PublicUnion {
 pub async fn unions(
     state: web::Data<AppState>,
     _caller: Caller,
-    query: web::Query<UnionQuery>,
+    query: crate::query::Query<UnionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let filter = orgs::ListFilter {
@@ -458,7 +458,7 @@ pub struct ReviewQuery {
 pub async fn list_applications(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<ReviewQuery>,
+    query: crate::query::Query<ReviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let status = match query.status.as_deref() {

@@ -67,7 +67,7 @@ pub struct CatalogueQuery {
 pub async fn catalogue(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<CatalogueQuery>,
+    query: crate::query::Query<CatalogueQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let category = parse(
         "category",

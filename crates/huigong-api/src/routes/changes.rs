@@ -252,7 +252,7 @@ pub struct TransferQuery {
 pub async fn list_transfers(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<TransferQuery>,
+    query: crate::query::Query<TransferQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let direction = match query.status.as_deref().map(str::trim) {
         None | Some("") | Some("incoming") => Direction::Incoming,

@@ -400,7 +400,7 @@ pub async fn list_terms(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<TermsQuery>,
+    query: crate::query::Query<TermsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = org_id(&id)?;
     let terms = lifecycle::terms(&state.db.conn, &state.vault, id, &admin.scope)
@@ -793,7 +793,7 @@ pub struct QualityQuery {
 pub async fn quality_report(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<QualityQuery>,
+    query: crate::query::Query<QualityQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let xlsx = match query.format.as_deref().map(str::trim) {
         None | Some("") | Some("json") => false,

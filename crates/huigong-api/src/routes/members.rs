@@ -321,7 +321,7 @@ pub async fn list_members(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: crate::query::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id).await?;
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
@@ -361,7 +361,7 @@ pub async fn get_member(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<MemberQuery>,
+    query: crate::query::Query<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let full = query.full.unwrap_or(false);

@@ -360,7 +360,7 @@ pub struct AdminMerchantQuery {
 pub async fn list_merchants(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<AdminMerchantQuery>,
+    query: crate::query::Query<AdminMerchantQuery>,
 ) -> Result<HttpResponse, ApiError> {
     manager(&admin)?;
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
@@ -631,7 +631,7 @@ pub struct SummaryView {
 pub async fn redemption_summary(
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<PeriodQuery>,
+    query: crate::query::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     manager(&admin)?;
     let (from, to) = period(&query, state.clock.now())?;
@@ -997,7 +997,7 @@ pub struct MerchantRedemptionsPage {
 pub async fn merchant_redemptions(
     state: web::Data<AppState>,
     staff: MerchantCaller,
-    query: web::Query<PeriodQuery>,
+    query: crate::query::Query<PeriodQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let (from, to) = period(&query, state.clock.now())?;
@@ -1122,7 +1122,7 @@ pub struct PublicMerchantView {
 pub async fn public_merchants(
     state: web::Data<AppState>,
     _caller: Caller,
-    query: web::Query<PublicMerchantQuery>,
+    query: crate::query::Query<PublicMerchantQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let nonempty = |v: &Option<String>| {

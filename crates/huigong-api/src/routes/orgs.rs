@@ -129,7 +129,7 @@ pub async fn list_orgs(
     req: HttpRequest,
     state: web::Data<AppState>,
     admin: AdminCaller,
-    query: web::Query<OrgListQuery>,
+    query: crate::query::Query<OrgListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
     let level = parse(
@@ -219,7 +219,7 @@ pub async fn get_org(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<OrgQuery>,
+    query: crate::query::Query<OrgQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)

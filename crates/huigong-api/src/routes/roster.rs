@@ -117,7 +117,7 @@ pub async fn import_roster(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<ImportQuery>,
+    query: crate::query::Query<ImportQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
@@ -189,7 +189,7 @@ pub async fn export_roster(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<ExportQuery>,
+    query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
     let full = query.full.unwrap_or(false);
@@ -328,7 +328,7 @@ pub async fn import_children(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<ImportQuery>,
+    query: crate::query::Query<ImportQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
     let parent = org_in_scope(&state, &admin, &id, Some(OrgLevel::District)).await?;
@@ -356,7 +356,7 @@ pub async fn export_units(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<ExportQuery>,
+    query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, None).await?;
     let full = query.full.unwrap_or(false);
@@ -397,7 +397,7 @@ pub async fn export_applications(
     state: web::Data<AppState>,
     admin: AdminCaller,
     id: web::Path<String>,
-    query: web::Query<ExportQuery>,
+    query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     use base64::Engine as _;
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
