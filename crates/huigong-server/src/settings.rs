@@ -277,6 +277,12 @@ impl Settings {
         if self.card.view_cache_ttl_secs > 60 {
             return Err("card.view_cache_ttl_secs must be between 0 and 60".into());
         }
+        let min_body = huigong_api::routes::applications::MIN_BODY_LIMIT;
+        if self.server.body_limit_bytes < min_body {
+            return Err(format!(
+                "server.body_limit_bytes must be at least {min_body}: an application with the largest signature must fit"
+            ));
+        }
         let public_door = self.wechat.mode == WechatMode::Mock
             || dev(&self.auth.jwt_secret)
             || dev(&self.card.qr_key);
