@@ -12,6 +12,7 @@ mod applications;
 mod benefits;
 mod card;
 mod card_view;
+mod hardening;
 mod login;
 mod membership;
 mod merchants;

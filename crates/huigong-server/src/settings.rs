@@ -293,6 +293,14 @@ impl Settings {
                 self.server.host
             ));
         }
+        // Without vault.keys every instance generates development keys of its own (a key file
+        // beside its database): rows another instance cannot read, blind indexes that diverge.
+        if self.vault.keys.is_empty() && !loopback {
+            return Err(format!(
+                "vault.keys is empty, so development vault keys (generated per instance in a key file) would be used while listening on {}: they may only listen on loopback; create keys with `huigong keys generate` and set HUIGONG__VAULT__KEYS and HUIGONG__VAULT__BLIND_INDEX_KEY (or HUIGONG_PROFILE=production)",
+                self.server.host
+            ));
+        }
         if self.profile != Profile::Production {
             return Ok(());
         }

@@ -311,7 +311,7 @@ pub async fn registered_member_counts<C: ConnectionTrait>(
 /// Creates a child org of `parent` in the caller's transaction, with its audit event.
 /// A grassroots union comes with its first unit; a unit code already registered is
 /// `StoreError::Conflict`.
-pub async fn create<C: ConnectionTrait>(
+pub async fn create<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     parent: &Org,
@@ -438,7 +438,7 @@ pub async fn units_by_code<C: ConnectionTrait>(
 /// (a unit already covered is updated by code, a new one added; none is removed). Records
 /// an `org.update` audit event. A unit code registered to another union is
 /// `StoreError::Conflict`.
-pub async fn update_union<C: ConnectionTrait>(
+pub async fn update_union<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     org_id: Uuid,
