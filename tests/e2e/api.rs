@@ -62,8 +62,10 @@ async fn malformed_json_is_a_json_400() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused() {
-    let app = TestApp::spawn_with(|s| s.server.body_limit_bytes = 1024).await;
-    let big = format!("{{\"code\": \"{}\"}}", "a".repeat(4096));
+    // The smallest limit the service accepts (an application with the largest signature).
+    let limit = huigong_api::routes::applications::MIN_BODY_LIMIT;
+    let app = TestApp::spawn_with(|s| s.server.body_limit_bytes = limit).await;
+    let big = format!("{{\"code\": \"{}\"}}", "a".repeat(limit));
     let (status, body) = send(
         app.http
             .post(app.url("/api/v1/auth/wechat/login"))

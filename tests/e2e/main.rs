@@ -16,6 +16,7 @@ mod card_view;
 mod exposure;
 mod fuzz;
 mod guessing;
+mod hardening;
 mod login;
 mod membership;
 mod merchants;

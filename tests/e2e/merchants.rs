@@ -584,12 +584,14 @@ async fn redemptions_refuse_what_is_not_theirs_expired_or_over_the_limit() {
         "{out}"
     );
 
-    // The limit: twice a day for the percent discount.
-    for key in ["k-4", "k-5"] {
-        let (status, out, _) = redeem(app, &shop.staff, Some(key), &vid, &shop.percent, 100).await;
+    // The limit: twice a day for the percent discount (one redemption per scan).
+    let vid2 = verified(app, &shop.staff, &worker).await;
+    for (key, v) in [("k-4", &vid), ("k-5", &vid2)] {
+        let (status, out, _) = redeem(app, &shop.staff, Some(key), v, &shop.percent, 100).await;
         assert_eq!(status, 201, "{out}");
     }
-    let (status, out, _) = redeem(app, &shop.staff, Some("k-6"), &vid, &shop.percent, 100).await;
+    let vid3 = verified(app, &shop.staff, &worker).await;
+    let (status, out, _) = redeem(app, &shop.staff, Some("k-6"), &vid3, &shop.percent, 100).await;
     assert_eq!(
         (status, s(&out["code"])),
         (409, "daily_limit_reached".into()),
@@ -651,9 +653,74 @@ async fn redemptions_refuse_what_is_not_theirs_expired_or_over_the_limit() {
     );
     // A replay of a recorded redemption still answers its record.
     let (status, out, replayed) =
-        redeem(app, &shop.staff, Some("k-5"), &vid, &shop.percent, 100).await;
+        redeem(app, &shop.staff, Some("k-4"), &vid, &shop.percent, 100).await;
     assert_eq!((status, replayed.as_deref()), (201, Some("true")), "{out}");
     assert_eq!(redemption_rows(app).await, 2);
+    w.app.stop().await;
+}
+
+#[tokio::test]
+async fn item11_one_verification_redeems_each_discount_at_most_once() {
+    let (w, shop, worker) = setup().await;
+    let app = &w.app;
+    // The amount discount allows 20 uses a day; one scan still gives one.
+    let vid = verified(app, &shop.staff, &worker).await;
+    let (status, first, _) = redeem(app, &shop.staff, Some("i11-1"), &vid, &shop.amount, 900).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, out, _) = redeem(app, &shop.staff, Some("i11-2"), &vid, &shop.amount, 900).await;
+    assert_eq!(
+        (status, s(&out["code"]), s(&out["field"])),
+        (409, "verification_used".into(), "verification_id".into()),
+        "{out}"
+    );
+    // Concurrent attempts on the same scan: none gets through.
+    let keys: Vec<String> = (0..8).map(|i| format!("i11-burst-{i}")).collect();
+    let answers = futures_util::future::join_all(
+        keys.iter()
+            .map(|k| redeem(app, &shop.staff, Some(k), &vid, &shop.amount, 900)),
+    )
+    .await;
+    for (status, body, _) in &answers {
+        assert_eq!(
+            (*status, s(&body["code"])),
+            (409, "verification_used".into()),
+            "{body}"
+        );
+    }
+    // The retry of the recorded one still answers its record; another discount of the same
+    // scan is a redemption of its own.
+    let (status, again, replayed) =
+        redeem(app, &shop.staff, Some("i11-1"), &vid, &shop.amount, 900).await;
+    assert_eq!(
+        (status, replayed.as_deref()),
+        (201, Some("true")),
+        "{again}"
+    );
+    assert_eq!(again["id"], first["id"]);
+    let (status, out, _) = redeem(app, &shop.staff, Some("i11-3"), &vid, &shop.percent, 900).await;
+    assert_eq!(status, 201, "{out}");
+    assert_eq!(redemption_rows(app).await, 2);
+
+    // The database holds the rule whatever the code above it: a second row for the pair is
+    // refused by the unique index.
+    let twin = redemption::Entity::find()
+        .filter(redemption::Column::IdempotencyKey.eq("i11-1"))
+        .one(&app.state.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no redemption i11-1"));
+    let copy = redemption::ActiveModel {
+        id: sea_orm::ActiveValue::Set(uuid::Uuid::now_v7()),
+        idempotency_key: sea_orm::ActiveValue::Set("i11-direct".into()),
+        ..redemption::ActiveModel::from(twin)
+    };
+    let inserted = redemption::Entity::insert(copy)
+        .exec_without_returning(&app.state.db.conn)
+        .await;
+    assert!(
+        inserted.is_err(),
+        "a second redemption of one scan's discount was stored"
+    );
     w.app.stop().await;
 }
 
@@ -680,8 +747,9 @@ async fn retries_with_one_key_write_once_also_when_concurrent() {
     assert_eq!(again, first, "the same record");
     assert_eq!(redemption_rows(app).await, 1);
 
+    let vid2 = verified(app, &shop.staff, &worker).await;
     let attempts =
-        (0..12).map(|_| redeem(app, &shop.staff, Some("retry-2"), &vid, &shop.amount, 700));
+        (0..12).map(|_| redeem(app, &shop.staff, Some("retry-2"), &vid2, &shop.amount, 700));
     let answers = futures_util::future::join_all(attempts).await;
     let ids: std::collections::HashSet<String> = answers
         .iter()
@@ -710,14 +778,16 @@ async fn the_daily_limit_holds_under_twenty_concurrent_redemptions() {
     let app = &w.app;
     let shop = shop(app, &w.county_token, "限量餐厅", "shop_limit", 3).await;
     let worker = card_holder(app, &w.county_token, &w.union_a, "limit-worker").await;
-    // Two verifications (two tills), twenty requests with distinct keys.
-    let v1 = verified(app, &shop.staff, &worker).await;
-    let v2 = verified(app, &shop.staff, &worker).await;
+    // Twenty verifications (one scan per redemption), twenty requests with distinct keys.
+    let mut scans = Vec::new();
+    for _ in 0..20 {
+        scans.push(verified(app, &shop.staff, &worker).await);
+    }
     let keys: Vec<String> = (0..20).map(|i| format!("burst-{i}")).collect();
-    let attempts = keys.iter().enumerate().map(|(i, k)| {
-        let v = if i % 2 == 0 { &v1 } else { &v2 };
-        redeem(app, &shop.staff, Some(k), v, &shop.amount, 1_000)
-    });
+    let attempts = keys
+        .iter()
+        .zip(&scans)
+        .map(|(k, v)| redeem(app, &shop.staff, Some(k), v, &shop.amount, 1_000));
     let answers = futures_util::future::join_all(attempts).await;
     let ok = answers
         .iter()

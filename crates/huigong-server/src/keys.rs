@@ -4,6 +4,7 @@
 
 use crate::settings::{Profile, Settings};
 use anyhow::Context as _;
+use huigong_store::Database;
 use huigong_vault::{KeyMaterial, KeyRing};
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,38 @@ pub fn load_material(settings: &Settings) -> anyhow::Result<KeyMaterial> {
 /// The key ring for these settings.
 pub fn load_key_ring(settings: &Settings) -> anyhow::Result<KeyRing> {
     Ok(KeyRing::new(&load_material(settings)?))
+}
+
+/// Proves that `ring` holds the database's keys (its fingerprints match those recorded by the
+/// first start; keys seen for the first time are recorded); at the first start with keys,
+/// seals audit events written before keyed chaining. A mismatch is an error naming the key: the caller refuses to start.
+/// `db` must carry the ring's audit chain keys.
+pub async fn prove(db: &Database, ring: &KeyRing) -> anyhow::Result<()> {
+    use huigong_store::key_fingerprints::{self, KeyCheckError};
+    let now = chrono::Utc::now();
+    let check = match key_fingerprints::check_and_record(db, ring, now).await {
+        Ok(check) => check,
+        Err(KeyCheckError::Mismatch(name)) => {
+            anyhow::bail!("refusing to start: {}", KeyCheckError::Mismatch(name))
+        }
+        Err(KeyCheckError::Store(e)) => {
+            return Err(anyhow::Error::from(e).context("checking the vault key fingerprints"));
+        }
+    };
+    for name in &check.recorded {
+        tracing::info!(key = %name, "vault key fingerprint recorded");
+    }
+    for name in &check.missing_here {
+        tracing::warn!(
+            key = %name,
+            "the database was written with a vault key this instance does not hold: values sealed with it do not open here"
+        );
+    }
+    // Only at the first start with keys: a later one must not seal a chain rewritten meanwhile.
+    if check.first && huigong_store::audit::seal_unkeyed(db, now).await? {
+        tracing::info!("audit events chained before keyed chaining are sealed by a keyed event");
+    }
+    Ok(())
 }
 
 #[derive(serde::Deserialize)]

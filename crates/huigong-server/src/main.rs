@@ -120,7 +120,8 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain; exits non-zero and names the first broken link if there is one.
+    /// Check the keyed hash chain (with the vault's keys); exits non-zero and names the first
+    /// bad event (sequence number, id, why) if there is one.
     Verify,
 }
 
@@ -226,7 +227,11 @@ async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::R
         println!("development key {id} added and active");
     }
     let vault = KeyRing::new(&material);
-    let db = startup::connect_database(&settings).await?;
+    let db = startup::connect_database(&settings)
+        .await?
+        .with_chain_keys(vault.chain_keys().clone());
+    // Every key must be the database's; the new one's fingerprint is recorded here.
+    keys::prove(&db, &vault).await?;
     println!(
         "re-encrypting personal data with key {}",
         vault.active_key_id()
@@ -276,10 +281,14 @@ async fn create_admin(
             "the password needs 10–128 characters with three of: lower case, upper case, digits, symbols"
         );
     }
-    let db = startup::connect_database(&settings).await?;
+    let vault = keys::load_key_ring(&settings)?;
+    let db = startup::connect_database(&settings)
+        .await?
+        .with_chain_keys(vault.chain_keys().clone());
     if settings.database.migrate_on_start {
         db.migrate().await?;
     }
+    keys::prove(&db, &vault).await?;
     let org = match org {
         Some(id) => id,
         None => uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID)?,
@@ -348,10 +357,13 @@ async fn import(
     use huigong_core::labels::OrgLevel;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let vault = KeyRing::new(&keys::load_material(&settings)?);
-    let db = startup::connect_database(&settings).await?;
+    let db = startup::connect_database(&settings)
+        .await?
+        .with_chain_keys(vault.chain_keys().clone());
     if settings.database.migrate_on_start {
         db.migrate().await?;
     }
+    keys::prove(&db, &vault).await?;
     let target = huigong_store::orgs::get_in_scope(&db.conn, &vault, org, "")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no org {org}"))?;
@@ -444,7 +456,11 @@ async fn import(
 }
 
 async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
-    let db = startup::connect_database(&settings).await?;
+    // The chain is keyed with keys derived from the vault's: verifying needs them.
+    let vault = keys::load_key_ring(&settings)?;
+    let db = startup::connect_database(&settings)
+        .await?
+        .with_chain_keys(vault.chain_keys().clone());
     let result = audit::verify(&db).await?;
     match result.broken {
         None => {

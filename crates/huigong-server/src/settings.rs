@@ -410,6 +410,12 @@ impl Settings {
         if self.card.view_cache_ttl_secs > 60 {
             return Err("card.view_cache_ttl_secs must be between 0 and 60".into());
         }
+        let min_body = huigong_api::routes::applications::MIN_BODY_LIMIT;
+        if self.server.body_limit_bytes < min_body {
+            return Err(format!(
+                "server.body_limit_bytes must be at least {min_body}: an application with the largest signature must fit"
+            ));
+        }
         let public_door = self.wechat.mode == WechatMode::Mock
             || dev(&self.auth.jwt_secret)
             || dev(&self.card.qr_key);
@@ -417,6 +423,14 @@ impl Settings {
         if public_door && !loopback {
             return Err(format!(
                 "wechat mock mode and dev-only secrets may only listen on loopback, not {}",
+                self.server.host
+            ));
+        }
+        // Without vault.keys every instance generates development keys of its own (a key file
+        // beside its database): rows another instance cannot read, blind indexes that diverge.
+        if self.vault.keys.is_empty() && !loopback {
+            return Err(format!(
+                "vault.keys is empty, so development vault keys (generated per instance in a key file) would be used while listening on {}: they may only listen on loopback; create keys with `huigong keys generate` and set HUIGONG__VAULT__KEYS and HUIGONG__VAULT__BLIND_INDEX_KEY (or HUIGONG_PROFILE=production)",
                 self.server.host
             ));
         }

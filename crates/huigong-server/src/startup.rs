@@ -74,10 +74,13 @@ impl Application {
             .map_err(|reason| anyhow::anyhow!("refusing to start: {reason}"))?;
 
         let vault = Arc::new(crate::keys::load_key_ring(&settings)?);
-        let db = connect_database(&settings).await?;
+        let db = connect_database(&settings)
+            .await?
+            .with_chain_keys(vault.chain_keys().clone());
         if settings.database.migrate_on_start {
             db.migrate().await.context("applying migrations")?;
         }
+        crate::keys::prove(&db, &vault).await?;
         let store = session_store(&settings).await?;
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))

@@ -59,14 +59,18 @@ impl Sandbox {
         s
     }
 
+    /// The sandbox's database, its audit events chained with the development keys the
+    /// commands use.
     async fn database(&self) -> Database {
+        let ring = keys::load_key_ring(&self.settings()).unwrap_or_else(|e| panic!("{e:#}"));
         let db = Database::connect(&DatabaseOptions {
             url: self.db_url(),
             max_connections: 2,
             acquire_timeout: Duration::from_secs(3),
         })
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_chain_keys(ring.chain_keys().clone());
         db.migrate().await.unwrap_or_else(|e| panic!("{e}"));
         db
     }
@@ -187,6 +191,50 @@ async fn audit_verify_passes_then_names_the_tampered_event() {
         "{}",
         text(&broken.stdout)
     );
+}
+
+#[tokio::test]
+async fn item12_key_rotation_records_the_new_keys_fingerprint_and_other_keys_are_refused() {
+    use sea_orm::ConnectionTrait as _;
+    let sandbox = Sandbox::new();
+    let db = sandbox.database().await;
+    let out = sandbox.huigong(&["keys", "rotate", "--new-key"], &[]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let rows = db
+        .conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            "SELECT key_name FROM vault_key_fingerprints ORDER BY key_name",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get("", "key_name").unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["blind_index", "encryption:1", "encryption:2"]);
+    // Keys of another set (another instance's development key file) are refused by name.
+    let other = sandbox.dir.join("other-keys.toml");
+    let other = other.display().to_string();
+    for args in [&["keys", "rotate"][..], &["audit", "verify"][..]] {
+        let out = sandbox.huigong(args, &[("HUIGONG__VAULT__DEV_KEY_FILE", other.as_str())]);
+        assert!(!out.status.success(), "{args:?} ran with other keys");
+        if args[0] == "keys" {
+            assert!(
+                text(&out.stderr).contains("vault key id 1"),
+                "{}",
+                text(&out.stderr)
+            );
+        }
+    }
+    // The development keys that wrote it verify its audit log.
+    let ok = sandbox.huigong(&["audit", "verify"], &[]);
+    assert!(ok.status.success(), "{}", text(&ok.stdout));
 }
 
 #[tokio::test]

@@ -684,7 +684,7 @@ pub async fn reject(
     })
 }
 
-async fn review_audit<C: ConnectionTrait>(
+async fn review_audit<C: crate::audit::AuditTxn>(
     txn: &C,
     actor: &Actor,
     action: &'static str,

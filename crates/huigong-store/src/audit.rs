@@ -1,17 +1,20 @@
-//! The audit log: append-only, each event's hash covering all its columns and the previous
-//! event's hash.
+//! The audit log: append-only, each event's keyed hash covering all its columns and the
+//! previous event's hash.
 //!
 //! Events are written with [`record`] inside the transaction of the change they describe, so a
 //! change without its event (or the reverse) cannot be committed; events that record no change
 //! of their own (a read) can go through the [`Appender`], which commits them in batches.
 //! Writers serialise on the single `audit_head` row, which gives events consecutive sequence
-//! numbers. [`verify`] walks the
-//! chain and reports the first broken link. Database triggers refuse updates, and deletes of
+//! numbers. The chain is keyed: each event's hash is an HMAC-SHA256 under an audit chain key
+//! derived from the vault's keys (`huigong_vault::derived`; the event records the key id), so
+//! writing the database is not enough to rewrite it. [`verify`] walks the chain and reports the
+//! first bad event. Database triggers refuse updates, and deletes of
 //! events younger than 180 days; the chain catches whoever bypasses them.
 
 use crate::entity::{audit_event, audit_head};
 use crate::{Database, StoreError};
 use chrono::{DateTime, SubsecRound, Utc};
+use huigong_vault::ChainKeys;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -67,13 +70,12 @@ pub struct Entry<'a> {
     pub outcome: Outcome,
 }
 
-/// The chain hash of an event: SHA-256 over the previous hash and every column, each
-/// length-prefixed so no two different events encode alike.
-pub fn event_hash(event: &audit_event::Model) -> [u8; 32] {
-    let mut h = Sha256::new();
+/// Feeds every column of an event but the hashes' key id to `part`, length-prefixed so no two
+/// different events encode alike, the previous hash first.
+fn encode_event(event: &audit_event::Model, mut feed: impl FnMut(&[u8])) {
     let mut part = |bytes: &[u8]| {
-        h.update((bytes.len() as u32).to_be_bytes());
-        h.update(bytes);
+        feed(&(bytes.len() as u32).to_be_bytes());
+        feed(bytes);
     };
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     part(&event.prev_hash);
@@ -96,11 +98,49 @@ pub fn event_hash(event: &audit_event::Model) -> [u8; 32] {
     part(event.outcome.as_bytes());
     part(opt(&event.client_ip).as_bytes());
     part(opt(&event.request_id).as_bytes());
+}
+
+/// The chain hash of an event written before keyed chaining (`chain_key_id` is `None`):
+/// SHA-256 over the previous hash and every column. Anyone can compute it, so such events are
+/// trusted only as the prefix that the first keyed event's MAC covers (see [`verify`]).
+pub fn plain_hash(event: &audit_event::Model) -> [u8; 32] {
+    let mut h = Sha256::new();
+    encode_event(event, |b| h.update(b));
     h.finalize().into()
 }
 
+/// The chain hash of an event: HMAC-SHA256 under the audit chain key its `chain_key_id`
+/// names, over the key id, the previous hash and every column; plain SHA-256 for events
+/// without a key id. `Err` names a key the ring does not hold.
+pub fn event_hash(
+    event: &audit_event::Model,
+    keys: Option<&ChainKeys>,
+) -> Result<[u8; 32], String> {
+    let Some(id) = event.chain_key_id else {
+        return Ok(plain_hash(event));
+    };
+    let missing = || format!("chained with vault key id {id}, which is not configured here");
+    let id = u16::try_from(id).map_err(|_| missing())?;
+    let mut mac = keys.and_then(|k| k.hasher(id)).ok_or_else(missing)?;
+    mac.update(&id.to_be_bytes());
+    encode_event(event, |b| mac.update(b));
+    Ok(mac.finalize())
+}
+
+/// A write transaction that can append audit events: it carries the database's audit chain
+/// keys ([`crate::Database::with_chain_keys`]).
+pub trait AuditTxn: ConnectionTrait {
+    fn chain_keys(&self) -> Option<&ChainKeys>;
+}
+
+impl AuditTxn for crate::db::WriteTxn {
+    fn chain_keys(&self) -> Option<&ChainKeys> {
+        crate::db::WriteTxn::chain_keys(self)
+    }
+}
+
 /// Appends an event. Call it with the transaction of the change it records.
-pub async fn record<C: ConnectionTrait>(
+pub async fn record<C: AuditTxn>(
     txn: &C,
     actor: &Actor,
     entry: &Entry<'_>,
@@ -113,7 +153,7 @@ pub async fn record<C: ConnectionTrait>(
 /// before the insert's, however many events. The head row's lock is taken by the first
 /// statement and held to the end of the caller's transaction, so call this last, just before
 /// the commit: every audited write in the system queues behind it.
-pub async fn record_all<C: ConnectionTrait>(
+pub async fn record_all<C: AuditTxn>(
     txn: &C,
     events: &[(&Actor, &Entry<'_>, DateTime<Utc>)],
 ) -> Result<(), StoreError> {
@@ -125,6 +165,12 @@ pub async fn record_all<C: ConnectionTrait>(
     if n == 0 {
         return Ok(());
     }
+    let keys = txn.chain_keys().ok_or_else(|| {
+        StoreError::Other(
+            "the audit chain key is not configured (Database::with_chain_keys)".to_owned(),
+        )
+    })?;
+    let key_id = keys.active_key_id();
     // Claim `n` sequence numbers and read the previous hash in one statement (the row lock on
     // PostgreSQL; SQLite writers are serialised by the database lock already).
     let head = audit_head::Entity::update_many()
@@ -157,8 +203,11 @@ pub async fn record_all<C: ConnectionTrait>(
             request_id: actor.request_id.clone(),
             prev_hash: std::mem::take(&mut prev_hash),
             hash: Vec::new(),
+            chain_key_id: Some(i32::from(key_id)),
         };
-        event.hash = event_hash(&event).to_vec();
+        event.hash = event_hash(&event, Some(keys))
+            .map_err(StoreError::Other)?
+            .to_vec();
         prev_hash.clone_from(&event.hash);
         rows.push(event);
     }
@@ -171,7 +220,7 @@ pub async fn record_all<C: ConnectionTrait>(
 /// costs one round trip: a multi-row `VALUES` list has fifteen parameters per row and a new
 /// text for every batch size, which PostgreSQL parsed and planned again for most batches of
 /// the [`Appender`]. SQLite, in process, keeps the multi-row insert and a second statement.
-async fn append_events<C: ConnectionTrait>(
+async fn append_events<C: AuditTxn>(
     txn: &C,
     rows: Vec<audit_event::Model>,
     head_hash: Vec<u8>,
@@ -207,6 +256,7 @@ async fn append_events<C: ConnectionTrait>(
         request_id: Option<&'a str>,
         prev_hash: String,
         hash: String,
+        chain_key_id: Option<i32>,
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     let json: Vec<Row<'_>> = rows
@@ -227,20 +277,21 @@ async fn append_events<C: ConnectionTrait>(
             request_id: e.request_id.as_deref(),
             prev_hash: b64.encode(&e.prev_hash),
             hash: b64.encode(&e.hash),
+            chain_key_id: e.chain_key_id,
         })
         .collect();
     let json = serde_json::to_string(&json).map_err(|e| StoreError::Other(e.to_string()))?;
     // The head moves only if every row went in ($3 of them): one row updated says both.
     const APPEND: &str = "WITH inserted AS (INSERT INTO audit_events (id, seq, occurred_at, \
         occurred_at_unix, actor_user_id, actor_role, action, target_type, target_id, fields, \
-        outcome, client_ip, request_id, prev_hash, hash) \
+        outcome, client_ip, request_id, prev_hash, hash, chain_key_id) \
         SELECT id, seq, occurred_at, occurred_at_unix, actor_user_id, actor_role, action, \
         target_type, target_id, fields, outcome, client_ip, request_id, \
-        decode(prev_hash, 'base64'), decode(hash, 'base64') \
+        decode(prev_hash, 'base64'), decode(hash, 'base64'), chain_key_id \
         FROM json_to_recordset($1::json) AS r(id uuid, seq bigint, occurred_at timestamptz, \
         occurred_at_unix bigint, actor_user_id uuid, actor_role text, action text, \
         target_type text, target_id text, fields text, outcome text, client_ip text, \
-        request_id text, prev_hash text, hash text) RETURNING 1) \
+        request_id text, prev_hash text, hash text, chain_key_id integer) RETURNING 1) \
         UPDATE audit_head SET hash = $2 WHERE id = 1 AND (SELECT COUNT(*) FROM inserted) = $3";
     let n = i64::try_from(rows.len()).map_err(|e| StoreError::Other(e.to_string()))?;
     let done = txn
@@ -266,7 +317,7 @@ struct Pending {
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Most events written by one transaction of the [`Appender`] (15 bound values each, well
+/// Most events written by one transaction of the [`Appender`] (16 bound values each, well
 /// within both backends' limits).
 const APPEND_BATCH: usize = 256;
 
@@ -356,18 +407,31 @@ async fn write_batch(
 pub struct Verification {
     /// Events checked.
     pub checked: u64,
-    /// The first broken link: the sequence number where it breaks and why.
+    /// The first bad event: its sequence number and why (naming its id when it exists).
     pub broken: Option<(i64, String)>,
 }
 
 const VERIFY_PAGE: u64 = 1000;
 
-/// Walks the whole chain in sequence order.
+/// Walks the whole chain in sequence order with the database's audit chain keys
+/// ([`crate::Database::with_chain_keys`]) and reports the first bad event.
+///
+/// Events are chained with HMAC-SHA256 under a key derived from the vault's keys (the key id
+/// is recorded per event), so only a holder of the keys can write a chain that verifies.
+/// Events from before keyed chaining (plain SHA-256, no key id) are accepted only as the
+/// chain's prefix, sealed by a keyed [`SEAL_ACTION`] event (written by the first start with
+/// keys), whose MAC covers them through the previous hash: after the first keyed event none may
+/// follow, the first keyed event after them must be that seal, and the chain must end keyed. So a chain recomputed with plain SHA-256 fails, and so
+/// does an altered, inserted or removed event; removing events from the very end, with the
+/// head rewritten to match, is the one change a chain alone cannot show.
 pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
+    let keys = db.chain_keys();
     let mut checked = 0u64;
-    let mut previous: Option<(i64, Vec<u8>)> = None;
+    // The last good event: its sequence number, hash and whether it was keyed.
+    let mut previous: Option<(i64, Vec<u8>, bool)> = None;
+    let mut keyed_seen = false;
     loop {
-        let after = previous.as_ref().map_or(i64::MIN, |(seq, _)| *seq);
+        let after = previous.as_ref().map_or(i64::MIN, |(seq, _, _)| *seq);
         let page = audit_event::Entity::find()
             .filter(audit_event::Column::Seq.gt(after))
             .order_by_asc(audit_event::Column::Seq)
@@ -378,18 +442,18 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
         for event in page {
             let broken = |why: &str| Verification {
                 checked,
-                broken: Some((event.seq, why.to_owned())),
+                broken: Some((event.seq, format!("event {}: {why}", event.id))),
             };
             // The first remaining event may come after 1 only where old events were pruned
             // (after 180 days); its predecessor's hash is then taken on trust.
             match &previous {
                 None => {}
-                Some((seq, _)) if event.seq != seq + 1 => {
+                Some((seq, _, _)) if event.seq != seq + 1 => {
                     return Ok(broken(&format!(
                         "sequence jumps from {seq} (events missing)"
                     )));
                 }
-                Some((_, hash)) if &event.prev_hash != hash => {
+                Some((_, hash, _)) if &event.prev_hash != hash => {
                     return Ok(broken("does not name the previous event's hash"));
                 }
                 Some(_) => {}
@@ -397,11 +461,35 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
             if event.seq == 1 && event.prev_hash != vec![0u8; 32] {
                 return Ok(broken("first event does not start the chain"));
             }
-            if event_hash(&event).as_slice() != event.hash.as_slice() {
-                return Ok(broken("content does not match its hash (altered)"));
+            let keyed = event.chain_key_id.is_some();
+            if keyed_seen && !keyed {
+                return Ok(broken(
+                    "not keyed, after keyed events (rewritten without the key)",
+                ));
             }
+            if let Some((seq, _, false)) = &previous
+                && keyed
+                && (event.action != SEAL_ACTION
+                    || event.target_id.as_deref() != Some(seq.to_string().as_str()))
+            {
+                return Ok(broken(
+                    "keyed event after unkeyed events that were never sealed (they were rewritten without the key)",
+                ));
+            }
+            match event_hash(&event, keys) {
+                Err(why) => return Ok(broken(&why)),
+                Ok(hash) if hash.as_slice() != event.hash.as_slice() => {
+                    return Ok(broken(if keyed {
+                        "content does not match its keyed hash (altered, or chained without the key)"
+                    } else {
+                        "content does not match its hash (altered)"
+                    }));
+                }
+                Ok(_) => {}
+            }
+            keyed_seen |= keyed;
             checked += 1;
-            previous = Some((event.seq, event.hash));
+            previous = Some((event.seq, event.hash, keyed));
         }
         if last_page {
             break;
@@ -412,7 +500,7 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
         .one(&db.conn)
         .await?
         .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
-    let (last_seq, last_hash) = previous.unwrap_or((0, vec![0u8; 32]));
+    let (last_seq, last_hash, last_keyed) = previous.unwrap_or((0, vec![0u8; 32], true));
     if head.seq != last_seq || head.hash != last_hash {
         return Ok(Verification {
             checked,
@@ -425,10 +513,58 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
             )),
         });
     }
+    if !last_keyed {
+        return Ok(Verification {
+            checked,
+            broken: Some((
+                last_seq,
+                format!(
+                    "the chain ends with events not keyed: rewritten without the key, or written \
+                     before keyed chaining and not sealed yet (start the service once; event \
+                     {last_seq} is the last)"
+                ),
+            )),
+        });
+    }
     Ok(Verification {
         checked,
         broken: None,
     })
+}
+
+/// The action of the event that seals the events chained before keyed chaining.
+pub const SEAL_ACTION: &str = "audit.chain_keyed";
+
+/// Seals events written before keyed chaining: when the chain ends with an unkeyed event,
+/// appends [`SEAL_ACTION`] (system; its target is the last unkeyed sequence number) chained
+/// with the active key: its MAC covers the unkeyed prefix, and [`verify`] accepts unkeyed
+/// events only before it. The service calls it at its first start with keys only (when no key
+/// fingerprint was recorded yet), never later: a later start must not seal a chain someone
+/// rewrote meanwhile.
+pub async fn seal_unkeyed(db: &Database, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let txn = db.begin_write().await?;
+    let last = audit_event::Entity::find()
+        .order_by_desc(audit_event::Column::Seq)
+        .one(&txn)
+        .await?;
+    let Some(last) = last.filter(|e| e.chain_key_id.is_none()) else {
+        return Ok(false);
+    };
+    record(
+        &txn,
+        &Actor::system(),
+        &Entry {
+            action: SEAL_ACTION,
+            target_type: "audit",
+            target_id: Some(last.seq.to_string()),
+            fields: &[],
+            outcome: Outcome::Success,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Filters for [`list`]; every field optional.

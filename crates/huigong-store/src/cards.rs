@@ -550,7 +550,7 @@ pub async fn unbind_person(
 /// `membership_id`, when given, is the membership the card now stands for (a transfer keeps
 /// the card and only moves it). Returns the updated card, or `None` if the person has none;
 /// the caller adds it to its `StaleViews` and invalidates them after its commit.
-pub async fn set_status_for_person<C: ConnectionTrait>(
+pub async fn set_status_for_person<C: crate::audit::AuditTxn>(
     txn: &C,
     person_id: Uuid,
     status: CardStatus,
@@ -598,7 +598,7 @@ pub async fn set_status_for_person<C: ConnectionTrait>(
 /// (`card.reactivate`). A card suspended while its membership is still current (a deliberate
 /// suspension) is not touched, nor a cancelled one (death). Returns the cards changed, for the
 /// card views. Call it in the transaction that created the memberships.
-pub async fn follow_rejoin<C: ConnectionTrait>(
+pub async fn follow_rejoin<C: crate::audit::AuditTxn>(
     txn: &C,
     person_ids: &[Uuid],
     actor: &Actor,

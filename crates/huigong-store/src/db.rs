@@ -31,6 +31,7 @@
 //! Pass the transaction down instead. On PostgreSQL there is no gate: writers run in parallel and
 //! row locks order them.
 
+use huigong_vault::ChainKeys;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -127,9 +128,23 @@ pub struct Database {
     write_gate: Option<Arc<Semaphore>>,
     /// Longest wait for the write gate.
     gate_timeout: Duration,
+    /// The audit chain's MAC keys (from the vault's key ring), which every write transaction
+    /// carries for [`crate::audit::record`]. Without them no event can be written.
+    chain: Option<Arc<ChainKeys>>,
 }
 
 impl Database {
+    /// The same database, its audit events chained with these keys (see [`crate::audit`]).
+    pub fn with_chain_keys(mut self, keys: ChainKeys) -> Self {
+        self.chain = Some(Arc::new(keys));
+        self
+    }
+
+    /// The audit chain's keys, if given.
+    pub fn chain_keys(&self) -> Option<&ChainKeys> {
+        self.chain.as_deref()
+    }
+
     /// Connects. SQLite gets per-connection WAL, `synchronous=NORMAL`, foreign keys and a busy
     /// timeout; its file (and directory) is created when missing.
     pub async fn connect(options: &DatabaseOptions) -> Result<Self, StoreError> {
@@ -178,6 +193,7 @@ impl Database {
             backend,
             write_gate,
             gate_timeout: options.acquire_timeout,
+            chain: None,
         })
     }
 
@@ -212,6 +228,7 @@ impl Database {
         Ok(WriteTxn {
             txn: Some(txn),
             permit,
+            chain: self.chain.clone(),
         })
     }
 
@@ -262,9 +279,16 @@ pub struct WriteTxn {
     txn: Option<DatabaseTransaction>,
     /// SQLite only; released after the transaction ended.
     permit: Option<OwnedSemaphorePermit>,
+    /// The database's audit chain keys.
+    chain: Option<Arc<ChainKeys>>,
 }
 
 impl WriteTxn {
+    /// The audit chain's keys of the database this transaction writes to.
+    pub fn chain_keys(&self) -> Option<&ChainKeys> {
+        self.chain.as_deref()
+    }
+
     fn txn(&self) -> &DatabaseTransaction {
         match &self.txn {
             Some(txn) => txn,

@@ -20,6 +20,7 @@ pub mod cards;
 pub mod db;
 pub mod entity;
 pub mod ephemeral;
+pub mod key_fingerprints;
 mod like;
 pub mod members;
 pub mod membership_changes;

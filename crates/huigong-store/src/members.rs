@@ -130,7 +130,7 @@ pub async fn add(
 /// [`add`] in the caller's transaction. A concurrent add of the same person that won the
 /// unique index is `AddMemberError::Store(StoreError::Conflict)`; the caller must then roll
 /// back.
-pub async fn add_in<C: ConnectionTrait>(
+pub async fn add_in<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     org_id: Uuid,

@@ -190,7 +190,7 @@ pub(crate) async fn record_event<C: ConnectionTrait>(
     Ok(row.into())
 }
 
-async fn audit_change<C: ConnectionTrait>(
+async fn audit_change<C: crate::audit::AuditTxn>(
     txn: &C,
     actor: &Actor,
     action: &str,
@@ -268,7 +268,7 @@ pub async fn can_receive<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool,
 /// replaced if given), the card follows to the new membership and stays active (its view goes
 /// into `stale`), and one history entry of `kind` is written on the new membership.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn move_membership<C: ConnectionTrait>(
+pub(crate) async fn move_membership<C: crate::audit::AuditTxn>(
     txn: &C,
     stale: &mut StaleViews,
     m: &membership::Model,

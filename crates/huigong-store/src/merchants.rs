@@ -756,6 +756,10 @@ pub enum RedeemError {
     MerchantSuspended,
     #[error("daily limit reached")]
     DailyLimitReached,
+    /// This verification already redeemed this discount: one scan, at most one redemption per
+    /// discount (the unique index on `(verification_id, discount_id)` enforces it).
+    #[error("verification already used for this discount")]
+    VerificationUsed,
     /// The idempotency key was used before for a different redemption.
     #[error("idempotency key reused")]
     KeyReused,
@@ -924,18 +928,21 @@ pub async fn redeem(
         return refuse(why).await;
     }
     match insert_below_limit(&txn, &row, d.daily_limit_per_card).await {
-        Ok(true) => {}
-        Ok(false) => {
+        Ok(Inserted::Yes) => {}
+        Ok(Inserted::LimitReached) => {
             drop(txn);
             return refuse(RedeemError::DailyLimitReached).await;
         }
-        // The key is taken: a retry (committed before, or meanwhile under another card's lock).
+        Ok(Inserted::VerificationUsed) => {
+            drop(txn);
+            return refuse(RedeemError::VerificationUsed).await;
+        }
+        // The key is taken (a retry, committed before or meanwhile under another card's lock),
+        // or the verification's redemption of this discount exists (one the card's lock did
+        // not order: the unique index is what holds the rule in the end).
         Err(StoreError::Conflict) => {
             drop(txn);
-            let first = by_key(&db.conn, new.merchant_id, new.idempotency_key)
-                .await?
-                .ok_or(StoreError::Conflict)?;
-            return replay(&db.conn, first, new).await;
+            return refuse(RedeemError::VerificationUsed).await;
         }
         Err(e) => return Err(e.into()),
     }
@@ -960,16 +967,44 @@ pub async fn redeem(
     ))
 }
 
-/// Inserts `row` only if the card has used the discount fewer than `limit` times that day:
-/// `INSERT … SELECT $values WHERE (SELECT COUNT(*) …) < $limit`. Whether it inserted. Run it
-/// under the card's lock (see the module docs).
+/// What [`insert_below_limit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inserted {
+    Yes,
+    /// The card used the discount `limit` times that day already.
+    LimitReached,
+    /// The verification redeemed this discount already.
+    VerificationUsed,
+}
+
+/// Whether verification `verification` already has a redemption of `discount`, as an
+/// `EXISTS` condition (on the unique index of the pair).
+fn redeemed_by(verification: Uuid, discount: Uuid) -> Expr {
+    use sea_orm::sea_query::ExprTrait as _;
+    let one = Query::select()
+        .expr(Expr::val(1))
+        .from(redemption::Entity)
+        .and_where(
+            Expr::col((redemption::Entity, redemption::Column::VerificationId)).eq(verification),
+        )
+        .and_where(Expr::col((redemption::Entity, redemption::Column::DiscountId)).eq(discount))
+        .to_owned();
+    Expr::exists(one)
+}
+
+/// Inserts `row` only if its verification has no redemption of the discount yet and the card
+/// has used the discount fewer than `limit` times that day: `INSERT … SELECT $values WHERE NOT
+/// EXISTS (…) AND (SELECT COUNT(*) …) < $limit`. Run it under the card's lock (see the module
+/// docs); a redemption of the pair that got in anyway is a unique violation
+/// ([`StoreError::Conflict`]).
 async fn insert_below_limit<C: ConnectionTrait>(
     txn: &C,
     row: &redemption::Model,
     limit: i32,
-) -> Result<bool, StoreError> {
+) -> Result<Inserted, StoreError> {
     use sea_orm::sea_query::ExprTrait as _;
     let used = uses_on_day(Expr::val(row.card_id), Expr::val(row.discount_id), row.day);
+    let again = redeemed_by(row.verification_id, row.discount_id);
     let values = Query::select()
         .exprs([
             Expr::val(row.id),
@@ -983,6 +1018,7 @@ async fn insert_below_limit<C: ConnectionTrait>(
             Expr::val(row.idempotency_key.clone()),
             Expr::val(row.created_at),
         ])
+        .and_where(again.clone().not())
         .and_where(used.lt(i64::from(limit)))
         .to_owned();
     let insert = Query::insert()
@@ -1003,7 +1039,20 @@ async fn insert_below_limit<C: ConnectionTrait>(
         .map_err(|e| StoreError::Other(e.to_string()))?
         .to_owned();
     let done = txn.execute(&insert).await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 1 {
+        return Ok(Inserted::Yes);
+    }
+    // Refused: say why (the refusal's path only).
+    let check = Query::select().expr_as(again, "used").to_owned();
+    let used_here = match txn.query_one(&check).await? {
+        Some(r) => r.try_get::<bool>("", "used").unwrap_or(false),
+        None => false,
+    };
+    Ok(if used_here {
+        Inserted::VerificationUsed
+    } else {
+        Inserted::LimitReached
+    })
 }
 
 /// A merchant's redemption by id; another merchant's is `None`.

@@ -361,7 +361,7 @@ pub async fn registered_member_counts<C: ConnectionTrait>(
 /// Creates a child org of `parent` in the caller's transaction, with its audit event.
 /// A grassroots union comes with its first unit; a unit code already held by an approved
 /// union is `StoreError::Conflict`.
-pub async fn create<C: ConnectionTrait>(
+pub async fn create<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     parent: &Org,
@@ -375,7 +375,7 @@ pub async fn create<C: ConnectionTrait>(
 /// [`create`] for a union submitted from below, `pending`: its units hold no unit code until
 /// it is approved ([`hold_unit_codes`]), so a submission never blocks the unit's registration.
 /// A unit code already held by an approved union is still `StoreError::Conflict`.
-pub async fn create_pending<C: ConnectionTrait>(
+pub async fn create_pending<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     parent: &Org,
@@ -431,7 +431,7 @@ pub async fn hold_unit_codes<C: ConnectionTrait>(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn create_as<C: ConnectionTrait>(
+async fn create_as<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     parent: &Org,
@@ -562,7 +562,7 @@ pub async fn units_by_code<C: ConnectionTrait>(
 /// (a unit already covered is updated by code, a new one added; none is removed). Records
 /// an `org.update` audit event. A unit code registered to another union is
 /// `StoreError::Conflict`.
-pub async fn update_union<C: ConnectionTrait>(
+pub async fn update_union<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     org_id: Uuid,

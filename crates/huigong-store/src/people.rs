@@ -148,7 +148,7 @@ pub async fn get_many<C: ConnectionTrait>(
 /// Records the person, creating them or updating their name and mobile, with its audit event,
 /// in the caller's transaction. Returns the person and whether they were created.
 /// Concurrent saves of the same new person make one row (the unique blind index decides).
-pub async fn save<C: ConnectionTrait>(
+pub async fn save<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     input: PersonInput<'_>,

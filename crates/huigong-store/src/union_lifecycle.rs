@@ -52,7 +52,7 @@ impl From<sea_orm::DbErr> for LifecycleError {
     }
 }
 
-async fn audit_org<C: ConnectionTrait>(
+async fn audit_org<C: crate::audit::AuditTxn>(
     txn: &C,
     actor: &Actor,
     action: &str,
@@ -89,7 +89,7 @@ async fn org_in_scope<C: ConnectionTrait>(
 
 /// A grassroots union submitted from below (a unit's own applicant): created `pending` under
 /// district `parent_id`, which must be an active district union (else `NotFound`).
-pub async fn submit<C: ConnectionTrait>(
+pub async fn submit<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     parent_id: Uuid,

@@ -22,7 +22,7 @@ pub struct ConfirmedPhone {
 
 /// Records `mobile` as the user's confirmed number (replacing an earlier one) with its audit
 /// event, in the caller's transaction.
-pub async fn confirm<C: ConnectionTrait>(
+pub async fn confirm<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     user_id: Uuid,

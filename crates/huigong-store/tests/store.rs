@@ -41,6 +41,11 @@ async fn ephemeral() -> Arc<dyn Ephemeral> {
     }
 }
 
+/// Audit chain keys of a fresh key set.
+fn chain_keys() -> huigong_vault::ChainKeys {
+    huigong_vault::ChainKeys::from_material(&huigong_vault::KeyMaterial::generate())
+}
+
 /// A fresh, migrated database of the selected backend.
 async fn database() -> (Database, Option<std::path::PathBuf>) {
     database_with(Duration::from_secs(3)).await
@@ -76,7 +81,8 @@ async fn database_with(acquire_timeout: Duration) -> (Database, Option<std::path
         acquire_timeout,
     })
     .await
-    .unwrap_or_else(|e| panic!("connect: {e}"));
+    .unwrap_or_else(|e| panic!("connect: {e}"))
+    .with_chain_keys(chain_keys());
     let expected = if use_services() {
         Backend::Postgres
     } else {
@@ -825,6 +831,215 @@ mod personal_data {
         );
     }
 
+    /// Drops the guards that keep `audit_events` append-only (someone with database rights).
+    async fn drop_audit_guards(db: &Database) {
+        let drops: &[(&str, &str)] = &[
+            (
+                "DROP TRIGGER audit_events_no_update",
+                "DROP TRIGGER audit_events_guard ON audit_events",
+            ),
+            ("DROP TRIGGER audit_events_retention", "SELECT 1"),
+        ];
+        for (sqlite, postgres) in drops {
+            db.conn
+                .execute_raw(sql(db, sqlite, postgres))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// The events in order.
+    async fn events(db: &Database) -> Vec<huigong_store::entity::audit_event::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        huigong_store::entity::audit_event::Entity::find()
+            .order_by_asc(huigong_store::entity::audit_event::Column::Seq)
+            .all(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Writes `events` over the stored ones (same ids) and points the head at the last.
+    async fn overwrite(db: &Database, events: &[huigong_store::entity::audit_event::Model]) {
+        use huigong_store::entity::{audit_event, audit_head};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        for e in events {
+            audit_event::Entity::update_many()
+                .col_expr(
+                    audit_event::Column::TargetId,
+                    Expr::value(e.target_id.clone()),
+                )
+                .col_expr(
+                    audit_event::Column::PrevHash,
+                    Expr::value(e.prev_hash.clone()),
+                )
+                .col_expr(audit_event::Column::Hash, Expr::value(e.hash.clone()))
+                .col_expr(audit_event::Column::ChainKeyId, Expr::value(e.chain_key_id))
+                .filter(audit_event::Column::Id.eq(e.id))
+                .exec(&db.conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let last = events.last().map(|e| e.hash.clone()).unwrap_or_default();
+        audit_head::Entity::update_many()
+            .col_expr(audit_head::Column::Hash, Expr::value(last))
+            .filter(audit_head::Column::Id.eq(1))
+            .exec(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Recomputes the chain from `events` as the old, unkeyed scheme did (what anyone can do).
+    fn rechain_plain(events: &mut [huigong_store::entity::audit_event::Model]) {
+        let mut prev = vec![0u8; 32];
+        for e in events.iter_mut() {
+            e.prev_hash = prev;
+            e.chain_key_id = None;
+            e.hash = audit::plain_hash(e).to_vec();
+            prev = e.hash.clone();
+        }
+    }
+
+    #[tokio::test]
+    async fn item13_events_are_chained_with_a_vault_key_and_verify_names_the_tampered_one() {
+        let (db, _dir) = database().await;
+        record_events(&db, 5).await;
+        let all = events(&db).await;
+        let active = db
+            .chain_keys()
+            .map(|k| i32::from(k.active_key_id()))
+            .unwrap_or_default();
+        assert!(
+            all.iter().all(|e| e.chain_key_id == Some(active)),
+            "keyed with the active key"
+        );
+        assert!(
+            all.iter()
+                .all(|e| audit::plain_hash(e).as_slice() != e.hash.as_slice()),
+            "not plain SHA-256"
+        );
+        drop_audit_guards(&db).await;
+        // The details of event 3 changed in the database: verify names that event.
+        let mut edited = all.clone();
+        edited[2].target_id = Some("forged".into());
+        overwrite(&db, &edited[2..3]).await;
+        overwrite(&db, &all[4..5]).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        let id = all[2].id.to_string();
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains(&id) && why.contains("altered")),
+            "{v:?}"
+        );
+        // Deleted instead: found.
+        overwrite(&db, &all).await;
+        assert_eq!(audit::verify(&db).await.ok().and_then(|v| v.broken), None);
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events WHERE seq = 2",
+                "DELETE FROM audit_events WHERE seq = 2",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("missing")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn item13_a_chain_recomputed_without_the_key_does_not_verify() {
+        let (db, _dir) = database().await;
+        record_events(&db, 4).await;
+        drop_audit_guards(&db).await;
+        let mut forged = events(&db).await;
+        forged[1].target_id = Some("forged".into());
+        // As plain SHA-256, the old scheme.
+        rechain_plain(&mut forged);
+        overwrite(&db, &forged).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            v.broken.is_some(),
+            "a chain rewritten without the key verified: {v:?}"
+        );
+        // Keyed with the attacker's own key under the same key id.
+        let theirs = huigong_vault::ChainKeys::from_material(&KeyMaterial::generate());
+        let mut prev = vec![0u8; 32];
+        for e in &mut forged {
+            e.prev_hash = prev;
+            e.chain_key_id = Some(i32::from(theirs.active_key_id()));
+            e.hash = audit::event_hash(e, Some(&theirs))
+                .unwrap_or_else(|e| panic!("{e}"))
+                .to_vec();
+            prev = e.hash.clone();
+        }
+        overwrite(&db, &forged).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((1, why)) if why.contains("keyed hash")),
+            "{v:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn item13_events_chained_before_keying_verify_once_sealed_and_only_then() {
+        let (db, _dir) = database().await;
+        record_events(&db, 3).await;
+        drop_audit_guards(&db).await;
+        // What the log of a database from before keyed chaining looks like.
+        let mut legacy = events(&db).await;
+        rechain_plain(&mut legacy);
+        overwrite(&db, &legacy).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("not keyed")),
+            "an unsealed unkeyed end: {v:?}"
+        );
+        // An ordinary keyed event after them does not make them trusted.
+        record_events(&db, 1).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((4, why)) if why.contains("never sealed")),
+            "{v:?}"
+        );
+        // The seal (first start with keys) does.
+        overwrite(&db, &legacy).await;
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events WHERE seq = 4",
+                "DELETE FROM audit_events WHERE seq = 4",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_head SET seq = 3",
+                "UPDATE audit_head SET seq = 3",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(audit::seal_unkeyed(&db, Utc::now()).await.ok(), Some(true));
+        assert_eq!(audit::seal_unkeyed(&db, Utc::now()).await.ok(), Some(false));
+        record_events(&db, 2).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.broken, None, "{v:?}");
+        assert_eq!(v.checked, 6);
+        // An unkeyed event after keyed ones is refused.
+        let mut all = events(&db).await;
+        let last = all.len() - 1;
+        all[last].chain_key_id = None;
+        all[last].hash = audit::plain_hash(&all[last]).to_vec();
+        overwrite(&db, &all[last..]).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&v.broken, Some((6, why)) if why.contains("after keyed")),
+            "{v:?}"
+        );
+    }
+
     #[tokio::test]
     async fn audit_list_filters_and_pages() {
         let (db, _dir) = database().await;
@@ -997,7 +1212,8 @@ mod write_gate {
             acquire_timeout,
         })
         .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
+        .unwrap_or_else(|e| panic!("connect: {e}"))
+        .with_chain_keys(chain_keys());
         assert_eq!(db.backend, Backend::Sqlite);
         db.migrate()
             .await

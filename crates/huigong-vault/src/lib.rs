@@ -10,12 +10,15 @@
 //! * [`qr`]: signed, short-lived tokens for the 惠工卡's live QR code (HMAC-SHA256 with a key
 //!   of their own).
 //! * [`KeyMaterial`]: keys as configuration text (base64), generation of fresh sets.
+//! * [`derived`]: the audit chain's MAC keys and the keys' fingerprints, derived from the ring.
 //!
 //! Key bytes are zeroized on drop and never printed: every `Debug` here shows `[redacted]`.
 
+pub mod derived;
 mod keys;
 pub mod qr;
 mod ring;
 
+pub use derived::{ChainHasher, ChainKeys, KeyName};
 pub use keys::{Key, KeyMaterial, KeyMaterialError};
 pub use ring::{BlindIndex, Ciphertext, FORMAT_VERSION, FieldContext, KeyRing, VaultError};

@@ -1,5 +1,6 @@
 //! The key ring: sealing and opening values, blind indexes.
 
+use crate::derived::{ChainKeys, KeyName};
 use crate::keys::{Key, KeyMaterial};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -121,6 +122,8 @@ pub struct KeyRing {
     ciphers: BTreeMap<u16, Aes256Gcm>,
     active: u16,
     blind_index: Key,
+    chain: ChainKeys,
+    fingerprints: Vec<(KeyName, [u8; 32])>,
 }
 
 impl fmt::Debug for KeyRing {
@@ -143,7 +146,19 @@ impl KeyRing {
             ciphers,
             active: material.active,
             blind_index: material.blind_index.clone(),
+            chain: ChainKeys::from_material(material),
+            fingerprints: crate::derived::fingerprints(material),
         }
+    }
+
+    /// The audit chain's MAC keys, derived from the encryption keys (see [`crate::derived`]).
+    pub fn chain_keys(&self) -> &ChainKeys {
+        &self.chain
+    }
+
+    /// The fingerprint of every key of the ring (see [`crate::derived`]).
+    pub fn fingerprints(&self) -> &[(KeyName, [u8; 32])] {
+        &self.fingerprints
     }
 
     /// The id of the key new values are sealed with.

@@ -23,8 +23,15 @@ use uuid::Uuid;
 pub const DECLARATION_VERSION: &str = "acftu-application-2018";
 const DECLARATION_TITLE: &str = "中华全国总工会入会申请书";
 pub const DECLARATION_TEXT: &str = "我自愿加入中华全国总工会，遵守工会章程，执行工会决议，积极参加工会活动，为把我国建设成为富强、民主、文明的社会主义国家而努力奋斗。";
-/// The largest drawn signature accepted.
-const MAX_SIGNATURE_PNG: usize = 200 * 1024;
+/// The largest drawn signature accepted (PNG bytes, before base64).
+pub const MAX_SIGNATURE_PNG: usize = 180 * 1024;
+/// Room in an application's JSON body for everything besides the signature's base64.
+const APPLICATION_FIELDS_ROOM: usize = 16 * 1024;
+/// The smallest JSON body limit (`server.body_limit_bytes`) that admits an application with
+/// the largest signature: derived from [`MAX_SIGNATURE_PNG`], and checked at start-up, so a
+/// signature within its own limit is never refused by the body limit (256 KiB by default,
+/// exactly this).
+pub const MIN_BODY_LIMIT: usize = MAX_SIGNATURE_PNG.div_ceil(3) * 4 + APPLICATION_FIELDS_ROOM;
 
 fn worker(caller: &Caller) -> Result<(), ApiError> {
     if caller.role == Role::Worker {
@@ -266,11 +273,14 @@ fn signature_png(b64: Option<&str>) -> Result<Option<String>, ApiError> {
     let invalid = || {
         ApiError::invalid_field(
             "signature_png",
-            "手写签名须为 200 KB 以内的 PNG 图片（base64）",
+            format!(
+                "手写签名须为 {} KB 以内的 PNG 图片（base64）",
+                MAX_SIGNATURE_PNG / 1024
+            ),
         )
     };
-    // Base64 of 200 KB is about 273 KB; refuse early what cannot fit.
-    if text.len() > MAX_SIGNATURE_PNG / 3 * 4 + 8 {
+    // Refuse early what cannot decode to at most the limit.
+    if text.len() > MAX_SIGNATURE_PNG.div_ceil(3) * 4 {
         return Err(invalid());
     }
     let bytes = base64::engine::general_purpose::STANDARD

@@ -877,7 +877,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
         (status = 400, body = ErrorBody, description = "invalid field, or `discount_not_applicable` (switched off or not valid today)"),
         (status = 403, body = ErrorBody, description = "`card_inactive`, `merchant_suspended`"),
         (status = 404, body = ErrorBody, description = "no such verification or discount of this merchant"),
-        (status = 409, body = ErrorBody, description = "`daily_limit_reached`, or `idempotency_key_reused` for another redemption"),
+        (status = 409, body = ErrorBody, description = "`daily_limit_reached`; `verification_used` when this verification already redeemed this discount (one scan, at most one redemption per discount); or `idempotency_key_reused` for another redemption"),
         (status = 410, body = ErrorBody, description = "`verification_expired`"),
     )
 )]
@@ -951,6 +951,14 @@ pub async fn redeem(
                 "daily_limit_reached",
                 "该卡今日已达到本优惠的使用次数上限".into(),
             ),
+            RedeemError::VerificationUsed => {
+                return ApiError::new(
+                    StatusCode::CONFLICT,
+                    "verification_used",
+                    "本次核验已使用过该优惠，请让会员重新出示会员卡二维码",
+                )
+                .with_field("verification_id");
+            }
             RedeemError::KeyReused => {
                 return ApiError::new(
                     StatusCode::CONFLICT,

@@ -256,11 +256,13 @@ pub struct CreateOrgRequest {
     /// One of 党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资.
     pub unit_nature: Option<String>,
     pub unit_address: Option<String>,
+    #[schema(maximum = 10_000_000)]
     pub employee_count: Option<u32>,
     /// YYYY-MM-DD.
     pub founded_on: Option<String>,
     /// 单建、联合工会 or 工会联合会.
     pub union_type: Option<String>,
+    #[schema(maximum = 10_000_000)]
     pub member_count: Option<u32>,
     pub leader_name: Option<String>,
     /// Mobile, or landline with area code (0572-6022447).
@@ -273,6 +275,10 @@ fn need<'a>(field: &'static str, v: &'a Option<String>) -> Result<&'a str, ApiEr
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::invalid_field(field, format!("基层工会须填写 {field}")))
 }
+
+/// The largest employee or member count of one union: stored as a 32-bit integer, so a larger
+/// number would otherwise be cut silently.
+const MAX_HEADCOUNT: u32 = 10_000_000;
 
 /// A grassroots union's registration fields, validated (owned; see [`ParsedUnion::new_union`]).
 pub(crate) struct ParsedUnion {
@@ -341,6 +347,17 @@ pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<Pars
     let member_count = b
         .member_count
         .ok_or_else(|| ApiError::invalid_field("member_count", "基层工会须填写 member_count"))?;
+    for (field, n) in [
+        ("employee_count", employee_count),
+        ("member_count", member_count),
+    ] {
+        if n > MAX_HEADCOUNT {
+            return Err(ApiError::invalid_field(
+                field,
+                format!("{field} 须为 0 到 {MAX_HEADCOUNT} 之间的整数"),
+            ));
+        }
+    }
     Ok(ParsedUnion {
         unit_name: required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
         unit_code,

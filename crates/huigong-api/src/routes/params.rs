@@ -19,14 +19,24 @@ pub fn parse<T>(
     }
 }
 
-/// `page` (from 1) and `per_page` (1–100, default 20).
+/// The highest `page` accepted: far beyond any list here, and `(page - 1) * per_page` stays far
+/// inside the `i64` that SQL's `OFFSET` takes.
+pub const MAX_PAGE: u64 = 100_000;
+/// The highest `per_page` accepted.
+pub const MAX_PER_PAGE: u64 = 100;
+const _: () = assert!(MAX_PAGE * MAX_PER_PAGE <= i64::MAX as u64);
+
+/// `page` (1–[`MAX_PAGE`]) and `per_page` (1–[`MAX_PER_PAGE`], default 20); out of range is a
+/// 400 naming the field, so the offset computed from them always fits SQL's `BIGINT`.
 pub fn page(page: Option<&str>, per_page: Option<&str>) -> Result<(u64, u64), ApiError> {
-    let page = parse("page", page, "正整数", |v| {
-        v.parse::<u64>().ok().filter(|n| *n >= 1)
+    let page = parse("page", page, " 1 到 100000 之间的整数", |v| {
+        v.parse::<u64>().ok().filter(|n| (1..=MAX_PAGE).contains(n))
     })?
     .unwrap_or(1);
     let per_page = parse("per_page", per_page, " 1 到 100 之间的整数", |v| {
-        v.parse::<u64>().ok().filter(|n| (1..=100).contains(n))
+        v.parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_PER_PAGE).contains(n))
     })?
     .unwrap_or(20);
     Ok((page, per_page))

@@ -60,24 +60,50 @@ async fn org_in_scope(
     }
 }
 
-/// Reads the multipart field `file`, at most [`MAX_UPLOAD`] bytes.
+/// The most bytes of all multipart fields other than `file` together (form fields a browser
+/// adds; nothing reads them).
+const MAX_OTHER_FIELDS_BYTES: usize = 4 * 1024;
+/// The most multipart fields before `file`.
+const MAX_FIELDS: usize = 16;
+
+fn too_large(field: &str, message: &'static str) -> ApiError {
+    let mut err = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message);
+    err.body.field = Some(field.to_owned().into());
+    err
+}
+
+/// Reads the multipart field `file`, at most [`MAX_UPLOAD`] bytes. Other fields are read and
+/// dropped, at most [`MAX_OTHER_FIELDS_BYTES`] together and [`MAX_FIELDS`] of them (413 naming
+/// the field past the limit): the upload's size is bounded whatever its shape.
 async fn upload(mut payload: Multipart) -> Result<Vec<u8>, ApiError> {
+    let unreadable = || ApiError::invalid_field("file", "上传内容无法读取");
+    let (mut fields, mut other_bytes) = (0usize, 0usize);
     while let Some(field) = payload.next().await {
-        let mut field = field.map_err(|_| ApiError::invalid_field("file", "上传内容无法读取"))?;
+        let mut field = field.map_err(|_| unreadable())?;
+        fields += 1;
         if field.name() != Some("file") {
+            let name = field
+                .name()
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect::<String>();
+            if fields > MAX_FIELDS {
+                return Err(too_large(&name, "上传的表单字段过多"));
+            }
+            while let Some(chunk) = field.next().await {
+                other_bytes += chunk.map_err(|_| unreadable())?.len();
+                if other_bytes > MAX_OTHER_FIELDS_BYTES {
+                    return Err(too_large(&name, "file 以外的表单字段合计不能超过 4 KB"));
+                }
+            }
             continue;
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|_| ApiError::invalid_field("file", "上传内容无法读取"))?;
+            let chunk = chunk.map_err(|_| unreadable())?;
             if bytes.len() + chunk.len() > MAX_UPLOAD {
-                let mut err = ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "文件不能超过 10 MB",
-                );
-                err.body.field = Some("file".into());
-                return Err(err);
+                return Err(too_large("file", "文件不能超过 10 MB"));
             }
             bytes.extend_from_slice(&chunk);
         }

@@ -22,6 +22,9 @@ pub struct Model {
     pub request_id: Option<String>,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    /// The vault key id whose audit chain key made `hash` (HMAC-SHA256); `None`: an event
+    /// chained before keyed chaining, with plain SHA-256 (see `audit`).
+    pub chain_key_id: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,9 @@ mod m20261129_000030_admin_totp;
 mod m20261129_000040_membership_lifecycle;
 mod m20261130_000050_verifications_ephemeral;
 mod m20261201_000064_no_membership_oracle;
+mod m20261201_000110_redemption_per_verification;
+mod m20261201_000111_key_fingerprints;
+mod m20261201_000112_audit_chain_key;
 mod m20261206_000061_account_controls;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
@@ -40,6 +43,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000050_verifications_ephemeral::Migration),
             Box::new(m20261201_000064_no_membership_oracle::Migration),
             Box::new(m20261206_000061_account_controls::Migration),
+            Box::new(m20261201_000110_redemption_per_verification::Migration),
+            Box::new(m20261201_000111_key_fingerprints::Migration),
+            Box::new(m20261201_000112_audit_chain_key::Migration),
         ]
     }
 }
