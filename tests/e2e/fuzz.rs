@@ -31,8 +31,14 @@ async fn fuzz(app: &TestApp, token: String) -> (bool, String) {
     let bin = schemathesis();
     let schema = app.url("/api/openapi.json");
     // The subprocess blocks; the service runs on this test's runtime meanwhile.
+    // Its cache (and the crashes it would replay) stays out of the source tree and out of other
+    // runs: a directory of this run's own.
+    let dir = std::env::temp_dir().join(format!("huigong-fuzz-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("fuzz dir: {e}"));
+    let cwd = dir.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(bin)
+            .current_dir(cwd)
             .args(["run", &schema, "--no-color"])
             .args(["-H", &format!("Authorization: Bearer {token}")])
             .args([
@@ -47,6 +53,7 @@ async fn fuzz(app: &TestApp, token: String) -> (bool, String) {
     .await
     .unwrap_or_else(|e| panic!("fuzzer task: {e}"))
     .unwrap_or_else(|e| panic!("cannot run schemathesis: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
