@@ -128,11 +128,15 @@ for path in sys.argv[1:]:
                     for probe in ("readinessProbe", "livenessProbe"):
                         if probe not in c:
                             errors.append(f"{where} container {c['name']}: no {probe}")
-    # Secrets are referenced, never carried.
+    # Secrets are referenced, never carried. The service's configuration names the proxies
+    # whose X-Forwarded-For it believes (else every client shares the ingress's address).
     with open(path, encoding="utf-8") as f:
         for doc in yaml.safe_load_all(f):
             if doc and doc.get("kind") == "Secret":
                 errors.append(f"{path}: a Secret object with values in the manifests")
+            if doc and doc.get("kind") == "ConfigMap" and doc["metadata"]["name"].startswith("huigong-config"):
+                if not (doc.get("data") or {}).get("HUIGONG__SERVER__TRUSTED_PROXIES", "").strip():
+                    errors.append(f"{path}: huigong-config lacks HUIGONG__SERVER__TRUSTED_PROXIES")
 if workloads == 0:
     errors.append("no workload found in the rendered manifests")
 for e in errors:

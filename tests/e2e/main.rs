@@ -25,6 +25,7 @@ mod operations;
 mod oracle;
 mod phone;
 mod reach;
+mod review_auth;
 mod roster;
 mod sessions;
 mod totp;

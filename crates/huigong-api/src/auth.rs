@@ -243,6 +243,11 @@ impl FromRequest for AdminCaller {
             let user = huigong_store::users::find(&state.db, caller.user_id)
                 .await?
                 .ok_or_else(ApiError::unauthorized)?;
+            // The row is read anyway: a disabled account's session ends here even if the
+            // session store lost the account's epoch.
+            if user.disabled_at.is_some() {
+                return Err(ApiError::unauthorized());
+            }
             let org_id = user.org_id.ok_or_else(ApiError::forbidden)?;
             let scope = match huigong_store::orgs::admin_scope(&state.db.conn, org_id).await? {
                 huigong_store::orgs::AdminScope::Subtree(path) => path,

@@ -13,7 +13,15 @@
 //!   known ones (the counter is keyed by the name as typed, and the password is checked against
 //!   a dummy hash), so neither 401 nor 429 tells whether a username exists.
 //! - The per-address limit (`auth.max_failed_logins_per_address`) bounds guessing across many
-//!   usernames from one address: 429 `too_many_attempts`.
+//!   usernames from one address: 429 `too_many_attempts`. Addresses are counted as
+//!   [`client_ip`] gives them: an IPv6 client by its /64.
+//! - The per-username limit (`auth.max_failed_logins_per_account`) bounds guessing of one
+//!   account from many addresses (a botnet): beyond it, in that window, only addresses that
+//!   have logged in to that account before may still try (each within its own pair limit);
+//!   every other address gets the same 429 `account_locked`. Those addresses are remembered in
+//!   the ephemeral store per account for [`KNOWN_ADDRESS_TTL`] after each right password, as a
+//!   keyed hash (never the address itself). An unknown username has no such address, so it
+//!   locks exactly like a known one under attack.
 //! - TOTP and recovery codes have their own counter per account
 //!   (`auth.max_failed_second_factor`): whoever gets that far holds the password, and a
 //!   six-digit code must not be guessable from many addresses.
@@ -40,7 +48,13 @@ pub struct LoginLimits {
     pub max_failures_per_address: u64,
     /// Failed TOTP or recovery codes per account per window.
     pub max_second_factor_failures: u64,
+    /// Failed passwords per username per window from all addresses together; beyond it only
+    /// addresses that logged in to the account before may try.
+    pub max_failures_per_account: u64,
 }
+
+/// How long an address that logged in to an account is remembered as the owner's.
+pub const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(90 * 86_400);
 
 impl Default for LoginLimits {
     fn default() -> Self {
@@ -49,6 +63,7 @@ impl Default for LoginLimits {
             max_failures_per_account_address: 5,
             max_failures_per_address: 30,
             max_second_factor_failures: 5,
+            max_failures_per_account: 50,
         }
     }
 }
@@ -77,6 +92,8 @@ fn current_window(state: &AppState, now: DateTime<Utc>) -> (i64, u64) {
 pub struct PasswordAttempt {
     pair_key: String,
     address_key: String,
+    account_key: String,
+    known_key: String,
 }
 
 /// Reserves a password attempt of `username` from the request's client address, or refuses
@@ -98,6 +115,14 @@ pub async fn reserve_password(
     let ttl = Duration::from_secs(left + 1);
     let pair_key = format!("login:fail:{name}:{ip}:{index}");
     let address_key = format!("login:fail-ip:{ip}:{index}");
+    let account_key = format!("login:fail-user:{name}:{index}");
+    let known = URL_SAFE_NO_PAD.encode(
+        state
+            .vault
+            .blind_index("login_known_address", &format!("{name}\n{ip}"))
+            .as_bytes(),
+    );
+    let known_key = format!("login:known:{name}:{known}");
     let store = state.sessions.store();
     let limits = &state.auth.login;
     // A refused attempt is given back at once: it checked nothing, so the count stays at the
@@ -106,24 +131,37 @@ pub async fn reserve_password(
         store.decrement(&pair_key).await?;
         return Err(account_locked(left));
     }
+    if store.increment(&account_key, ttl).await? > limits.max_failures_per_account
+        && store.get(&known_key).await?.is_none()
+    {
+        store.decrement(&account_key).await?;
+        store.decrement(&pair_key).await?;
+        return Err(account_locked(left));
+    }
     if store.increment(&address_key, ttl).await? > limits.max_failures_per_address {
         store.decrement(&address_key).await?;
+        store.decrement(&account_key).await?;
         store.decrement(&pair_key).await?;
         return Err(too_many("当前网络登录失败次数过多，请稍后再试", left));
     }
     Ok(PasswordAttempt {
         pair_key,
         address_key,
+        account_key,
+        known_key,
     })
 }
 
 impl PasswordAttempt {
-    /// The password was right: this attempt does not count, and the account's earlier failures
-    /// from this address are forgiven.
+    /// The password was right: this attempt does not count, the account's earlier failures
+    /// from this address are forgiven, and the address is remembered as the owner's (it may
+    /// still try while the account is under attack from elsewhere).
     pub async fn succeeded(self, state: &AppState) -> Result<(), ApiError> {
         let store = state.sessions.store();
         store.delete(&self.pair_key).await?;
         store.decrement(&self.address_key).await?;
+        store.decrement(&self.account_key).await?;
+        store.set(&self.known_key, b"1", KNOWN_ADDRESS_TTL).await?;
         Ok(())
     }
 }

@@ -40,14 +40,28 @@ pub fn client_ip(req: &HttpRequest) -> String {
         .app_data::<web::Data<AppState>>()
         .map(|s| s.trusted_proxies.clone());
     let Some(trusted) = trusted.filter(|t| !t.is_empty()) else {
-        return canonical(peer).to_string();
+        return counted_as(peer);
     };
     let forwarded: Vec<&str> = req
         .headers()
         .get_all("x-forwarded-for")
         .filter_map(|v| v.to_str().ok())
         .collect();
-    trusted.client(peer, &forwarded).to_string()
+    counted_as(trusted.client(peer, &forwarded))
+}
+
+/// How a client address is counted: an IPv4 address (also an IPv4-mapped IPv6 one) as itself,
+/// an IPv6 address by its /64 (`2001:db8:1:2::/64`) — one subscriber is given a whole /64 and
+/// can pick a new address in it for every request.
+fn counted_as(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            format!("{}/64", std::net::Ipv6Addr::from(octets))
+        }
+    }
 }
 
 /// Client addresses this service may believe in `X-Forwarded-For`: the CIDR blocks of its own
@@ -79,6 +93,20 @@ impl TrustedProxies {
                     .ok_or_else(|| format!("{text:?}: prefix length must be 0–{max}"))?,
                 None => max,
             };
+            // Blocks are kept canonical, as the addresses they are matched against: an
+            // IPv4-mapped block (`::ffff:10.0.0.0/104`) is the IPv4 block it maps (`10.0.0.0/8`).
+            let (ip, len) = match ip {
+                IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+                    let v4 = v6.to_ipv4_mapped().map_or(ip, IpAddr::V4);
+                    let len = len.checked_sub(96).ok_or_else(|| {
+                        format!(
+                            "{text:?}: an IPv4-mapped block needs a prefix length of 96–128 (write the IPv4 block instead)"
+                        )
+                    })?;
+                    (v4, len)
+                }
+                other => (other, len),
+            };
             parsed.push((ip, len));
         }
         Ok(Self(parsed))
@@ -91,7 +119,7 @@ impl TrustedProxies {
     /// Whether `ip` is one of the trusted proxies (an IPv4-mapped IPv6 address counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        self.0.iter().any(|(net, len)| match (canonical(*net), ip) {
+        self.0.iter().any(|(net, len)| match (*net, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
             (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), *len),
             _ => false,
@@ -129,7 +157,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 fn prefix_eq(a: &[u8], b: &[u8], len: u8) -> bool {
-    let full = usize::from(len / 8);
+    // `parse` keeps `len` within the address; clamped anyway, so no block can panic a request.
+    let len = usize::from(len).min(a.len().min(b.len()) * 8);
+    let full = len / 8;
     let rest = len % 8;
     if a[..full] != b[..full] {
         return false;
@@ -164,6 +194,38 @@ mod tests {
         let odd = TrustedProxies::parse(&["172.16.0.0/12"]).unwrap_or_default();
         assert!(odd.contains(ip("172.31.255.255")));
         assert!(!odd.contains(ip("172.32.0.0")));
+    }
+
+    #[test]
+    fn item10_an_ipv4_mapped_block_becomes_its_ipv4_block_and_never_panics() {
+        let t = TrustedProxies::parse(&["::ffff:10.0.0.0/104"]).unwrap_or_default();
+        assert_eq!(t, TrustedProxies(vec![(ip("10.0.0.0"), 8)]));
+        assert!(t.contains(ip("10.9.8.7")));
+        assert!(t.contains(ip("::ffff:10.9.8.7")));
+        assert!(!t.contains(ip("11.0.0.1")));
+        assert!(!t.contains(ip("2001:db8::1")));
+        let single = TrustedProxies::parse(&["::ffff:192.0.2.1"]).unwrap_or_default();
+        assert!(single.contains(ip("192.0.2.1")));
+        let refused = TrustedProxies::parse(&["::ffff:10.0.0.0/64"]);
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("96")),
+            "{refused:?}"
+        );
+        // Even a block that bypassed `parse` cannot panic a request.
+        let odd = TrustedProxies(vec![(ip("10.0.0.0"), 104)]);
+        assert!(odd.contains(ip("10.0.0.0")) && !odd.contains(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn item3_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+        assert_eq!(counted_as(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(
+            counted_as(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(counted_as(ip("2001:db8:1:3::1")), "2001:db8:1:2::/64");
+        assert_eq!(counted_as(ip("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(counted_as(ip("203.0.113.9")), "203.0.113.9");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct CardSettings {
     pub preview_ttl: Duration,
     /// Failed activation previews per WeChat account per day.
     pub max_failed_previews_per_day: u64,
+    /// Successful activation previews per WeChat account per day.
+    pub max_previews_per_day: u64,
     /// Activation previews per client IP per hour.
     pub max_previews_per_ip_per_hour: u64,
 }

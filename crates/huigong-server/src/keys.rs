@@ -59,16 +59,26 @@ pub fn load_key_ring(settings: &Settings) -> anyhow::Result<KeyRing> {
 }
 
 /// Proves that `ring` holds the database's keys (its fingerprints match those recorded by the
-/// first start; keys seen for the first time are recorded); at the first start with keys,
-/// seals audit events written before keyed chaining. A mismatch is an error naming the key: the caller refuses to start.
+/// first start, which records them all; a key the database has not recorded refuses — only
+/// [`prove_and_record`] adds one); at the first start with keys, seals audit events written
+/// before keyed chaining. A mismatch is an error naming the key: the caller refuses to start.
 /// `db` must carry the ring's audit chain keys.
 pub async fn prove(db: &Database, ring: &KeyRing) -> anyhow::Result<()> {
+    prove_with(db, ring, false).await
+}
+
+/// [`prove`], recording keys the database has not seen yet: `huigong keys rotate` only.
+pub async fn prove_and_record(db: &Database, ring: &KeyRing) -> anyhow::Result<()> {
+    prove_with(db, ring, true).await
+}
+
+async fn prove_with(db: &Database, ring: &KeyRing, record_new: bool) -> anyhow::Result<()> {
     use huigong_store::key_fingerprints::{self, KeyCheckError};
     let now = chrono::Utc::now();
-    let check = match key_fingerprints::check_and_record(db, ring, now).await {
+    let check = match key_fingerprints::check_and_record(db, ring, now, record_new).await {
         Ok(check) => check,
-        Err(KeyCheckError::Mismatch(name)) => {
-            anyhow::bail!("refusing to start: {}", KeyCheckError::Mismatch(name))
+        Err(e @ (KeyCheckError::Mismatch(_) | KeyCheckError::Unrecorded(_))) => {
+            anyhow::bail!("refusing to start: {e}")
         }
         Err(KeyCheckError::Store(e)) => {
             return Err(anyhow::Error::from(e).context("checking the vault key fingerprints"));

@@ -230,8 +230,9 @@ async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::R
     let db = startup::connect_database(&settings)
         .await?
         .with_chain_keys(vault.chain_keys().clone());
-    // Every key must be the database's; the new one's fingerprint is recorded here.
-    keys::prove(&db, &vault).await?;
+    // Every key must be the database's; a new one's fingerprint is recorded here (and only
+    // here: an instance never records a key).
+    keys::prove_and_record(&db, &vault).await?;
     println!(
         "re-encrypting personal data with key {}",
         vault.active_key_id()

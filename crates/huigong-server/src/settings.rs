@@ -80,6 +80,12 @@ pub struct ServerSettings {
     /// environment, comma-separated (`HUIGONG__SERVER__TRUSTED_PROXIES=10.0.0.0/8,fd00::/8`).
     #[serde(default, deserialize_with = "strings_list_or_csv")]
     pub trusted_proxies: Vec<String>,
+    /// This is the only instance: sessions, rate limits and one-time tokens may live in its
+    /// memory (no `redis.url`) even while it listens beyond loopback. Must be said explicitly:
+    /// several instances without a shared Redis each count guesses of their own and do not
+    /// see each other's logouts.
+    #[serde(default)]
+    pub single_instance: bool,
 }
 
 /// Strings from a list or from one comma-separated string (an environment variable); an empty
@@ -174,6 +180,9 @@ pub struct AuthSettings {
     pub max_failed_logins_per_address: u64,
     /// Wrong TOTP or recovery codes per account per window.
     pub max_failed_second_factor: u64,
+    /// Wrong passwords per username per window from all addresses together; beyond it only
+    /// addresses that logged in to the account before (remembered 90 days) may try.
+    pub max_failed_logins_per_account: u64,
 }
 
 /// Roles from a list (`["county_admin"]`) or from one comma-separated string (an environment
@@ -225,6 +234,9 @@ pub struct CardSettings {
     pub preview_ttl_secs: u64,
     /// Failed activation previews a WeChat account may make per day (Beijing time).
     pub max_failed_previews_per_day: u64,
+    /// Successful activation previews a WeChat account may make per day (Beijing time): each
+    /// tells who a (name, ID number) pair works for.
+    pub max_previews_per_day: u64,
     /// Activation previews per client IP per hour (workers of one factory share a NAT).
     pub max_previews_per_ip_per_hour: u64,
     /// How long a holder's card view stays cached in the session backend, 0–60 seconds (0: not
@@ -431,6 +443,14 @@ impl Settings {
         if self.vault.keys.is_empty() && !loopback {
             return Err(format!(
                 "vault.keys is empty, so development vault keys (generated per instance in a key file) would be used while listening on {}: they may only listen on loopback; create keys with `huigong keys generate` and set HUIGONG__VAULT__KEYS and HUIGONG__VAULT__BLIND_INDEX_KEY (or HUIGONG_PROFILE=production)",
+                self.server.host
+            ));
+        }
+        // Without Redis every instance keeps sessions, guess counters and one-time tokens of
+        // its own: behind a load balancer each gets its own share of every limit.
+        if self.redis.url.is_empty() && !loopback && !self.server.single_instance {
+            return Err(format!(
+                "redis.url is empty while listening on {}: several instances must share sessions and rate limits through Redis (set HUIGONG__REDIS__URL); for exactly one instance set server.single_instance = true (HUIGONG__SERVER__SINGLE_INSTANCE=true)",
                 self.server.host
             ));
         }
@@ -666,6 +686,33 @@ mod tests {
             load(Profile::Development, &[])
                 .check_for_production()
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn item8_beyond_loopback_without_redis_only_a_declared_single_instance_starts() {
+        // Forgetting HUIGONG_PROFILE=production: real secrets, a server's address, no Redis.
+        let mut vars: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
+        vars.retain(|(k, _)| *k != "HUIGONG__REDIS__URL");
+        vars.push(("HUIGONG__SERVER__HOST", "0.0.0.0"));
+        vars.push(("HUIGONG__WECHAT__MODE", "live"));
+        let s = load(Profile::Development, &vars);
+        let err = s.check_for_production().err().unwrap_or_default();
+        assert!(
+            err.contains("redis.url") && err.contains("single_instance"),
+            "{err}"
+        );
+        vars.push(("HUIGONG__SERVER__SINGLE_INSTANCE", "true"));
+        let one = load(Profile::Development, &vars);
+        assert!(one.server.single_instance);
+        assert_eq!(one.check_for_production(), Ok(()));
+        // Loopback (development, tests) needs neither.
+        let mut local = vars.clone();
+        local.retain(|(k, _)| !k.starts_with("HUIGONG__SERVER__"));
+        local.push(("HUIGONG__SERVER__HOST", "127.0.0.1"));
+        assert_eq!(
+            load(Profile::Development, &local).check_for_production(),
+            Ok(())
         );
     }
 

@@ -138,6 +138,7 @@ impl Application {
                         .max_failed_logins_per_account_address,
                     max_failures_per_address: settings.auth.max_failed_logins_per_address,
                     max_second_factor_failures: settings.auth.max_failed_second_factor,
+                    max_failures_per_account: settings.auth.max_failed_logins_per_account,
                 },
             },
             card: CardSettings {
@@ -148,6 +149,7 @@ impl Application {
                 qr_ttl: Duration::from_secs(settings.card.qr_ttl_secs),
                 preview_ttl: Duration::from_secs(settings.card.preview_ttl_secs),
                 max_failed_previews_per_day: settings.card.max_failed_previews_per_day,
+                max_previews_per_day: settings.card.max_previews_per_day,
                 max_previews_per_ip_per_hour: settings.card.max_previews_per_ip_per_hour,
             },
             readiness_timeout: Duration::from_secs(2),

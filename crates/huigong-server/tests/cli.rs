@@ -812,3 +812,80 @@ fn item5_deploy_ports_and_probes_match_the_service() {
     let service = read("deploy/k8s/base/service.yaml");
     assert!(service.contains("targetPort: http\n"));
 }
+
+#[test]
+fn item2_the_shipped_deployments_trust_their_proxy_and_only_it() {
+    use deploy_files::*;
+    use huigong_api::limits::TrustedProxies;
+    use std::net::IpAddr;
+    const KEY: &str = "HUIGONG__SERVER__TRUSTED_PROXIES";
+    fn set(text: &str) -> Option<String> {
+        assignments(text)
+            .into_iter()
+            .find(|(k, _, commented)| k == KEY && !commented)
+            .map(|(_, v, _)| v)
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse()
+            .unwrap_or_else(|e| panic!("{s:?} is not an address: {e}"))
+    }
+
+    // compose: the instances trust the proxy's fixed address, and nothing else of its network.
+    let compose = read("deploy/compose.yaml");
+    let value = set(&compose).unwrap_or_else(|| panic!("compose.yaml does not set {KEY}"));
+    let trusted = TrustedProxies::parse(&value.split(',').collect::<Vec<_>>())
+        .unwrap_or_else(|e| panic!("compose.yaml {KEY}: {e}"));
+    let proxy = compose
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ipv4_address:"))
+        .map(|a| ip(a.trim()))
+        .unwrap_or_else(|| panic!("the proxy has no fixed address in compose.yaml"));
+    assert!(
+        trusted.contains(proxy),
+        "compose trusts {value}, not the proxy {proxy}"
+    );
+    assert!(
+        compose.contains("subnet:"),
+        "compose.yaml's network has no fixed subnet"
+    );
+    let IpAddr::V4(p) = proxy else {
+        panic!("the proxy's address is not IPv4")
+    };
+    let [a, b, c, d] = p.octets();
+    let neighbour = IpAddr::from([a, b, c, d.wrapping_add(1)]);
+    assert!(
+        !trusted.contains(neighbour),
+        "compose trusts {value}: an instance or a database on the network could forge clients"
+    );
+
+    // Kubernetes: the base names the setting (a placeholder that does not start); the
+    // production overlay sets a real block.
+    let base = set(&read("deploy/k8s/base/config.env"))
+        .unwrap_or_else(|| panic!("deploy/k8s/base/config.env does not set {KEY}"));
+    assert!(
+        TrustedProxies::parse(&[base.as_str()]).is_err(),
+        "the base's placeholder {base:?} must not start without the overlay's value"
+    );
+    let overlay = set(&read("deploy/k8s/overlays/production/kustomization.yaml"))
+        .unwrap_or_else(|| panic!("the production overlay does not set {KEY}"));
+    let blocks: Vec<&str> = overlay.split(',').collect();
+    let parsed =
+        TrustedProxies::parse(&blocks).unwrap_or_else(|e| panic!("production overlay {KEY}: {e}"));
+    assert!(!parsed.is_empty());
+
+    // The proxy hands the instances the address it saw, and the operator is told to trust it.
+    let nginx = read("deploy/nginx.conf");
+    assert_eq!(
+        nginx.matches("proxy_pass ").count(),
+        nginx
+            .matches("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;")
+            .count(),
+        "every proxied location must append the client's address to X-Forwarded-For"
+    );
+    let example = read("deploy/env.example");
+    assert!(
+        !example.contains("trusts no forwarded header"),
+        "env.example still tells the operator to raise the limit instead"
+    );
+    assert!(example.contains(KEY), "env.example does not name {KEY}");
+}

@@ -4,6 +4,11 @@
 //! checks its key ring against it: a key whose fingerprint differs refuses the start, naming
 //! the key id — for example a second instance that generated its own development keys against
 //! a shared database, whose rows the other instances could not read.
+//!
+//! A key the database has not recorded is refused as well ([`KeyCheckError::Unrecorded`]):
+//! only the first start (nothing recorded yet) and `huigong keys rotate` record keys. Else an
+//! instance given a key id of its own (`HUIGONG__VAULT__KEYS=2:…` with the right blind-index
+//! key) would record it and seal rows no other instance can open.
 
 use crate::{Database, StoreError};
 use chrono::{DateTime, Utc};
@@ -22,6 +27,11 @@ pub enum KeyCheckError {
         "{0} differs from the key this database was written with (its fingerprint does not match vault_key_fingerprints): this instance has other keys than the others; configure the same vault keys everywhere"
     )]
     Mismatch(KeyName),
+    /// The ring holds a key the database has never recorded, outside `huigong keys rotate`.
+    #[error(
+        "{0} is not recorded for this database (vault_key_fingerprints): a new key is recorded only by `huigong keys rotate`, run once with the new key ring before any instance starts with it (docs/operations.md, Keys)"
+    )]
+    Unrecorded(KeyName),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,14 +66,15 @@ async fn stored(db: &Database) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         .map_err(StoreError::from)
 }
 
-/// Checks every key of `ring` against the recorded fingerprints and records those not seen
-/// before (the first start records them all; a key added for a rotation is recorded by the
-/// first start or `huigong keys rotate` that has it). Concurrent first starts with different
-/// keys: one records, the other finds the mismatch.
+/// Checks every key of `ring` against the recorded fingerprints. Keys not seen before are
+/// recorded only at the first start (nothing recorded yet: all of them) or when `record_new`
+/// (`huigong keys rotate`); otherwise they refuse ([`KeyCheckError::Unrecorded`]). Concurrent
+/// first starts with different keys: one records, the other finds the mismatch.
 pub async fn check_and_record(
     db: &Database,
     ring: &KeyRing,
     now: DateTime<Utc>,
+    record_new: bool,
 ) -> Result<KeyCheck, KeyCheckError> {
     let mut known = stored(db).await?;
     let mut check = KeyCheck {
@@ -75,6 +86,9 @@ pub async fn check_and_record(
         let key = name.as_stored();
         if known.iter().any(|(k, _)| *k == key) {
             continue;
+        }
+        if !check.first && !record_new {
+            return Err(KeyCheckError::Unrecorded(*name));
         }
         let insert = Query::insert()
             .into_table(Alias::new(TABLE))

@@ -8,6 +8,11 @@
 //! trip as the session ([`Sessions::get_with`]), so the check costs no query and no extra round
 //! trip, and holds on every instance at its next request. Epochs live [`EPOCH_TTL`] after their
 //! last change, far longer than any session.
+//!
+//! Every session is opened under an epoch: an account without one gets one first. So a lost
+//! epoch (Redis evicting or losing keys) **ends** the account's sessions instead of bringing
+//! back those a revoke had ended; Redis must still not evict keys (`maxmemory-policy
+//! noeviction`, docs/operations.md), or accounts are logged out at random.
 
 use crate::ephemeral::{Ephemeral, EphemeralError};
 use chrono::{DateTime, Utc};
@@ -84,8 +89,22 @@ impl Sessions {
     /// account may log in, and open the session under it ([`Sessions::create_under`]): a
     /// disabling that commits after the check bumps the epoch after this read, so the session
     /// is dead on arrival.
+    /// An account without an epoch gets one here, so every session has one to lose.
     pub async fn epoch(&self, user_id: Uuid) -> Result<Epoch, EphemeralError> {
-        let value = self.store.get(&epoch_key(user_id)).await?;
+        let key = epoch_key(user_id);
+        if let Some(value) = self.store.get(&key).await? {
+            return Ok(Epoch(Some(String::from_utf8_lossy(&value).into_owned())));
+        }
+        let fresh = new_epoch();
+        if self
+            .store
+            .set_if_absent(&key, fresh.as_bytes(), EPOCH_TTL)
+            .await?
+        {
+            return Ok(Epoch(Some(fresh)));
+        }
+        // Another login or a revoke set one meanwhile: that one is current.
+        let value = self.store.get(&key).await?;
         Ok(Epoch(
             value.map(|v| String::from_utf8_lossy(&v).into_owned()),
         ))
@@ -175,13 +194,8 @@ impl Sessions {
     /// Ends every session of `user_id` at once, on every instance, and any opened under an
     /// epoch read before this call.
     pub async fn revoke_all(&self, user_id: Uuid) -> Result<(), EphemeralError> {
-        let epoch = format!(
-            "{:016x}{:016x}",
-            rand::random::<u64>(),
-            rand::random::<u64>()
-        );
         self.store
-            .set(&epoch_key(user_id), epoch.as_bytes(), EPOCH_TTL)
+            .set(&epoch_key(user_id), new_epoch().as_bytes(), EPOCH_TTL)
             .await
     }
 
@@ -199,8 +213,18 @@ fn parse(id: Uuid, bytes: Option<&[u8]>) -> Option<Stored> {
     Some(s)
 }
 
+fn new_epoch() -> String {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+/// A session is alive only under its account's current epoch; one without an epoch (or whose
+/// account lost its epoch) never is.
 fn decode(s: Stored, epoch: Option<String>, now: DateTime<Utc>) -> Option<SessionRecord> {
-    if s.expires_at <= now || s.epoch != epoch {
+    if s.expires_at <= now || s.epoch.is_none() || s.epoch != epoch {
         return None;
     }
     Some(SessionRecord {

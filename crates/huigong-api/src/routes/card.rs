@@ -60,6 +60,11 @@ pub(crate) fn failures_key(user: Uuid, day: i64) -> String {
     format!("card:preview-failures:{user}:{day}")
 }
 
+/// The counter of an account's successful activation previews on Beijing day `day`.
+fn successes_key(user: Uuid, day: i64) -> String {
+    format!("card:preview-successes:{user}:{day}")
+}
+
 /// What a preview remembers until it is confirmed (or expires).
 #[derive(Debug, Serialize, Deserialize)]
 struct StoredPreview {
@@ -90,7 +95,8 @@ pub struct PreviewView {
 }
 
 /// Looks the worker up on the roster by ID number and name; answers who the card would
-/// belong to. Limited: failed previews per account per day, previews per IP per hour.
+/// belong to. Limited: failed previews per account per day (`card.max_failed_previews_per_day`),
+/// successful ones per account per day (`card.max_previews_per_day`), previews per IP per hour.
 #[utoipa::path(
     tag = "card",
     security(("bearer" = [])),
@@ -99,7 +105,7 @@ pub struct PreviewView {
         (status = 200, body = PreviewView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
         (status = 404, body = ErrorBody, description = "`not_on_roster`: no active member with this name and ID number"),
-        (status = 429, body = ErrorBody, description = "`too_many_attempts`, with `Retry-After`"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`, with `Retry-After`: failed previews, successful previews (`card.max_previews_per_day`) or previews from this address"),
     )
 )]
 #[post("/api/v1/card/activation/preview")]
@@ -137,12 +143,27 @@ pub async fn preview(
         store.decrement(&failures_key).await?;
         return Err(too_many("今日核验失败次数过多，请明天再试", day_left));
     }
+    // A success tells who the pair works for, so successes are reserved too (their own daily
+    // budget): a preview holds one of each until the lookup says which it was.
+    let successes_key = successes_key(caller.user_id, day);
+    let reserved = store
+        .increment(&successes_key, Duration::from_secs(day_left + 1))
+        .await?;
+    if reserved > state.card.max_previews_per_day {
+        store.decrement(&successes_key).await?;
+        store.decrement(&failures_key).await?;
+        return Err(too_many("今日核验次数已达上限，请明天再试", day_left));
+    }
     let found = cards::find_eligible(&state.db.conn, &state.vault, &id_number, &name).await;
     let holder = match found {
         Ok(Some(holder)) => holder,
-        Ok(None) => return Err(not_on_roster()),
+        Ok(None) => {
+            store.decrement(&successes_key).await?;
+            return Err(not_on_roster());
+        }
         Err(e) => {
-            // Not a failed guess: give the attempt back (best effort; the store may be down).
+            // Not a guess at all: give both back (best effort; the store may be down).
+            let _ = store.decrement(&successes_key).await;
             let _ = store.decrement(&failures_key).await;
             return Err(e.into());
         }
