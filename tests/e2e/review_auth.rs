@@ -66,7 +66,7 @@ async fn my_id(app: &TestApp, token: &str) -> uuid::Uuid {
 }
 
 #[tokio::test]
-async fn item3_the_addresses_of_one_ipv6_64_share_one_count() {
+async fn item8_the_addresses_of_one_ipv6_64_share_one_count() {
     let app = TestApp::spawn_with(|s| {
         s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
         s.card.max_previews_per_ip_per_hour = 2;
@@ -87,7 +87,7 @@ async fn item3_the_addresses_of_one_ipv6_64_share_one_count() {
 }
 
 #[tokio::test]
-async fn item3_one_username_guessed_from_many_addresses_locks_all_but_the_owners_addresses() {
+async fn item9_one_username_guessed_from_many_addresses_locks_all_but_the_owners_addresses() {
     let app = TestApp::spawn_with(|s| {
         s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
         s.auth.max_failed_logins_per_account = 6;
@@ -139,7 +139,7 @@ async fn item3_one_username_guessed_from_many_addresses_locks_all_but_the_owners
 }
 
 #[tokio::test]
-async fn item9_successful_previews_are_capped_per_account_per_day_even_in_a_burst() {
+async fn item8_successful_previews_are_capped_per_account_per_day_even_in_a_burst() {
     let w = world().await;
     let (name, id) = ("张三丰", id_number("19900101", 1));
     created(
@@ -187,7 +187,7 @@ async fn item9_successful_previews_are_capped_per_account_per_day_even_in_a_burs
 }
 
 #[tokio::test]
-async fn item10_an_ipv4_mapped_trusted_proxy_block_works_and_panics_nothing() {
+async fn item8_an_ipv4_mapped_trusted_proxy_block_works_and_panics_nothing() {
     let app = TestApp::spawn_with(|s| {
         s.server.trusted_proxies = vec!["::ffff:127.0.0.0/104".into()];
         s.card.max_previews_per_ip_per_hour = 1;
@@ -213,7 +213,7 @@ async fn item10_an_ipv4_mapped_trusted_proxy_block_works_and_panics_nothing() {
 }
 
 #[tokio::test]
-async fn item11_a_disabled_admin_is_refused_even_if_its_sessions_epoch_was_lost() {
+async fn item10_a_disabled_admin_is_refused_even_if_its_sessions_epoch_was_lost() {
     let w = world().await;
     let id = my_id(&w.app, &w.union_a_token).await;
     let org = format!("/api/v1/admin/orgs/{}", w.union_a);
@@ -237,7 +237,7 @@ async fn item11_a_disabled_admin_is_refused_even_if_its_sessions_epoch_was_lost(
 }
 
 #[tokio::test]
-async fn item11_a_lost_epoch_never_revives_sessions_a_revoke_ended() {
+async fn item10_a_lost_epoch_never_revives_sessions_a_revoke_ended() {
     let w = world().await;
     let worker = w.app.login("evicted-epoch-worker").await;
     let worker_id = my_id(&w.app, &worker).await;
@@ -269,7 +269,7 @@ async fn item11_a_lost_epoch_never_revives_sessions_a_revoke_ended() {
 }
 
 #[tokio::test]
-async fn item8_a_key_id_the_database_never_recorded_refuses_to_start() {
+async fn item12_a_key_id_the_database_never_recorded_refuses_to_start() {
     let app = TestApp::spawn().await;
     let material =
         huigong_server::keys::load_material(&app.settings).unwrap_or_else(|e| panic!("{e:#}"));

@@ -197,7 +197,7 @@ mod tests {
     }
 
     #[test]
-    fn item10_an_ipv4_mapped_block_becomes_its_ipv4_block_and_never_panics() {
+    fn item8_an_ipv4_mapped_block_becomes_its_ipv4_block_and_never_panics() {
         let t = TrustedProxies::parse(&["::ffff:10.0.0.0/104"]).unwrap_or_default();
         assert_eq!(t, TrustedProxies(vec![(ip("10.0.0.0"), 8)]));
         assert!(t.contains(ip("10.9.8.7")));
@@ -217,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn item3_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
+    fn item8_ipv6_clients_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
         assert_eq!(counted_as(ip("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
         assert_eq!(
             counted_as(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")),

@@ -690,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn item8_beyond_loopback_without_redis_only_a_declared_single_instance_starts() {
+    fn item12_beyond_loopback_without_redis_only_a_declared_single_instance_starts() {
         // Forgetting HUIGONG_PROFILE=production: real secrets, a server's address, no Redis.
         let mut vars: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
         vars.retain(|(k, _)| *k != "HUIGONG__REDIS__URL");

@@ -651,7 +651,7 @@ mod deploy_files {
 }
 
 #[test]
-fn item5_every_deploy_env_key_is_a_configuration_key_of_the_service() {
+fn deploy_every_deploy_env_key_is_a_configuration_key_of_the_service() {
     use deploy_files::*;
     let base = filled_env_example();
     assert!(
@@ -693,7 +693,7 @@ fn item5_every_deploy_env_key_is_a_configuration_key_of_the_service() {
 }
 
 #[test]
-fn item5_a_misspelt_key_in_a_deploy_file_would_be_refused() {
+fn deploy_a_misspelt_key_in_a_deploy_file_would_be_refused() {
     // The check above relies on the settings refusing unknown keys: prove that it does, for a
     // key renamed in the code but not in deploy/.
     let mut vars = deploy_files::filled_env_example();
@@ -710,7 +710,7 @@ fn item5_a_misspelt_key_in_a_deploy_file_would_be_refused() {
 }
 
 #[test]
-fn item5_env_example_with_compose_or_kubernetes_settings_starts_in_production() {
+fn deploy_env_example_with_compose_or_kubernetes_settings_starts_in_production() {
     use deploy_files::*;
     let base = filled_env_example();
     let compose = read("deploy/compose.yaml");
@@ -741,7 +741,7 @@ fn item5_env_example_with_compose_or_kubernetes_settings_starts_in_production() 
 }
 
 #[test]
-fn item5_deploy_ports_and_probes_match_the_service() {
+fn deploy_ports_and_probes_match_the_service() {
     use deploy_files::*;
     let mut vars = filled_env_example();
     for (key, value, commented) in assignments(&read("deploy/compose.yaml"))
@@ -814,7 +814,7 @@ fn item5_deploy_ports_and_probes_match_the_service() {
 }
 
 #[test]
-fn item2_the_shipped_deployments_trust_their_proxy_and_only_it() {
+fn item8_the_shipped_deployments_trust_their_proxy_and_only_it() {
     use deploy_files::*;
     use huigong_api::limits::TrustedProxies;
     use std::net::IpAddr;
