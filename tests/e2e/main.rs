@@ -25,6 +25,7 @@ mod operations;
 mod oracle;
 mod phone;
 mod reach;
+mod review;
 mod roster;
 mod sessions;
 mod totp;
