@@ -430,10 +430,13 @@ async fn a_name_or_unit_corrected_by_roster_import_or_re_entry_shows_at_once() {
         (s(&c["status"]), s(&c["holder"])),
         ("suspended".into(), "章*".into())
     );
+    // (The record's name differs: the clerk chooses the name given, `keep: roster`.)
+    let mut again = member("张三", &id, "男");
+    again["keep"] = serde_json::json!("roster");
     created(
         &w.app,
         &format!("/api/v1/admin/orgs/{}/members", w.union_b),
-        &member("张三", &id, "男"),
+        &again,
         &w.county_token,
     )
     .await;

@@ -182,7 +182,8 @@ async fn item1_masked_admin_answers_never_restore_what_the_mask_hid() {
     created(
         &w.app,
         &format!("/api/v1/admin/orgs/{}/terms", w.union_a),
-        &json!({"leader_name": LEADER, "committee": "委员若干", "starts_on": "2023-01-01", "ends_on": "2028-01-01"}),
+        // The committee names people: a masked view must not show it.
+        &json!({"leader_name": LEADER, "committee": format!("主席：{LEADER}；委员：{}、{}", people[0].name, people[1].name), "starts_on": "2023-01-01", "ends_on": "2028-01-01"}),
         &w.union_a_token,
     )
     .await;

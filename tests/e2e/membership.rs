@@ -455,7 +455,15 @@ async fn a_member_who_left_and_rejoins_gets_the_card_back() {
         &w.app,
         &w.county_token,
         &format!("/api/v1/admin/orgs/{}/roster/import?commit=true", w.union_a),
-        crate::roster::clerk_roster(&[crate::roster::row("郑十", &id, "男")], |_| {}),
+        // (With the mobile on record: an import never overwrites a former member's.)
+        crate::roster::clerk_roster(
+            &[{
+                let mut r = crate::roster::row("郑十", &id, "男");
+                r[5] = "13957212345";
+                r
+            }],
+            |_| {},
+        ),
     )
     .await;
     assert_eq!(

@@ -235,10 +235,13 @@ async fn item7_old_union_admin_reaches_only_history_after_transfer_leave_or_diss
         )
         .await;
     assert_eq!(status, 201, "{out}");
+    // (The new mobile differs from the record's: union B chooses it, `keep: roster`.)
+    let mut rejoin = entry("公孙晓月", &leaver_id, "13957200144", "乙公司工会");
+    rejoin["keep"] = json!("roster");
     let rejoined = created(
         app,
         &format!("/api/v1/admin/orgs/{}/members", w.union_b),
-        &entry("公孙晓月", &leaver_id, "13957200144", "乙公司工会"),
+        &rejoin,
         &b,
     )
     .await;

@@ -91,7 +91,18 @@ pub enum Imported {
     Done(ImportReport),
     /// A commit refused because of the listed errors; nothing was written.
     Refused(ImportReport),
+    /// A roster commit refused as a whole, naming no row: some ID numbers are active members
+    /// elsewhere under other names (409 `id_number_unavailable`, [`ID_NUMBERS_UNAVAILABLE`]).
+    /// Naming the rows would make commits a bulk membership oracle. Nothing was written.
+    Unavailable,
 }
+
+/// The neutral refusal of a whole roster commit: some of its ID numbers cannot be registered
+/// in this union. Which ones, and why, is not said.
+pub const ID_NUMBERS_UNAVAILABLE: &str = "名册中有身份证号码无法登记为本工会会员，本次未写入任何数据；请核对名册中的号码与姓名，如确属本工会职工，请联系上级工会核实";
+
+/// The row error of a person on record (a member nowhere) whose name or mobile differs.
+pub const RECORD_DIFFERS: &str = "此身份证号码已有登记信息，姓名或手机号与之不一致，导入不会改写；请核实后逐个登记此人并选择保留哪一份";
 
 /// The neutral refusal of a person whose ID number cannot be registered here: it is taken
 /// (an active member elsewhere, under another name), and the importer is not told by whom.
@@ -184,42 +195,48 @@ pub async fn roster(
     // budget, dry run or commit (issue 13, item 5).
     if let Some(budget) = &cx.budget {
         budget
-            .charge(u64::try_from(rows.len()).unwrap_or(u64::MAX), cx.now)
+            .charge(
+                org.id,
+                u64::try_from(rows.len()).unwrap_or(u64::MAX),
+                cx.now,
+            )
             .await
             .map_err(ImportFailure::Refused)?;
     }
     // A member of another union is reported as such only when the row gives the recorded
     // name; otherwise a check reads the row like a new person's, and only an actual commit
-    // refuses it, neutrally (`id_number_unavailable`).
-    let elsewhere_errors =
-        |conflicts: &[members::ElsewhereConflict], committing: bool| -> Vec<ImportProblem> {
-            conflicts
-                .iter()
-                .filter(|c| c.name_matches || committing)
-                .map(|c| {
-                    let r = &rows[c.index];
-                    if c.name_matches {
-                        ImportProblem {
-                            row: row_numbers[c.index],
-                            column: "身份证号码".to_owned(),
-                            code: "member_elsewhere".to_owned(),
-                            message: format!(
-                                "{}（{}）已是其他工会的会员，须先办理转出",
-                                mask_name(&r.name),
-                                r.id_number.masked()
-                            ),
-                        }
-                    } else {
-                        ImportProblem {
-                            row: row_numbers[c.index],
-                            column: "身份证号码".to_owned(),
-                            code: "id_number_unavailable".to_owned(),
-                            message: ID_NUMBER_UNAVAILABLE.to_owned(),
-                        }
-                    }
-                })
-                .collect()
-        };
+    // refuses — the whole file, naming no row (`Imported::Unavailable`). A person on record
+    // (a member nowhere) with another name or mobile is a row to review: an import never
+    // overwrites them.
+    let conflict_errors = |conflicts: &members::ImportConflicts| -> Vec<ImportProblem> {
+        let elsewhere = conflicts
+            .elsewhere
+            .iter()
+            .filter(|c| c.name_matches)
+            .map(|c| {
+                let r = &rows[c.index];
+                ImportProblem {
+                    row: row_numbers[c.index],
+                    column: "身份证号码".to_owned(),
+                    code: "member_elsewhere".to_owned(),
+                    message: format!(
+                        "{}（{}）已是其他工会的会员，须先办理转出",
+                        mask_name(&r.name),
+                        r.id_number.masked()
+                    ),
+                }
+            });
+        let differs = conflicts.differs.iter().map(|d| ImportProblem {
+            row: row_numbers[d.index],
+            column: if d.name { "姓名" } else { "联系电话" }.to_owned(),
+            code: "record_differs".to_owned(),
+            message: RECORD_DIFFERS.to_owned(),
+        });
+        elsewhere.chain(differs).collect()
+    };
+    // Whether a commit must be refused as a whole: a member elsewhere under another name.
+    let unavailable =
+        |conflicts: &members::ImportConflicts| conflicts.elsewhere.iter().any(|c| !c.name_matches);
     // A clean commit checks for members of other unions inside its own transaction; a dry
     // run, or a file with errors, checks here so that the report lists them all.
     let clean = parsed.errors.is_empty() && parsed.omitted_errors == 0;
@@ -227,7 +244,7 @@ pub async fn roster(
         Vec::new()
     } else {
         let all = members::import_conflicts(&cx.db.conn, cx.vault, org.id, &rows).await?;
-        let reported = elsewhere_errors(&all, false);
+        let reported = conflict_errors(&all);
         audit_check(&cx, org, "roster.dry_run", rows.len(), reported.len()).await?;
         reported
     };
@@ -253,18 +270,16 @@ pub async fn roster(
             report.unchanged = Some(outcome.unchanged);
             Ok(Imported::Done(report))
         }
-        // Some are members elsewhere (or joined meanwhile): nothing was written.
-        Err(ImportError::Elsewhere(conflicts)) => {
-            report.errors = elsewhere_errors(&conflicts, true);
-            report.valid = report.rows.saturating_sub(count(conflicts.len()));
-            audit_check(
-                &cx,
-                org,
-                "roster.import_refused",
-                rows.len(),
-                conflicts.len(),
-            )
-            .await?;
+        // Some are members elsewhere (or joined meanwhile), or on record with other details:
+        // nothing was written.
+        Err(ImportError::Conflicts(conflicts)) => {
+            let found = conflicts.elsewhere.len() + conflicts.differs.len();
+            audit_check(&cx, org, "roster.import_refused", rows.len(), found).await?;
+            if unavailable(&conflicts) {
+                return Ok(Imported::Unavailable);
+            }
+            report.errors = sorted(conflict_errors(&conflicts));
+            report.valid = report.rows.saturating_sub(count(report.errors.len()));
             Ok(Imported::Refused(report))
         }
         Err(ImportError::Store(e)) => Err(e.into()),

@@ -19,8 +19,8 @@ pub struct CheckLimits {
     pub applications_per_account_per_day: u64,
     /// Applications to join per client address per hour.
     pub applications_per_ip_per_hour: u64,
-    /// Roster rows (dry runs and commits) and single members one admin may check against the
-    /// county's membership per (Beijing) day.
+    /// Roster rows (dry runs and commits) and single members one admin — and, separately, one
+    /// grassroots union — may check against the county's membership per (Beijing) day.
     pub roster_checked_rows_per_day: u64,
     /// Union set-up submissions one WeChat account may make per (Beijing) day.
     pub union_submissions_per_account_per_day: u64,
@@ -33,7 +33,7 @@ impl Default for CheckLimits {
         Self {
             applications_per_account_per_day: 5,
             applications_per_ip_per_hour: 60,
-            roster_checked_rows_per_day: 200_000,
+            roster_checked_rows_per_day: 20_000,
             union_submissions_per_account_per_day: 3,
             union_submissions_per_ip_per_hour: 20,
         }
@@ -120,33 +120,42 @@ impl<'a> RowBudget<'a> {
         }
     }
 
-    /// Takes `rows` from today's budget (Beijing day), before they are checked; 429
-    /// `too_many_attempts` when they do not fit (a file larger than what is left takes
-    /// nothing).
-    pub async fn charge(&self, rows: u64, now: DateTime<Utc>) -> Result<(), ApiError> {
+    /// Takes `rows` checked for grassroots union `org` from today's budgets (Beijing day) —
+    /// the admin's and the union's, so that several accounts of one union share one budget —
+    /// before they are checked; 429 `too_many_attempts` when they do not fit in either (a file
+    /// larger than what is left takes nothing). Rows are taken whatever the check finds: a
+    /// refused commit costs what a dry run costs.
+    pub async fn charge(&self, org: Uuid, rows: u64, now: DateTime<Utc>) -> Result<(), ApiError> {
         if rows == 0 {
             return Ok(());
         }
         let (day, day_left) = window(now, DAY, BEIJING_OFFSET);
-        let key = format!("roster:checked:{}:{day}", self.user_id);
-        let used = self
-            .store
-            .get(&key)
-            .await?
-            .and_then(|v| String::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
+        let keys = [
+            format!("roster:checked:{}:{day}", self.user_id),
+            format!("roster:checked:org:{org}:{day}"),
+        ];
         let refused = || too_many("今日核对的人员数已达上限，请明天再试", day_left);
-        if used.saturating_add(rows) > self.per_day {
-            return Err(refused());
+        for key in &keys {
+            let used = self
+                .store
+                .get(key)
+                .await?
+                .and_then(|v| String::from_utf8(v).ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            if used.saturating_add(rows) > self.per_day {
+                return Err(refused());
+            }
         }
-        // Reserved atomically: of concurrent requests, those past the limit are refused.
-        let after = self
-            .store
-            .increment_by(&key, rows, Duration::from_secs(day_left + 1))
-            .await?;
-        if after > self.per_day {
-            return Err(refused());
+        // Reserved atomically: of concurrent requests, those past either limit are refused.
+        for key in &keys {
+            let after = self
+                .store
+                .increment_by(key, rows, Duration::from_secs(day_left + 1))
+                .await?;
+            if after > self.per_day {
+                return Err(refused());
+            }
         }
         Ok(())
     }

@@ -411,6 +411,9 @@ async fn import(
     let (report, refused) = match result {
         Ok(Imported::Done(report)) => (report, false),
         Ok(Imported::Refused(report)) => (report, true),
+        Ok(Imported::Unavailable) => anyhow::bail!(
+            "refused, nothing written: some ID numbers are active members of other unions under other names"
+        ),
         Err(ImportFailure::Workbook(e)) => anyhow::bail!("{}: {}", file.display(), e.message_zh()),
         Err(ImportFailure::Conflict) => anyhow::bail!(
             "a concurrent import registered some of the same records; nothing was written, run it again"

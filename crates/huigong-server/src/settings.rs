@@ -306,7 +306,8 @@ impl Default for ApplicationsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RosterConfig {
-    /// Rows (roster dry runs and commits, single members added) one admin may check per day.
+    /// Rows (roster dry runs and commits, single members added) one admin, and one grassroots
+    /// union, may check per day.
     pub max_checked_rows_per_day: u64,
 }
 

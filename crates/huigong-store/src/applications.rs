@@ -479,42 +479,29 @@ pub async fn approve(
     {
         return Err(ReviewError::AlreadyMember);
     }
-    // Never overwrite a recorded name or mobile silently: the reviewer chooses.
-    let recorded = people::find_by_id_number(&txn, vault, &application.id_number).await?;
-    let (name, mobile): (&str, Option<&Mobile>) = match (&recorded, keep) {
-        (Some(person), keep) if differences(person, &application) != (false, false) => {
-            match keep {
-                None => return Err(ReviewError::DetailsDiffer),
-                Some(Keep::Roster) => (
-                    person.name.as_str(),
-                    // A mobile not on record yet is filled in, never replaced.
-                    person
-                        .mobile
-                        .is_none()
-                        .then_some(application.mobile.as_ref())
-                        .flatten(),
-                ),
-                Some(Keep::Application) => (application.name.as_str(), application.mobile.as_ref()),
-            }
-        }
-        _ => (application.name.as_str(), application.mobile.as_ref()),
-    };
+    // Never overwrite a recorded name or mobile silently: the reviewer chooses (the rule of
+    // `members::add_in`).
     let added = members::add_in(
         &txn,
         vault,
         application.org_id,
         PersonInput {
             id_number: &application.id_number,
-            name,
-            mobile,
+            name: &application.name,
+            mobile: application.mobile.as_ref(),
         },
         &application.fields,
+        keep.map(|k| match k {
+            Keep::Roster => members::Keep::Record,
+            Keep::Application => members::Keep::Given,
+        }),
         actor,
         now,
     )
     .await;
     let member = match added {
         Ok(member) => member,
+        Err(AddMemberError::RecordDiffers { .. }) => return Err(ReviewError::DetailsDiffer),
         Err(AddMemberError::AlreadyMember { .. } | AddMemberError::Store(StoreError::Conflict)) => {
             return Err(ReviewError::AlreadyMember);
         }
@@ -558,12 +545,7 @@ pub enum Keep {
 /// Whether the application's name, and its mobile, differ from the person's record (a mobile
 /// differs only when both are given).
 fn differences(person: &people::Person, application: &Application) -> (bool, bool) {
-    let name = person.name.as_str() != application.name.as_str();
-    let mobile = match (&person.mobile, &application.mobile) {
-        (Some(a), Some(b)) => a.as_str() != b.as_str(),
-        _ => false,
-    };
-    (name, mobile)
+    members::record_differs(person, &application.name, application.mobile.as_ref())
 }
 
 /// What a reviewer must know about a pending application's ID number before deciding.
@@ -595,10 +577,12 @@ impl Conflict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReviewInfo {
     pub conflict: Conflict,
-    /// The person is on record with another name: approving needs a [`Keep`] choice.
-    pub name_differs: bool,
-    /// The person is on record with another mobile: approving needs a [`Keep`] choice.
-    pub mobile_differs: bool,
+    /// Whether the person is on record with another name, and with another mobile (approving
+    /// then needs a [`Keep`] choice). `None` — not said — when the number is on a roster
+    /// elsewhere or pending elsewhere: otherwise an admin could apply to its own union with a
+    /// guessed name and mobile and read whether they are another union's member's (issue 13
+    /// review).
+    pub differs: Option<(bool, bool)>,
 }
 
 /// [`ReviewInfo`] of each pending application among `applications`, by application id.
@@ -609,10 +593,6 @@ pub async fn review_info<C: ConnectionTrait>(
 ) -> Result<HashMap<Uuid, ReviewInfo>, StoreError> {
     let mut info = HashMap::new();
     for a in applications.iter().filter(|a| a.status == "pending") {
-        let person = people::find_by_id_number(conn, vault, &a.id_number).await?;
-        let (name_differs, mobile_differs) = person
-            .as_ref()
-            .map_or((false, false), |p| differences(p, a));
         let member_of = members::active_of_id_number(conn, vault, &a.id_number)
             .await?
             .map(|(_, org_id)| org_id);
@@ -639,14 +619,16 @@ pub async fn review_info<C: ConnectionTrait>(
                 }
             }
         };
-        info.insert(
-            a.id,
-            ReviewInfo {
-                conflict,
-                name_differs,
-                mobile_differs,
-            },
-        );
+        let differs = match conflict {
+            Conflict::OnRosterElsewhere | Conflict::PendingElsewhere => None,
+            Conflict::None | Conflict::OnRosterHere => Some(
+                people::find_by_id_number(conn, vault, &a.id_number)
+                    .await?
+                    .as_ref()
+                    .map_or((false, false), |p| differences(p, a)),
+            ),
+        };
+        info.insert(a.id, ReviewInfo { conflict, differs });
     }
     Ok(info)
 }
@@ -711,6 +693,9 @@ async fn review_audit<C: crate::audit::AuditTxn>(
 #[derive(Debug, Clone)]
 pub struct ListedApplication {
     pub application: Application,
+    /// Approved applications only: a pending one's ID number is the applicant's word, and its
+    /// card status would tell an admin who applied with a guessed number whether that person
+    /// holds a card (issue 13 review). Always `false` for a pending application.
     pub card_active: bool,
     pub signature_png: Option<Zeroizing<String>>,
 }
@@ -744,8 +729,8 @@ pub async fn signed_list<C: ConnectionTrait>(
     }
     let mut listed = Vec::with_capacity(rows.len());
     for application in assemble(conn, vault, rows).await? {
-        let card_active =
-            match people::find_by_id_number(conn, vault, &application.id_number).await? {
+        let card_active = application.status == "approved"
+            && match people::find_by_id_number(conn, vault, &application.id_number).await? {
                 Some(person) => crate::cards::live_card_of_person(conn, person.id)
                     .await?
                     .is_some_and(|c| c.status == crate::cards::CardStatus::Active),

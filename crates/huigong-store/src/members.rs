@@ -51,8 +51,45 @@ pub enum AddMemberError {
         org_name: String,
         name_matches: bool,
     },
+    /// The person is on record (not an active member) with another name, or another mobile,
+    /// and no [`Keep`] choice was made: nothing is overwritten silently (issue 13 review).
+    #[error("the record's name or mobile differs")]
+    RecordDiffers { name: bool, mobile: bool },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Which details to keep when what is given for a person differs from their record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The name and mobile given replace the record's (audited `person.update`).
+    Given,
+    /// The record's name and mobile stay (a mobile not on record yet is filled in).
+    Record,
+}
+
+impl Keep {
+    fn audit_field(self) -> &'static str {
+        match self {
+            Keep::Given => "keep=given",
+            Keep::Record => "keep=record",
+        }
+    }
+}
+
+/// Whether `name`, and `mobile`, differ from the person's record: the rule, written once, of
+/// what may not be overwritten without a [`Keep`] choice. A mobile differs only when both are
+/// given (one not on record yet is filled in).
+pub fn record_differs(
+    person: &Person,
+    name: &str,
+    mobile: Option<&huigong_core::phone::Mobile>,
+) -> (bool, bool) {
+    let mobile_differs = match (&person.mobile, mobile) {
+        (Some(a), Some(b)) => a.as_str() != b.as_str(),
+        _ => false,
+    };
+    (person.name.as_str() != name, mobile_differs)
 }
 
 async fn active_membership_of<C: ConnectionTrait>(
@@ -85,8 +122,9 @@ async fn already_member<C: ConnectionTrait>(
 
 /// Adds a member to grassroots union `org_id`: records (or updates) the person and creates the
 /// membership, with audit events, in one transaction. Nothing is written when it fails. A
-/// corrected name changes the view of the person's card (say, one suspended when they left):
-/// it is invalidated after the commit.
+/// person on record with another name or mobile needs `keep` (see [`add_in`]). A corrected
+/// name changes the view of the person's card (say, one suspended when they left): it is
+/// invalidated after the commit.
 #[allow(clippy::too_many_arguments)]
 pub async fn add(
     db: &Database,
@@ -95,11 +133,12 @@ pub async fn add(
     org_id: Uuid,
     person: PersonInput<'_>,
     fields: &RosterFields,
+    keep: Option<Keep>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Member, AddMemberError> {
     let txn = db.begin_write().await?;
-    match add_in(&txn, vault, org_id, person, fields, actor, now).await {
+    match add_in(&txn, vault, org_id, person, fields, keep, actor, now).await {
         Ok(member) => {
             let mut stale = StaleViews::new();
             stale.holders_of([member.person.id]);
@@ -130,24 +169,78 @@ pub async fn add(
 /// [`add`] in the caller's transaction. A concurrent add of the same person that won the
 /// unique index is `AddMemberError::Store(StoreError::Conflict)`; the caller must then roll
 /// back.
+///
+/// A person on record (a former member, say) whose recorded name or mobile differs from the
+/// one given is never overwritten silently: without `keep` the add is refused
+/// (`AddMemberError::RecordDiffers`); with it, the choice is audited (`person.record_choice`,
+/// fields: the differing ones and `keep=given|record`).
+#[allow(clippy::too_many_arguments)]
 pub async fn add_in<C: crate::audit::AuditTxn>(
     txn: &C,
     vault: &KeyRing,
     org_id: Uuid,
     person: PersonInput<'_>,
     fields: &RosterFields,
+    keep: Option<Keep>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Member, AddMemberError> {
+    let known = people::find_by_id_number(txn, vault, person.id_number).await?;
     // An active member is refused before anything is written (a name given for them is not
     // the clerk's to correct from here).
-    if let Some(known) = people::find_by_id_number(txn, vault, person.id_number).await?
+    if let Some(known) = &known
         && let Some(existing) = active_membership_of(txn, known.id).await?
     {
         let name_matches = known.name.as_str() == person.name;
         return Err(already_member(txn, &existing, name_matches).await);
     }
+    let mut choice: Option<(Keep, Vec<&'static str>)> = None;
+    let person = match &known {
+        Some(record) => {
+            let (name, mobile) = record_differs(record, person.name, person.mobile);
+            if !name && !mobile {
+                person
+            } else {
+                let Some(keep) = keep else {
+                    return Err(AddMemberError::RecordDiffers { name, mobile });
+                };
+                let mut differing = Vec::new();
+                if name {
+                    differing.push("name");
+                }
+                if mobile {
+                    differing.push("mobile");
+                }
+                differing.push(keep.audit_field());
+                choice = Some((keep, differing));
+                match keep {
+                    Keep::Given => person,
+                    Keep::Record => PersonInput {
+                        id_number: person.id_number,
+                        name: record.name.as_str(),
+                        mobile: record.mobile.is_none().then_some(person.mobile).flatten(),
+                    },
+                }
+            }
+        }
+        None => person,
+    };
     let (person, _) = people::save(txn, vault, person, actor, now).await?;
+    if let Some((_, differing)) = &choice {
+        audit::record(
+            txn,
+            actor,
+            &Entry {
+                action: "person.record_choice",
+                target_type: "person",
+                target_id: Some(person.id.to_string()),
+                fields: differing,
+                outcome: Outcome::Success,
+            },
+            now,
+        )
+        .await?;
+    }
     if let Some(existing) = active_membership_of(txn, person.id).await? {
         return Err(already_member(txn, &existing, true).await);
     }
@@ -496,6 +589,32 @@ pub struct ElsewhereConflict {
     pub name_matches: bool,
 }
 
+/// A row whose person is on record, without an active membership, with another name or
+/// mobile: an import does not overwrite them (issue 13 review); the row needs review (a single
+/// add with a `keep` choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiffersFromRecord {
+    /// Index into the imported rows.
+    pub index: usize,
+    pub name: bool,
+    pub mobile: bool,
+}
+
+/// What checking rows against the county's records found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportConflicts {
+    /// Rows whose people are active members of another union.
+    pub elsewhere: Vec<ElsewhereConflict>,
+    /// Rows whose people are on record, not members, with another name or mobile.
+    pub differs: Vec<DiffersFromRecord>,
+}
+
+impl ImportConflicts {
+    pub fn is_empty(&self) -> bool {
+        self.elsewhere.is_empty() && self.differs.is_empty()
+    }
+}
+
 /// What a committed import did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ImportOutcome {
@@ -509,9 +628,10 @@ pub struct ImportOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    /// Some people are active members elsewhere; nothing was written.
-    #[error("{} rows belong to other unions", .0.len())]
-    Elsewhere(Vec<ElsewhereConflict>),
+    /// Some people are active members elsewhere, or on record with other details; nothing
+    /// was written.
+    #[error("{} rows belong to other unions, {} differ from the record", .0.elsewhere.len(), .0.differs.len())]
+    Conflicts(ImportConflicts),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -571,10 +691,10 @@ async fn active_by_person<C: ConnectionTrait>(
     Ok(found)
 }
 
-/// The rows whose people are active members of another union, the rows' blind indexes, and
-/// the people already known (by blind index).
+/// The rows in conflict, the rows' blind indexes, and the people already known (by blind
+/// index).
 type Placement = (
-    Vec<ElsewhereConflict>,
+    ImportConflicts,
     Vec<Vec<u8>>,
     std::collections::HashMap<Vec<u8>, Uuid>,
 );
@@ -605,20 +725,34 @@ async fn elsewhere<C: ConnectionTrait>(
             .await?;
         union_of.extend(rows);
     }
-    // The recorded names of the people who are members elsewhere (only those are decrypted).
-    let elsewhere_ids: Vec<Uuid> = union_of
-        .iter()
-        .filter(|&(_, &o)| o != org_id)
-        .map(|(&p, _)| p)
+    // The recorded names of the people who are members elsewhere, and the records of the
+    // people who are members nowhere (only those are decrypted).
+    let decrypted_ids: Vec<Uuid> = people
+        .values()
+        .filter(|p| union_of.get(p).is_none_or(|&o| o != org_id))
+        .copied()
         .collect();
-    let recorded = crate::people::get_many(conn, vault, &elsewhere_ids).await?;
+    let recorded = crate::people::get_many(conn, vault, &decrypted_ids).await?;
     let mut names = std::collections::HashMap::new();
     let mut conflicts = Vec::new();
+    let mut differs = Vec::new();
     for (index, bidx) in indexes.iter().enumerate() {
         let Some(person_id) = people.get(bidx) else {
             continue;
         };
         let Some(&member_of) = union_of.get(person_id) else {
+            // On record, a member nowhere: its details are not overwritten by an import.
+            if let Some(record) = recorded.get(person_id) {
+                let row = &rows[index];
+                let (name, mobile) = record_differs(record, &row.name, row.mobile.as_ref());
+                if name || mobile {
+                    differs.push(DiffersFromRecord {
+                        index,
+                        name,
+                        mobile,
+                    });
+                }
+            }
             continue;
         };
         if member_of == org_id {
@@ -642,21 +776,31 @@ async fn elsewhere<C: ConnectionTrait>(
             name_matches,
         });
     }
-    Ok((conflicts, indexes, people))
+    Ok((
+        ImportConflicts {
+            elsewhere: conflicts,
+            differs,
+        },
+        indexes,
+        people,
+    ))
 }
 
-/// The rows whose people are already active members of another union (a dry run's check).
+/// The rows whose people are already active members of another union, or on record with
+/// other details (a dry run's check).
 pub async fn import_conflicts<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     org_id: Uuid,
     rows: &[ImportRow],
-) -> Result<Vec<ElsewhereConflict>, StoreError> {
+) -> Result<ImportConflicts, StoreError> {
     Ok(elsewhere(conn, vault, org_id, rows).await?.0)
 }
 
 /// Imports a validated roster into grassroots union `org_id` in one transaction: creates the
-/// people not yet known, updates names and mobiles that changed, creates or updates the
+/// people not yet known, updates the names and mobiles of this union's members that changed
+/// (people on record who are members nowhere keep theirs: a difference refuses the import,
+/// see [`ImportConflicts::differs`]; a mobile not on record yet is filled in), creates or updates the
 /// memberships, and records one audit event. Any conflict writes nothing. The cached card
 /// views of the people whose name or membership changed are invalidated after the commit.
 #[allow(clippy::too_many_arguments)]
@@ -673,7 +817,7 @@ pub async fn import(
     let started = std::time::Instant::now();
     let (conflicts, indexes, known) = elsewhere(&txn, vault, org_id, rows).await?;
     if !conflicts.is_empty() {
-        return Err(ImportError::Elsewhere(conflicts));
+        return Err(ImportError::Conflicts(conflicts));
     }
     tracing::debug!(
         rows = rows.len(),

@@ -176,7 +176,8 @@ pub struct ApplicationView {
     pub conflict: Option<ApplicationConflict>,
     /// Reviewers only, pending applications only: the details on the person's record that
     /// differ from the application (`name`, `mobile`). When not empty, approving needs
-    /// `{"keep": "roster" | "application"}`.
+    /// `{"keep": "roster" | "application"}`. Left out when `conflict` is `on_roster_elsewhere`
+    /// or `pending_elsewhere` (it would confirm a guessed name or mobile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub differs_from_record: Option<Vec<String>>,
 }
@@ -211,14 +212,16 @@ fn review_view(a: Application, info: Option<&applications::ReviewInfo>) -> Appli
     let mut v = view(a);
     if let Some(info) = info {
         v.conflict = Some(info.conflict.into());
-        let mut differs = Vec::new();
-        if info.name_differs {
-            differs.push("name".to_owned());
-        }
-        if info.mobile_differs {
-            differs.push("mobile".to_owned());
-        }
-        v.differs_from_record = Some(differs);
+        v.differs_from_record = info.differs.map(|(name, mobile)| {
+            let mut differs = Vec::new();
+            if name {
+                differs.push("name".to_owned());
+            }
+            if mobile {
+                differs.push("mobile".to_owned());
+            }
+            differs
+        });
     }
     v
 }
@@ -344,6 +347,7 @@ pub async fn apply(
             unit_name: b.unit_name.clone(),
             employment_status: b.employment_status.clone(),
             union_post: b.union_post.clone(),
+            keep: None,
         },
         state.clock.now().date_naive(),
     )?;

@@ -302,7 +302,9 @@ pub struct TermView {
     /// The chair: masked (`赵**`) unless read with `full=true` (audited).
     #[schema(example = "赵**")]
     pub leader_name: String,
-    pub committee: String,
+    /// The committee as the union wrote it (it names people): only with `full=true`
+    /// (audited); `null` in masked views.
+    pub committee: Option<String>,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
     pub created_at: DateTime<Utc>,
@@ -317,7 +319,7 @@ fn term_view(t: Term, full: bool) -> TermView {
         } else {
             mask_name(&t.leader_name)
         },
-        committee: t.committee,
+        committee: full.then_some(t.committee),
         starts_on: t.starts_on,
         ends_on: t.ends_on,
         created_at: t.created_at,
@@ -382,12 +384,12 @@ pub async fn add_term(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TermsQuery {
-    /// `true` for the chairs' names unmasked (recorded in the audit log).
+    /// `true` for the chairs' names unmasked and the committees (recorded in the audit log).
     full: Option<bool>,
 }
 
-/// The terms of a union of the caller's subtree, newest first; the chairs' names masked
-/// unless `full=true` (audited `org.read_full`).
+/// The terms of a union of the caller's subtree, newest first; the chairs' names masked and
+/// the committees left out unless `full=true` (audited `org.read_full`).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -411,7 +413,7 @@ pub async fn list_terms(
         huigong_store::orgs::record_full_read(
             &state.db,
             &[id],
-            &["term_leader_name"],
+            &["term_leader_name", "term_committee"],
             &admin.actor(&req),
             state.clock.now(),
         )

@@ -140,6 +140,22 @@ pub struct AddMemberRequest {
     pub unit_name: String,
     pub employment_status: String,
     pub union_post: String,
+    /// Required when the person is on record (a former member, say) with another name or
+    /// mobile (409 `record_differs`): `roster` — the name and mobile given here replace the
+    /// record's; `record` — the record's stay (a mobile not on record yet is filled in). The
+    /// choice is audited (`person.record_choice`).
+    #[serde(default)]
+    pub keep: Option<KeepRecord>,
+}
+
+/// Which details to keep when a member added is on record with another name or mobile.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepRecord {
+    /// The name and mobile given replace the record's.
+    Roster,
+    /// The record's name and mobile stay.
+    Record,
 }
 
 /// A member's roster fields, validated.
@@ -220,8 +236,8 @@ pub(crate) fn union_not_active() -> ApiError {
         (status = 201, body = MemberView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`already_member` (of a union in the caller's subtree, or of another union when the name given is the one recorded), `id_number_unavailable` (the ID number cannot be registered here: neutral), or `union_not_active`"),
-        (status = 429, body = ErrorBody, description = "`too_many_attempts`: the admin's daily budget of people checked (`roster.max_checked_rows_per_day`) is used up"),
+        (status = 409, body = ErrorBody, description = "`already_member` (of a union in the caller's subtree, or of another union when the name given is the one recorded), `id_number_unavailable` (the ID number cannot be registered here: neutral), `record_differs` (field `keep`: the person is on record with another name or mobile; say which to keep), or `union_not_active`"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: the admin's or the union's daily budget of people checked (`roster.max_checked_rows_per_day`) is used up"),
     )
 )]
 #[post("/api/v1/admin/orgs/{id}/members")]
@@ -252,7 +268,7 @@ pub async fn add_member(
     } = roster_entry(&b, state.clock.now().date_naive())?;
     // One person checked against the county's membership: one row of the daily budget.
     crate::membership_checks::RowBudget::of(&state, admin.caller.user_id)
-        .charge(1, state.clock.now())
+        .charge(org.id, 1, state.clock.now())
         .await?;
     let added = members::add(
         &state.db,
@@ -265,12 +281,22 @@ pub async fn add_member(
             mobile: mobile.as_ref(),
         },
         &fields,
+        b.keep.map(|k| match k {
+            KeepRecord::Roster => members::Keep::Given,
+            KeepRecord::Record => members::Keep::Record,
+        }),
         &admin.actor(&req),
         state.clock.now(),
     )
     .await;
     match added {
         Ok(member) => Ok(HttpResponse::Created().json(view(member, false))),
+        Err(AddMemberError::RecordDiffers { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "record_differs",
+            "此身份证号码已有登记信息，姓名或手机号与之不一致；请核实后选择保留哪一份（keep: roster 采用本次填写的，record 保留已登记的）",
+        )
+        .with_field("keep")),
         Err(AddMemberError::AlreadyMember {
             org_id,
             org_name,

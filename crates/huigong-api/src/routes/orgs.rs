@@ -470,7 +470,8 @@ pub struct AccountView {
     pub org_id: Uuid,
 }
 
-/// An administrator account for an org of the caller's subtree.
+/// An administrator account for an org strictly below the caller's (an account at the caller's
+/// own level would be a peer it cannot manage).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -478,6 +479,7 @@ pub struct AccountView {
     responses(
         (status = 201, body = AccountView),
         (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the caller would not manage the account (its own org at its own level; see `users::managed_in_scope`)"),
         (status = 404, body = ErrorBody, description = "org outside the caller's scope"),
         (status = 409, body = ErrorBody, description = "username taken"),
     )
@@ -534,6 +536,21 @@ pub async fn create_user(
         now,
     )
     .await?;
+    // Only an account the caller will manage may be created (issue 13 review): an org strictly
+    // below the caller's, or the caller's own org with a lower role — the one rule of
+    // `users::managed_in_scope`, asked of the new row before the transaction commits (dropping
+    // it rolls the account back).
+    if users::managed_in_scope(&txn, &crate::accounts::manager(&admin), user.id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只能为下级组织创建管理员账号，或在本组织创建低于自己角色的账号",
+        )
+        .with_field("org_id"));
+    }
     huigong_store::audit::record(
         &txn,
         &admin.actor(&req),

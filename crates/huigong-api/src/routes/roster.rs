@@ -134,7 +134,9 @@ pub struct ImportQuery {
         (status = 400, body = ErrorBody, description = "not a valid workbook, or no header row"),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody),
-        (status = 422, body = ImportReport, description = "commit refused: the report lists the errors; nothing was written"),
+        (status = 409, body = ErrorBody, description = "`id_number_unavailable`: commit refused as a whole, naming no row — some ID numbers cannot be registered in this union (members elsewhere under other names); nothing was written. `import_conflict`: a concurrent import won"),
+        (status = 422, body = ImportReport, description = "commit refused: the report lists the errors (incl. `member_elsewhere` with the recorded name, `record_differs` for a person on record with another name or mobile); nothing was written"),
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: the admin's or the union's daily budget of rows checked (`roster.max_checked_rows_per_day`) is used up"),
     )
 )]
 #[post("/api/v1/admin/orgs/{id}/roster/import")]
@@ -178,6 +180,11 @@ fn answer(result: Result<Imported, ImportFailure>) -> Result<HttpResponse, ApiEr
     match result {
         Ok(Imported::Done(report)) => Ok(HttpResponse::Ok().json(report)),
         Ok(Imported::Refused(report)) => Ok(HttpResponse::UnprocessableEntity().json(report)),
+        Ok(Imported::Unavailable) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "id_number_unavailable",
+            imports::ID_NUMBERS_UNAVAILABLE,
+        )),
         Err(ImportFailure::Workbook(e)) => Err(workbook_error(&e)),
         Err(ImportFailure::Refused(e)) => Err(e),
         // A concurrent import of the same records won the unique index: nothing was written.
@@ -408,6 +415,8 @@ pub async fn export_units(
 /// Appendix 2's list of applicants to grassroots union `{id}` (序号, 姓名, 签名, 是否注册电子会员卡,
 /// 有无微信): the applications not rejected, oldest first. Names masked and typed signatures
 /// shown masked unless `?full=true`, which also embeds drawn signatures (audited).
+/// 是否注册电子会员卡 is ticked for approved applications only (a pending one says nothing of a
+/// card).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
