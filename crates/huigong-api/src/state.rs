@@ -61,6 +61,8 @@ pub struct AppState {
     /// Wakes the outbox deliverer after a commit that queued a message.
     pub notifier: crate::notify::Notifier,
     pub notify: crate::notify::NotifySettings,
+    /// 进度通报, 建会补助 and the half-year cycle.
+    pub reports: crate::reports::ReportSettings,
 }
 
 impl AppState {

@@ -50,6 +50,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub reports: ReportsConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -217,6 +219,58 @@ impl Default for NotifyConfig {
             poll_ms: 5000,
             retry_base_ms: 10_000,
         }
+    }
+}
+
+/// 进度通报, 建会补助 and the half-year cycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Applications waiting longer than this many days count as overdue in the progress report.
+    pub pending_overdue_days: u32,
+    /// 单位性质 labels whose new unions receive the 建会补助 (collective and non-public).
+    pub subsidy_natures: Vec<String>,
+    /// Unions founded on or after this date count as set up during the campaign.
+    pub subsidy_founded_from: chrono::NaiveDate,
+    /// Whether this instance takes the monthly progress snapshots (any number may: one wins).
+    pub snapshots: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        let rule = huigong_core::subsidy::SubsidyRule::default();
+        Self {
+            pending_overdue_days: 7,
+            subsidy_natures: rule
+                .natures
+                .iter()
+                .map(|n| n.label_zh().to_owned())
+                .collect(),
+            subsidy_founded_from: rule.founded_from,
+            snapshots: true,
+        }
+    }
+}
+
+impl ReportsConfig {
+    /// The subsidy rule these settings give; an unknown nature is an error naming it.
+    pub fn subsidy_rule(&self) -> anyhow::Result<huigong_core::subsidy::SubsidyRule> {
+        let natures = self
+            .subsidy_natures
+            .iter()
+            .map(|n| {
+                huigong_core::labels::UnitNature::parse_zh(n).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "reports.subsidy_natures: {n:?} is not one of {}",
+                        huigong_core::labels::UnitNature::labels_zh()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(huigong_core::subsidy::SubsidyRule {
+            natures,
+            founded_from: self.subsidy_founded_from,
+        })
     }
 }
 

@@ -147,8 +147,15 @@ impl Application {
                 lease: Duration::from_secs(60),
                 retry_base: Duration::from_millis(settings.notify.retry_base_ms),
             },
+            reports: huigong_api::reports::ReportSettings {
+                pending_overdue_days: settings.reports.pending_overdue_days,
+                subsidy: settings.reports.subsidy_rule()?,
+                snapshots: settings.reports.snapshots,
+                ..Default::default()
+            },
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
+        tokio::spawn(huigong_api::reports::run_snapshots(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);
         let data = web::Data::new(state.clone());
         let mock_for_app = mock.clone();

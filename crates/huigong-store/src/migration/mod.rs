@@ -15,6 +15,7 @@ mod m20261129_000020_merchants;
 mod m20261129_000030_admin_totp;
 mod m20261129_000040_membership_lifecycle;
 mod m20261130_000050_verifications_ephemeral;
+mod m20261207_000101_reports;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000030_admin_totp::Migration),
             Box::new(m20261129_000040_membership_lifecycle::Migration),
             Box::new(m20261130_000050_verifications_ephemeral::Migration),
+            Box::new(m20261207_000101_reports::Migration),
         ]
     }
 }
