@@ -18,6 +18,7 @@ mod membership;
 mod merchants;
 mod operations;
 mod phone;
+mod reports;
 mod roster;
 mod sessions;
 mod totp;
