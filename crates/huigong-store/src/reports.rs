@@ -141,7 +141,16 @@ pub async fn figures_by_org<C: ConnectionTrait>(
     // Waiting "now" for the current month, at the month's end for a past one.
     let as_of = std::cmp::min(now, end);
     let mut out: HashMap<Uuid, Figures> = HashMap::new();
+    // Every org is in the county's scope: no filter then (the aggregates read indexes alone).
+    let whole = is_county_scope(scope);
     let in_scope = || crate::orgs::ids_in_scope(scope);
+    let scoped = |col: Expr| {
+        if whole {
+            Condition::all()
+        } else {
+            Condition::all().add(col.in_subquery(in_scope()))
+        }
+    };
 
     // Unions and their registration.
     let orgs = org::Entity::find()
@@ -156,7 +165,7 @@ pub async fn figures_by_org<C: ConnectionTrait>(
             .column(unit::Column::OrgId)
             .expr(Expr::col(unit::Column::Id).count())
             .from(unit::Entity)
-            .and_where(unit::Column::OrgId.in_subquery(in_scope()))
+            .cond_where(scoped(Expr::col(unit::Column::OrgId)))
             .group_by_col(unit::Column::OrgId)
             .to_owned(),
     )
@@ -196,7 +205,7 @@ pub async fn figures_by_org<C: ConnectionTrait>(
     let active_in_scope = || {
         Condition::all()
             .add(Expr::col((membership::Entity, membership::Column::Status)).eq("active"))
-            .add(Expr::col((membership::Entity, membership::Column::OrgId)).in_subquery(in_scope()))
+            .add(scoped(Expr::col((membership::Entity, membership::Column::OrgId))))
     };
     let count_by_org = |cond: Condition| {
         Query::select()
@@ -263,7 +272,7 @@ pub async fn figures_by_org<C: ConnectionTrait>(
             .column(application::Column::OrgId)
             .expr(Expr::col(application::Column::Id).count())
             .from(application::Entity)
-            .cond_where(cond.add(application::Column::OrgId.in_subquery(in_scope())))
+            .cond_where(cond.add(scoped(Expr::col(application::Column::OrgId))))
             .group_by_col(application::Column::OrgId)
             .to_owned()
     };
@@ -312,7 +321,7 @@ pub async fn figures_by_org<C: ConnectionTrait>(
         .column(membership_event::Column::FromOrgId)
         .expr(Expr::col(membership_event::Column::Id).count())
         .from(membership_event::Entity)
-        .and_where(membership_event::Column::FromOrgId.in_subquery(in_scope()))
+        .cond_where(scoped(Expr::col(membership_event::Column::FromOrgId)))
         .and_where(Expr::col(membership_event::Column::CreatedAt).gte(start))
         .and_where(Expr::col(membership_event::Column::CreatedAt).lt(end))
         .and_where(membership_event::Column::Kind.ne("transfer_requested"))
