@@ -91,6 +91,17 @@ fn fields(complete: bool) -> RosterFields {
 
 /// Adds a member to `org` at the service's clock; returns the person's id.
 async fn add_member(app: &TestApp, org: Uuid, name: &str, seq: u32, complete: bool) -> Uuid {
+    add_membership(app, org, name, seq, complete).await.0
+}
+
+/// As [`add_member`]; returns the person's and the membership's ids.
+async fn add_membership(
+    app: &TestApp,
+    org: Uuid,
+    name: &str,
+    seq: u32,
+    complete: bool,
+) -> (Uuid, Uuid) {
     let now = app.state.clock.now();
     let id = IdNumber::parse(&id_number("19900101", seq), now.date_naive())
         .unwrap_or_else(|_| panic!("id number"));
@@ -111,7 +122,7 @@ async fn add_member(app: &TestApp, org: Uuid, name: &str, seq: u32, complete: bo
     )
     .await
     .unwrap_or_else(|e| panic!("add member: {e}"));
-    m.person.id
+    (m.person.id, m.id)
 }
 
 async fn worker(app: &TestApp) -> Uuid {
@@ -738,5 +749,44 @@ async fn item14_confirming_the_half_year_archives_the_roster_exportable_by_perio
         .get("/api/v1/admin/reports/cycle?period=2026H3", Some(&county))
         .await;
     assert_eq!((status, s(&e["field"])), (400, "period".to_owned()));
+    app.stop().await;
+}
+
+/// The county's live (members, complete records, activated cards).
+async fn totals(app: &TestApp, county: &str) -> (u64, u64, u64) {
+    let (status, r) = app
+        .get("/api/v1/admin/reports/progress", Some(county))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let n = |v: &Value| v.as_u64().unwrap_or(99);
+    (
+        n(&r["total"]["members"]),
+        n(&r["total"]["members_complete"]),
+        n(&r["total"]["cards_active"]),
+    )
+}
+
+#[tokio::test]
+async fn item14_live_figures_follow_each_write_after_the_counters_were_first_counted() {
+    let app = TestApp::spawn().await;
+    let county = token_at(&app, Role::CountyAdmin, county_org()).await;
+    let d = create_org(&app, &county, &district("雉城街道总工会")).await;
+    let u = create_org(&app, &county, &union(d, "甲公司工会", 7301, "私营经济", 80)).await;
+    assert_eq!(totals(&app, &county).await, (0, 0, 0));
+    let (p1, m1) = add_membership(&app, u, "张三", 41, true).await;
+    add_member(&app, u, "李四", 42, false).await;
+    assert_eq!(totals(&app, &county).await, (2, 1, 0));
+    activate(&app, p1).await;
+    assert_eq!(totals(&app, &county).await, (2, 1, 1));
+    // Leaving ends the membership and suspends the card: both counters follow.
+    let (status, e) = app
+        .post_json(
+            &format!("/api/v1/admin/members/{m1}/changes"),
+            &json!({"kind": "leave", "reason": "离职", "effective_on": "2026-12-01"}),
+            Some(&county),
+        )
+        .await;
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(totals(&app, &county).await, (1, 0, 0));
     app.stop().await;
 }

@@ -11,7 +11,9 @@ use chrono::Utc;
 use huigong_core::period::Month;
 use huigong_store::db::DatabaseOptions;
 use huigong_store::entity::{card, membership, org, person, unit};
-use huigong_store::sealed::{ORGS_LEADER_NAME, ORGS_PHONE, PEOPLE_ID_NUMBER, PEOPLE_MOBILE, PEOPLE_NAME};
+use huigong_store::sealed::{
+    ORGS_LEADER_NAME, ORGS_PHONE, PEOPLE_ID_NUMBER, PEOPLE_MOBILE, PEOPLE_NAME,
+};
 use huigong_store::{Database, reports};
 use huigong_vault::{KeyMaterial, KeyRing};
 use sea_orm::{ConnectionTrait, EntityTrait};
@@ -247,7 +249,7 @@ async fn main() -> Result<(), Error> {
     let now = Utc::now();
     let month = Month::of(now);
     let scope = format!("/{}/", county());
-    let first = reports::progress(&db.conn, &scope, month, now, 7).await?;
+    let first = reports::progress(&db, &scope, month, now, 7).await?;
     println!(
         "progress {month}: {} districts, {} members, {} complete, {} cards, {} unions registered",
         first.rows.len(),
@@ -259,7 +261,7 @@ async fn main() -> Result<(), Error> {
     let mut times = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
-        reports::progress(&db.conn, &scope, month, now, 7).await?;
+        reports::progress(&db, &scope, month, now, 7).await?;
         times.push(t.elapsed());
     }
     summary("county-wide live report", times);
@@ -268,7 +270,7 @@ async fn main() -> Result<(), Error> {
     let mut times = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();
-        reports::progress(&db.conn, &dscope, month, now, 7).await?;
+        reports::progress(&db, &dscope, month, now, 7).await?;
         times.push(t.elapsed());
     }
     summary("one district's live report", times);

@@ -9,8 +9,8 @@
 
 use crate::audit::{self, Actor, Entry, Outcome};
 use crate::entity::{
-    application, card, cycle_confirmation, membership, membership_event, org, person,
-    progress_snapshot, report_target, unit,
+    application, card, cycle_confirmation, figures_refresh, membership, membership_event, org,
+    org_figure, person, progress_snapshot, report_target, unit,
 };
 use crate::{Database, Ephemeral, StoreError};
 use chrono::{DateTime, Utc};
@@ -129,7 +129,8 @@ fn any_field_empty() -> Condition {
 }
 
 /// The per-org figures of every org in `scope` for `month`, as they stand at `now`: flows
-/// (applications, changes) counted within the month, stocks (members, cards, unions) at `now`.
+/// (applications, changes) counted within the month, stocks (members, cards, unions) at `now`
+/// — members and cards from the maintained counters, so call [`refresh_counters`] first.
 pub async fn figures_by_org<C: ConnectionTrait>(
     conn: &C,
     scope: &str,
@@ -201,69 +202,16 @@ pub async fn figures_by_org<C: ConnectionTrait>(
         }
     }
 
-    // Members, and the incomplete ones: an empty field, or no mobile.
-    let active_in_scope = || {
-        Condition::all()
-            .add(Expr::col((membership::Entity, membership::Column::Status)).eq("active"))
-            .add(scoped(Expr::col((membership::Entity, membership::Column::OrgId))))
-    };
-    let count_by_org = |cond: Condition| {
-        Query::select()
-            .column((membership::Entity, membership::Column::OrgId))
-            .expr(Expr::col((membership::Entity, membership::Column::Id)).count())
-            .from(membership::Entity)
-            .cond_where(cond)
-            .group_by_col((membership::Entity, membership::Column::OrgId))
-            .to_owned()
-    };
-    for (id, c) in grouped(conn, count_by_org(active_in_scope())).await? {
-        out.entry(id).or_default().members = n(c);
-    }
-    let mut incomplete: HashMap<Uuid, i64> = HashMap::new();
-    for (id, c) in grouped(conn, count_by_org(active_in_scope().add(any_field_empty()))).await? {
-        *incomplete.entry(id).or_default() += c;
-    }
-    let no_mobile = Query::select()
-        .column((membership::Entity, membership::Column::OrgId))
-        .expr(Expr::col((membership::Entity, membership::Column::Id)).count())
-        .from(person::Entity)
-        .inner_join(
-            membership::Entity,
-            Expr::col((membership::Entity, membership::Column::PersonId))
-                .equals((person::Entity, person::Column::Id)),
-        )
-        .cond_where(
-            active_in_scope()
-                .add(Expr::col((person::Entity, person::Column::MobileEnc)).is_null())
-                .add(any_field_empty().not()),
-        )
-        .group_by_col((membership::Entity, membership::Column::OrgId))
-        .to_owned();
-    for (id, c) in grouped(conn, no_mobile).await? {
-        *incomplete.entry(id).or_default() += c;
-    }
-    for f in out.iter_mut() {
-        let bad = n(incomplete.get(f.0).copied().unwrap_or(0));
-        f.1.members_complete = f.1.members.saturating_sub(bad);
-    }
-
-    // Live cards of active members.
-    let cards = Query::select()
-        .column((membership::Entity, membership::Column::OrgId))
-        .expr(Expr::col((card::Entity, card::Column::Id)).count())
-        .from(card::Entity)
-        .inner_join(
-            membership::Entity,
-            Expr::col((membership::Entity, membership::Column::Id))
-                .equals((card::Entity, card::Column::MembershipId)),
-        )
-        .cond_where(
-            active_in_scope().add(Expr::col((card::Entity, card::Column::Status)).eq("active")),
-        )
-        .group_by_col((membership::Entity, membership::Column::OrgId))
-        .to_owned();
-    for (id, c) in grouped(conn, cards).await? {
-        out.entry(id).or_default().cards_active = n(c);
+    // Members, complete records and cards: the maintained counters (see `refresh_counters`).
+    let counters = org_figure::Entity::find()
+        .filter(scoped(Expr::col(org_figure::Column::OrgId)))
+        .all(conn)
+        .await?;
+    for c in counters {
+        let f = out.entry(c.org_id).or_default();
+        f.members = u64::try_from(c.members).unwrap_or(0);
+        f.members_complete = u64::try_from(c.members_complete).unwrap_or(0);
+        f.cards_active = u64::try_from(c.cards_active).unwrap_or(0);
     }
 
     // Applications: received, decided in the month; waiting now.
@@ -331,6 +279,210 @@ pub async fn figures_by_org<C: ConnectionTrait>(
         out.entry(id).or_default().changes_processed = n(c);
     }
     Ok(out)
+}
+
+/// Members, complete records and live cards of one union.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Stock {
+    members: i64,
+    incomplete: i64,
+    cards: i64,
+}
+
+/// The stock figures of the unions in `only` (every union if `None`), counted from the
+/// memberships, people and cards themselves.
+async fn count_stock<C: ConnectionTrait>(
+    conn: &C,
+    only: Option<&[Uuid]>,
+) -> Result<HashMap<Uuid, Stock>, StoreError> {
+    let active = || {
+        let c = Condition::all()
+            .add(Expr::col((membership::Entity, membership::Column::Status)).eq("active"));
+        match only {
+            Some(ids) => c.add(
+                Expr::col((membership::Entity, membership::Column::OrgId)).is_in(ids.to_vec()),
+            ),
+            None => c,
+        }
+    };
+    let count_by_org = |cond: Condition| {
+        Query::select()
+            .column((membership::Entity, membership::Column::OrgId))
+            .expr(Expr::col((membership::Entity, membership::Column::Id)).count())
+            .from(membership::Entity)
+            .cond_where(cond)
+            .group_by_col((membership::Entity, membership::Column::OrgId))
+            .to_owned()
+    };
+    let mut out: HashMap<Uuid, Stock> = HashMap::new();
+    for (id, c) in grouped(conn, count_by_org(active())).await? {
+        out.entry(id).or_default().members = c;
+    }
+    // Incomplete: an empty roster field, or (fields complete) no mobile.
+    for (id, c) in grouped(conn, count_by_org(active().add(any_field_empty()))).await? {
+        out.entry(id).or_default().incomplete += c;
+    }
+    let no_mobile = Query::select()
+        .column((membership::Entity, membership::Column::OrgId))
+        .expr(Expr::col((membership::Entity, membership::Column::Id)).count())
+        .from(person::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::PersonId))
+                .equals((person::Entity, person::Column::Id)),
+        )
+        .cond_where(
+            active()
+                .add(Expr::col((person::Entity, person::Column::MobileEnc)).is_null())
+                .add(any_field_empty().not()),
+        )
+        .group_by_col((membership::Entity, membership::Column::OrgId))
+        .to_owned();
+    for (id, c) in grouped(conn, no_mobile).await? {
+        out.entry(id).or_default().incomplete += c;
+    }
+    let cards = Query::select()
+        .column((membership::Entity, membership::Column::OrgId))
+        .expr(Expr::col((card::Entity, card::Column::Id)).count())
+        .from(card::Entity)
+        .inner_join(
+            membership::Entity,
+            Expr::col((membership::Entity, membership::Column::Id))
+                .equals((card::Entity, card::Column::MembershipId)),
+        )
+        .cond_where(active().add(Expr::col((card::Entity, card::Column::Status)).eq("active")))
+        .group_by_col((membership::Entity, membership::Column::OrgId))
+        .to_owned();
+    for (id, c) in grouped(conn, cards).await? {
+        out.entry(id).or_default().cards = c;
+    }
+    Ok(out)
+}
+
+/// How far back each refresh looks again: a write committed later than the time it stamped
+/// (a long transaction, another instance's clock) is still seen.
+const REFRESH_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+
+/// The unions whose counters may have changed since `since`: memberships, cards or people
+/// written since then (every write stamps `updated_at`; nothing is deleted).
+async fn changed_unions<C: ConnectionTrait>(
+    conn: &C,
+    since: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let mut ids: Vec<Uuid> = membership::Entity::find()
+        .select_only()
+        .column(membership::Column::OrgId)
+        .distinct()
+        .filter(membership::Column::UpdatedAt.gte(since))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    let backend = conn.get_database_backend();
+    for stmt in [
+        Query::select()
+            .distinct()
+            .column((membership::Entity, membership::Column::OrgId))
+            .from(card::Entity)
+            .inner_join(
+                membership::Entity,
+                Expr::col((membership::Entity, membership::Column::Id))
+                    .equals((card::Entity, card::Column::MembershipId)),
+            )
+            .and_where(Expr::col((card::Entity, card::Column::UpdatedAt)).gte(since))
+            .to_owned(),
+        Query::select()
+            .distinct()
+            .column((membership::Entity, membership::Column::OrgId))
+            .from(person::Entity)
+            .inner_join(
+                membership::Entity,
+                Expr::col((membership::Entity, membership::Column::PersonId))
+                    .equals((person::Entity, person::Column::Id)),
+            )
+            .and_where(Expr::col((person::Entity, person::Column::UpdatedAt)).gte(since))
+            .to_owned(),
+    ] {
+        for row in conn.query_all_raw(backend.build(&stmt)).await? {
+            ids.push(row.try_get_by_index::<Uuid>(0)?);
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// Brings the maintained counters (`org_figures`: members, complete records, live cards per
+/// union) up to date: the first time by counting everything, then only the unions whose
+/// memberships, cards or people were written since the last refresh (less an overlap). Any
+/// number of instances may refresh at once: each writes what it counted, and a union written
+/// during a refresh is counted again by the next one. Called before every report.
+pub async fn refresh_counters(db: &Database, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let last = figures_refresh::Entity::find_by_id(1)
+        .one(&db.conn)
+        .await?
+        .map(|r| r.refreshed_from);
+    let (dirty, counts) = match last {
+        None => {
+            let counts = count_stock(&db.conn, None).await?;
+            let mut ids: Vec<Uuid> = counts.keys().copied().collect();
+            ids.sort();
+            (ids, counts)
+        }
+        Some(at) => {
+            let ids = changed_unions(&db.conn, at - REFRESH_OVERLAP).await?;
+            let mut counts = HashMap::new();
+            for chunk in ids.chunks(500) {
+                counts.extend(count_stock(&db.conn, Some(chunk)).await?);
+            }
+            (ids, counts)
+        }
+    };
+    if dirty.is_empty() && last.is_some() {
+        return Ok(());
+    }
+    let txn = db.begin_write().await?;
+    for chunk in dirty.chunks(500) {
+        let rows: Vec<org_figure::ActiveModel> = chunk
+            .iter()
+            .map(|id| {
+                let s = counts.get(id).copied().unwrap_or_default();
+                let to_i32 = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
+                org_figure::ActiveModel {
+                    org_id: Set(*id),
+                    members: Set(to_i32(s.members)),
+                    members_complete: Set(to_i32(std::cmp::max(s.members - s.incomplete, 0))),
+                    cards_active: Set(to_i32(s.cards)),
+                    refreshed_at: Set(now),
+                }
+            })
+            .collect();
+        org_figure::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(org_figure::Column::OrgId)
+                    .update_columns([
+                        org_figure::Column::Members,
+                        org_figure::Column::MembersComplete,
+                        org_figure::Column::CardsActive,
+                        org_figure::Column::RefreshedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&*txn)
+            .await?;
+    }
+    figures_refresh::Entity::insert(figures_refresh::ActiveModel {
+        id: Set(1),
+        refreshed_from: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(figures_refresh::Column::Id)
+            .update_column(figures_refresh::Column::RefreshedFrom)
+            .to_owned(),
+    )
+    .exec_without_returning(&*txn)
+    .await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(())
 }
 
 /// One org directly under the report's org, with its subtree's figures.
@@ -414,8 +566,8 @@ fn roll_up(
 /// The progress report of `month` for the org with path `scope`: one row per org directly
 /// under it, ranked by activation rate, each with the previous month's figures when a snapshot
 /// of it exists.
-pub async fn progress<C: ConnectionTrait>(
-    conn: &C,
+pub async fn progress(
+    db: &Database,
     scope: &str,
     month: Month,
     now: DateTime<Utc>,
@@ -424,6 +576,10 @@ pub async fn progress<C: ConnectionTrait>(
     let current = Month::of(now);
     if month > current {
         return Err(ReportError::FutureMonth);
+    }
+    let conn = &db.conn;
+    if month == current {
+        refresh_counters(db, now).await?;
     }
     let (figures, live, taken_at) = if month == current {
         (
@@ -605,6 +761,7 @@ pub async fn take_snapshot(
     if !locked {
         return Ok(SnapshotOutcome::AlreadyTaken);
     }
+    refresh_counters(db, now).await?;
     let figures = figures_by_org(&db.conn, "/", month, now, overdue_days).await?;
     let json = serde_json::to_string(&figures).map_err(|e| StoreError::Other(e.to_string()))?;
     let txn = db.begin_write().await?;

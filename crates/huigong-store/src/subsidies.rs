@@ -168,13 +168,14 @@ async fn lines<C: ConnectionTrait>(
 
 /// The subsidy list of the unions in `scope`: eligible, approved and paid ones with their
 /// amounts, and the ones that do not qualify yet with what they lack.
-pub async fn list<C: ConnectionTrait>(
-    conn: &C,
+pub async fn list(
+    db: &Database,
     scope: &str,
     rule: &SubsidyRule,
     now: DateTime<Utc>,
 ) -> Result<Vec<Line>, StoreError> {
-    lines(conn, scope, None, rule, now).await
+    crate::reports::refresh_counters(db, now).await?;
+    lines(&db.conn, scope, None, rule, now).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +240,7 @@ pub async fn approve(
     if !is_county_scope(scope) {
         return Err(SubsidyError::CountyOnly);
     }
+    crate::reports::refresh_counters(db, now).await?;
     let txn = db.begin_write().await?;
     let mut line = lines(&*txn, scope, Some(org_id), rule, now)
         .await?

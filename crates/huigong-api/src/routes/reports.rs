@@ -221,7 +221,7 @@ async fn progress_of(
     reporting(admin)?;
     let month = parse_month(state, month)?;
     let p = store::progress(
-        &state.db.conn,
+        &state.db,
         &admin.scope,
         month,
         state.clock.now(),
@@ -538,7 +538,7 @@ fn subsidy_view(l: subsidies::Line) -> SubsidyView {
 async fn subsidy_list(state: &AppState, admin: &AdminCaller) -> Result<Vec<SubsidyView>, ApiError> {
     reporting(admin)?;
     let lines = subsidies::list(
-        &state.db.conn,
+        &state.db,
         &admin.scope,
         &state.reports.subsidy,
         state.clock.now(),

@@ -1,7 +1,8 @@
 //! The federation's reports: targets per district, monthly progress snapshots (one row per
 //! month: whoever inserts it first took it), the 建会补助 approvals and payments (a union is paid
 //! at most once: a unique index), the half-year confirmations and the roster archived with each
-//! (sealed like the live rows), and the indexes the progress figures' aggregates read.
+//! (sealed like the live rows), the maintained counters per union with the indexes that find
+//! what changed since their last refresh, and the indexes the progress figures' aggregates read.
 
 use sea_orm_migration::prelude::*;
 
@@ -78,6 +79,23 @@ enum RosterArchives {
     EmploymentStatus,
     UnionPost,
     CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum OrgFigures {
+    Table,
+    OrgId,
+    Members,
+    MembersComplete,
+    CardsActive,
+    RefreshedAt,
+}
+
+#[derive(DeriveIden)]
+enum FiguresRefresh {
+    Table,
+    Id,
+    RefreshedFrom,
 }
 
 #[derive(DeriveIden)]
@@ -314,6 +332,43 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
+        // The maintained counters per union, and when they were last brought up to date.
+        manager
+            .create_table(
+                Table::create()
+                    .table(OrgFigures::Table)
+                    .col(
+                        ColumnDef::new(OrgFigures::OrgId)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(OrgFigures::Members).integer().not_null())
+                    .col(
+                        ColumnDef::new(OrgFigures::MembersComplete)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(OrgFigures::CardsActive).integer().not_null())
+                    .col(at(OrgFigures::RefreshedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FiguresRefresh::Table)
+                    .col(
+                        ColumnDef::new(FiguresRefresh::Id)
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(at(FiguresRefresh::RefreshedFrom))
+                    .to_owned(),
+            )
+            .await?;
+
         // What the progress figures aggregate: active members and live cards per union, the
         // month's applications and membership changes (same syntax on both engines).
         let conn = manager.get_connection();
@@ -324,6 +379,10 @@ impl MigrationTrait for Migration {
             "CREATE INDEX ix_membership_events_from_created ON membership_events (from_org_id, created_at)",
             // Few people lack a mobile: the incomplete-record count starts from them.
             "CREATE INDEX ix_people_no_mobile ON people (id) WHERE mobile_enc IS NULL",
+            // What changed since the counters' last refresh.
+            "CREATE INDEX ix_memberships_updated ON memberships (updated_at)",
+            "CREATE INDEX ix_cards_updated ON cards (updated_at)",
+            "CREATE INDEX ix_people_updated ON people (updated_at)",
         ] {
             conn.execute_unprepared(sql).await?;
         }
@@ -338,11 +397,16 @@ impl MigrationTrait for Migration {
             "ix_applications_org_created",
             "ix_membership_events_from_created",
             "ix_people_no_mobile",
+            "ix_memberships_updated",
+            "ix_cards_updated",
+            "ix_people_updated",
         ] {
             conn.execute_unprepared(&format!("DROP INDEX {index}"))
                 .await?;
         }
         for table in [
+            FiguresRefresh::Table.into_iden(),
+            OrgFigures::Table.into_iden(),
             RosterArchives::Table.into_iden(),
             CycleConfirmations::Table.into_iden(),
             SubsidyPayments::Table.into_iden(),
