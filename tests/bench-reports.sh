@@ -9,6 +9,7 @@
 #
 #   tests/bench-reports.sh
 #   BENCH_MEMBERS=100000 tests/bench-reports.sh
+#   BENCH_BACKENDS=postgres tests/bench-reports.sh     # one backend (sqlite, postgres)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,8 +19,15 @@ cargo build --release --locked -q -p huigong-store --example progress_1m
 bin=${CARGO_TARGET_DIR:-./target}/release/examples/progress_1m
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
-echo "== SQLite"
-BENCH_DATABASE_URL="sqlite://$TMP/bench.sqlite?mode=rwc" "$bin"
-echo "== PostgreSQL"
-psql "$HUIGONG_TEST_PG_URL" -qc "CREATE DATABASE bench_reports"
-BENCH_DATABASE_URL="${HUIGONG_TEST_PG_URL%/postgres}/bench_reports" "$bin"
+backends=${BENCH_BACKENDS:-sqlite postgres}
+# Each backend's 1M members take about a gigabyte: one at a time, removed after.
+if [[ " $backends " == *" sqlite "* ]]; then
+  echo "== SQLite"
+  BENCH_DATABASE_URL="sqlite://$TMP/bench.sqlite?mode=rwc" "$bin"
+  rm -f "$TMP"/bench.sqlite*
+fi
+if [[ " $backends " == *" postgres "* ]]; then
+  echo "== PostgreSQL"
+  psql "$HUIGONG_TEST_PG_URL" -qc "CREATE DATABASE bench_reports"
+  BENCH_DATABASE_URL="${HUIGONG_TEST_PG_URL%/postgres}/bench_reports" "$bin"
+fi

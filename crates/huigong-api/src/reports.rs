@@ -55,9 +55,13 @@ pub fn last_ended_month(state: &AppState) -> Month {
     Month::of(state.clock.now()).prev()
 }
 
-/// Runs for the life of the service: the previous month's snapshot now if it is missing, then
-/// one at the start of each month.
+/// Runs for the life of the service: brings the report counters up to date (the first time
+/// after the migration that counts every union, so no administrator waits for it), then the
+/// previous month's snapshot if it is missing, then one at the start of each month.
 pub async fn run_snapshots(state: AppState) {
+    if let Err(e) = reports::refresh_counters(&state.db, state.clock.now()).await {
+        tracing::warn!(error = %e, "report counters not refreshed");
+    }
     if !state.reports.snapshots {
         return;
     }

@@ -420,6 +420,22 @@ mod tests {
         with_env(profile, vars).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
+    #[test]
+    fn item14_reports_section_of_default_toml_matches_the_code_defaults() {
+        let s = load(Profile::Development, &[]);
+        let d = ReportsConfig::default();
+        assert_eq!(s.reports.pending_overdue_days, d.pending_overdue_days);
+        assert_eq!(s.reports.subsidy_natures, d.subsidy_natures);
+        assert_eq!(s.reports.subsidy_founded_from, d.subsidy_founded_from);
+        assert_eq!(s.reports.snapshots, d.snapshots);
+        assert!(s.reports.subsidy_rule().is_ok());
+        let custom = load(
+            Profile::Development,
+            &[("HUIGONG__REPORTS__PENDING_OVERDUE_DAYS", "3")],
+        );
+        assert_eq!(custom.reports.pending_overdue_days, 3);
+    }
+
     const PRODUCTION_ENV: [(&str, &str); 8] = [
         ("HUIGONG__CARD__QR_KEY", "Qm8sVh2nT7pLx4RzW9cJ1dYfK6gA3eUs"),
         ("HUIGONG__DATABASE__URL", "postgres://huigong@db/huigong"),

@@ -369,10 +369,10 @@ async fn changed_unions<C: ConnectionTrait>(
     conn: &C,
     since: DateTime<Utc>,
 ) -> Result<Vec<Uuid>, StoreError> {
+    // No DISTINCT: with it SQLite scans the org index instead of the range of `updated_at`.
     let mut ids: Vec<Uuid> = membership::Entity::find()
         .select_only()
         .column(membership::Column::OrgId)
-        .distinct()
         .filter(membership::Column::UpdatedAt.gte(since))
         .into_tuple()
         .all(conn)
@@ -380,7 +380,6 @@ async fn changed_unions<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     for stmt in [
         Query::select()
-            .distinct()
             .column((membership::Entity, membership::Column::OrgId))
             .from(card::Entity)
             .inner_join(
@@ -390,8 +389,8 @@ async fn changed_unions<C: ConnectionTrait>(
             )
             .and_where(Expr::col((card::Entity, card::Column::UpdatedAt)).gte(since))
             .to_owned(),
+        // A person's mobile counts for their active membership (its partial unique index).
         Query::select()
-            .distinct()
             .column((membership::Entity, membership::Column::OrgId))
             .from(person::Entity)
             .inner_join(
@@ -400,6 +399,7 @@ async fn changed_unions<C: ConnectionTrait>(
                     .equals((person::Entity, person::Column::Id)),
             )
             .and_where(Expr::col((person::Entity, person::Column::UpdatedAt)).gte(since))
+            .and_where(Expr::col((membership::Entity, membership::Column::Status)).eq("active"))
             .to_owned(),
     ] {
         for row in conn.query_all_raw(backend.build(&stmt)).await? {
