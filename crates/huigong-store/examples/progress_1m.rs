@@ -167,7 +167,7 @@ async fn insert_members(
                     org_id: unions[k % unions.len()],
                     unit_name: "长兴示范企业".into(),
                     nationality: "汉族".into(),
-                    education: if k % 100 == 0 { "" } else { "大专" }.into(),
+                    education: if k.is_multiple_of(100) { "" } else { "大专" }.into(),
                     household_type: "农村".into(),
                     employment_status: "在岗".into(),
                     union_post: "会员".into(),
@@ -205,7 +205,7 @@ async fn insert_members(
             i += n;
         }
         txn.commit().await?;
-        if i % 100_000 == 0 {
+        if i.is_multiple_of(100_000) {
             eprintln!("  {i} members ({:.0} s)", started.elapsed().as_secs_f64());
         }
     }
