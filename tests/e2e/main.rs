@@ -25,6 +25,7 @@ mod operations;
 mod oracle;
 mod phone;
 mod reach;
+mod reports;
 mod review;
 mod review_auth;
 mod roster;

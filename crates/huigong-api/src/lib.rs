@@ -17,6 +17,7 @@ pub mod notify;
 pub mod openapi;
 pub mod password;
 pub mod query;
+pub mod reports;
 pub mod routes;
 pub mod state;
 pub mod telemetry;

@@ -69,6 +69,8 @@ pub struct AppState {
     pub checks: crate::membership_checks::CheckLimits,
     /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
     pub trusted_proxies: Arc<crate::limits::TrustedProxies>,
+    /// 进度通报, 建会补助 and the half-year cycle.
+    pub reports: crate::reports::ReportSettings,
 }
 
 impl AppState {

@@ -10,6 +10,7 @@
 //!   organisation code (GB 11714).
 //! - [`phone`]: a member's mobile number and an organisation's contact phone.
 //! - [`totp`]: one-time codes of authenticator apps (RFC 6238 TOTP over RFC 4226 HOTP).
+//! - [`period`]: report months and half-years in Beijing time; [`subsidy`]: the 建会补助 rule.
 //! - [`mask`]: masking of names, identity numbers, mobile numbers and addresses for display
 //!   and logs.
 //!
@@ -21,9 +22,11 @@ pub mod clock;
 pub mod id_number;
 pub mod labels;
 pub mod mask;
+pub mod period;
 pub mod phone;
 pub mod role;
 pub mod secret;
+pub mod subsidy;
 pub mod totp;
 pub mod unit_code;
 mod width;

@@ -27,6 +27,7 @@ pub mod labels;
 mod orgs;
 mod out;
 mod report;
+pub mod reports;
 mod roster;
 mod sheet;
 mod tables;

@@ -59,6 +59,21 @@ enum Command {
     /// The organisation table (appendix 1): grassroots unions of a district union.
     #[command(subcommand)]
     Orgs(ImportCommand),
+    /// The federation's reports.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Take the progress snapshot (进度通报) of a month that has ended, by hand: the service
+    /// takes it itself at the first minute of each month (Beijing time) and at start if missed.
+    /// Exits 0 if taken, 3 if the month already has one.
+    Snapshot {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +202,9 @@ fn run() -> anyhow::Result<ExitCode> {
                 commit,
                 json,
             }) => import(settings, Table::Orgs, &file, org, commit, json).await,
+            Command::Reports(ReportsCommand::Snapshot { month }) => {
+                snapshot(settings, &month).await
+            }
         }
     })
 }
@@ -457,6 +475,47 @@ async fn import(
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn snapshot(settings: Settings, month: &str) -> anyhow::Result<ExitCode> {
+    use huigong_store::reports::{ReportError, SnapshotOutcome, take_snapshot};
+    let month = huigong_core::period::Month::parse(month)
+        .ok_or_else(|| anyhow::anyhow!("--month must be YYYY-MM, for example 2026-11"))?;
+    let db = startup::connect_database(&settings).await?;
+    if settings.database.migrate_on_start {
+        db.migrate().await?;
+    }
+    // The lock lives in the shared store; without it the month's primary key still admits one.
+    let store = match startup::session_store(&settings).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("warning: {e:#}; relying on the database alone");
+            std::sync::Arc::new(huigong_store::MemoryStore::new())
+        }
+    };
+    let outcome = take_snapshot(
+        &db,
+        store.as_ref(),
+        month,
+        chrono::Utc::now(),
+        settings.reports.pending_overdue_days,
+        "cli",
+    )
+    .await;
+    match outcome {
+        Ok(SnapshotOutcome::Taken) => {
+            println!("progress snapshot of {month} taken");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(SnapshotOutcome::AlreadyTaken) => {
+            println!("{month} already has a progress snapshot (or another instance is taking it)");
+            Ok(ExitCode::from(3))
+        }
+        Err(ReportError::FutureMonth) => {
+            anyhow::bail!("{month} has not ended yet (Beijing time): its figures are live")
+        }
+        Err(e) => Err(anyhow::anyhow!(e)),
+    }
 }
 
 async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {

@@ -56,6 +56,8 @@ pub struct Settings {
     pub roster: RosterConfig,
     #[serde(default)]
     pub unions: UnionsConfig,
+    #[serde(default)]
+    pub reports: ReportsConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -302,6 +304,36 @@ impl Default for ApplicationsConfig {
     }
 }
 
+/// 进度通报, 建会补助 and the half-year cycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// Applications waiting longer than this many days count as overdue in the progress report.
+    pub pending_overdue_days: u32,
+    /// 单位性质 labels whose new unions receive the 建会补助 (collective and non-public).
+    pub subsidy_natures: Vec<String>,
+    /// Unions founded on or after this date count as set up during the campaign.
+    pub subsidy_founded_from: chrono::NaiveDate,
+    /// Whether this instance takes the monthly progress snapshots (any number may: one wins).
+    pub snapshots: bool,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        let rule = huigong_core::subsidy::SubsidyRule::default();
+        Self {
+            pending_overdue_days: 7,
+            subsidy_natures: rule
+                .natures
+                .iter()
+                .map(|n| n.label_zh().to_owned())
+                .collect(),
+            subsidy_founded_from: rule.founded_from,
+            snapshots: true,
+        }
+    }
+}
+
 /// Roster checks against the county's membership (issue 13, item 5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -337,6 +369,28 @@ impl Default for UnionsConfig {
             max_submissions_per_account_per_day: d.union_submissions_per_account_per_day,
             max_submissions_per_ip_per_hour: d.union_submissions_per_ip_per_hour,
         }
+    }
+}
+
+impl ReportsConfig {
+    /// The subsidy rule these settings give; an unknown nature is an error naming it.
+    pub fn subsidy_rule(&self) -> anyhow::Result<huigong_core::subsidy::SubsidyRule> {
+        let natures = self
+            .subsidy_natures
+            .iter()
+            .map(|n| {
+                huigong_core::labels::UnitNature::parse_zh(n).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "reports.subsidy_natures: {n:?} is not one of {}",
+                        huigong_core::labels::UnitNature::labels_zh()
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(huigong_core::subsidy::SubsidyRule {
+            natures,
+            founded_from: self.subsidy_founded_from,
+        })
     }
 }
 
@@ -532,6 +586,22 @@ mod tests {
 
     fn load(profile: Profile, vars: &[(&str, &str)]) -> Settings {
         with_env(profile, vars).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    #[test]
+    fn item14_reports_section_of_default_toml_matches_the_code_defaults() {
+        let s = load(Profile::Development, &[]);
+        let d = ReportsConfig::default();
+        assert_eq!(s.reports.pending_overdue_days, d.pending_overdue_days);
+        assert_eq!(s.reports.subsidy_natures, d.subsidy_natures);
+        assert_eq!(s.reports.subsidy_founded_from, d.subsidy_founded_from);
+        assert_eq!(s.reports.snapshots, d.snapshots);
+        assert!(s.reports.subsidy_rule().is_ok());
+        let custom = load(
+            Profile::Development,
+            &[("HUIGONG__REPORTS__PENDING_OVERDUE_DAYS", "3")],
+        );
+        assert_eq!(custom.reports.pending_overdue_days, 3);
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [

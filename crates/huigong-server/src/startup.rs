@@ -166,8 +166,15 @@ impl Application {
                 huigong_api::limits::TrustedProxies::parse(&settings.server.trusted_proxies)
                     .map_err(|e| anyhow::anyhow!("server.trusted_proxies: {e}"))?,
             ),
+            reports: huigong_api::reports::ReportSettings {
+                pending_overdue_days: settings.reports.pending_overdue_days,
+                subsidy: settings.reports.subsidy_rule()?,
+                snapshots: settings.reports.snapshots,
+                ..Default::default()
+            },
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
+        tokio::spawn(huigong_api::reports::run_snapshots(state.clone()));
         let options = AppOptions::new(settings.server.body_limit_bytes);
         let data = web::Data::new(state.clone());
         let mock_for_app = mock.clone();

@@ -889,3 +889,25 @@ fn item8_the_shipped_deployments_trust_their_proxy_and_only_it() {
     );
     assert!(example.contains(KEY), "env.example does not name {KEY}");
 }
+
+#[test]
+fn item14_reports_snapshot_takes_a_past_month_once_and_refuses_a_live_one() {
+    let sandbox = Sandbox::new();
+    let first = sandbox.huigong(&["reports", "snapshot", "--month", "2025-06"], &[]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("2025-06 taken"));
+    // A month that already has its snapshot: exit 3, nothing changed.
+    let again = sandbox.huigong(&["reports", "snapshot", "--month", "2025-06"], &[]);
+    assert_eq!(again.status.code(), Some(3));
+    // The current month (Beijing time) is live, not snapshotted; a malformed month is refused.
+    let current = huigong_core::period::Month::of(chrono::Utc::now()).to_string();
+    let live = sandbox.huigong(&["reports", "snapshot", "--month", &current], &[]);
+    assert_eq!(live.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&live.stderr).contains("has not ended"));
+    let bad = sandbox.huigong(&["reports", "snapshot", "--month", "2025-13"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+}

@@ -92,6 +92,12 @@ pub const ADMIN_TOTP_SECRET: SealedColumn = SealedColumn::new("admin_totp", "sec
 pub const ADMIN_TOTP_PENDING_SECRET: SealedColumn =
     SealedColumn::new("admin_totp", "pending_secret_enc");
 
+/// A member archived with a half-year confirmation (入库归档).
+pub const ROSTER_ARCHIVES_ID_NUMBER: SealedColumn =
+    SealedColumn::new("roster_archives", "id_number_enc");
+pub const ROSTER_ARCHIVES_NAME: SealedColumn = SealedColumn::new("roster_archives", "name_enc");
+pub const ROSTER_ARCHIVES_MOBILE: SealedColumn = SealedColumn::new("roster_archives", "mobile_enc");
+
 /// Every encrypted column of the schema. Each table named here has a UUID primary key `id`.
 pub const SEALED_COLUMNS: &[SealedColumn] = &[
     PEOPLE_ID_NUMBER,
@@ -108,4 +114,7 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     ADMIN_TOTP_SECRET,
     ADMIN_TOTP_PENDING_SECRET,
     ORG_TERMS_LEADER_NAME,
+    ROSTER_ARCHIVES_ID_NUMBER,
+    ROSTER_ARCHIVES_NAME,
+    ROSTER_ARCHIVES_MOBILE,
 ];

@@ -446,30 +446,26 @@ pub fn cycle_today(now: DateTime<Utc>) -> NaiveDate {
     FixedOffset::east_opt(8 * 3600).map_or(now.date_naive(), |c| now.with_timezone(&c).date_naive())
 }
 
-/// A union admin (or one above) confirms that union `id`'s data is current for this cycle.
+/// A union admin (or one above) confirms that union `id`'s data is current for this cycle:
+/// the union's roster is archived for the half-year ([`crate::cycle::confirm`]); confirming
+/// again in the same half-year changes nothing.
 pub async fn confirm_current(
     db: &Database,
+    vault: &KeyRing,
     id: Uuid,
     scope: &str,
     actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<NaiveDate, LifecycleError> {
-    let txn = db.begin_write().await?;
-    let o = org_in_scope(&txn, id, scope).await?;
-    if o.level != OrgLevel::Grassroots.label_zh() {
-        return Err(LifecycleError::NotGrassroots);
-    }
-    if o.status != "active" {
-        return Err(LifecycleError::WrongState(o.status));
-    }
-    org::Entity::update_many()
-        .col_expr(org::Column::ConfirmedAt, Expr::value(Some(now)))
-        .filter(org::Column::Id.eq(id))
-        .exec(&txn)
-        .await?;
-    audit_org(&txn, actor, "org.confirm_current", id, &[], now).await?;
-    txn.commit().await.map_err(StoreError::from)?;
-    Ok(cycle_start(now).0)
+) -> Result<crate::cycle::Confirmation, LifecycleError> {
+    use crate::cycle::CycleError;
+    crate::cycle::confirm(db, vault, id, scope, actor, now)
+        .await
+        .map_err(|e| match e {
+            CycleError::NotFound => LifecycleError::NotFound,
+            CycleError::NotGrassroots => LifecycleError::NotGrassroots,
+            CycleError::WrongState(s) => LifecycleError::WrongState(s),
+            CycleError::Store(e) => LifecycleError::Store(e),
+        })
 }
 
 /// Something waiting for a parent's decision.

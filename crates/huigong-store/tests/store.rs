@@ -1400,3 +1400,174 @@ mod write_gate {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// 建会补助 of a 联合工会: its units' employees are summed (30 + 25 = 55 → 1000 元), every unit
+/// must be of a qualifying nature, and a complete roster is required.
+#[tokio::test]
+async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() {
+    use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+    use huigong_core::phone::ContactPhone;
+    use huigong_core::subsidy::SubsidyRule;
+    use huigong_core::unit_code::UnitCode;
+    use huigong_core::{IdNumber, Mobile};
+    use huigong_store::audit::Actor;
+    use huigong_store::members::RosterFields;
+    use huigong_store::orgs::{self, NewOrg, NewUnion, NewUnit};
+    use huigong_store::subsidies::{self, Status};
+    use huigong_vault::{KeyMaterial, KeyRing};
+
+    let (db, _dir) = database().await;
+    let vault = KeyRing::new(&KeyMaterial::generate());
+    let actor = Actor::system();
+    let now = Utc::now();
+    let county_id = uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let county = orgs::get_in_scope(&db.conn, &vault, county_id, "/")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("county"));
+    let code = |seed: u32| {
+        const CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+        for org_check in "0123456789X".chars() {
+            for check in CHARS.chars() {
+                if let Ok(c) = UnitCode::parse(&format!("91330522{seed:08}{org_check}{check}")) {
+                    return c;
+                }
+            }
+        }
+        panic!("no code for {seed}")
+    };
+    let (c1, c2, c3) = (code(8101), code(8102), code(8103));
+    let phone = ContactPhone::parse("0572-6022447").unwrap_or_else(|_| panic!("phone"));
+    let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+    let district = orgs::create(
+        &*txn,
+        &vault,
+        &county,
+        &NewOrg {
+            level: OrgLevel::District,
+            name: "雉城街道总工会",
+            union: None,
+        },
+        &actor,
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let unit = |name: &'static str, code: &'static UnitCode, nature, employees| NewUnit {
+        name,
+        code,
+        nature,
+        address: "长兴县",
+        employee_count: employees,
+    };
+    // Leaked so the units can borrow them for the test's life.
+    let (c1, c2, c3): (&'static UnitCode, &'static UnitCode, &'static UnitCode) = (
+        Box::leak(Box::new(c1)),
+        Box::leak(Box::new(c2)),
+        Box::leak(Box::new(c3)),
+    );
+    let joint = |units| NewUnion {
+        founded_on: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap_or_default(),
+        union_type: UnionType::Joint,
+        member_count: 2,
+        leader_name: "王主席",
+        phone: &phone,
+        units,
+    };
+    let private = joint(vec![
+        unit("甲个体店", c1, UnitNature::Individual, 30),
+        unit("乙私营厂", c2, UnitNature::Private, 25),
+    ]);
+    let union_ok = orgs::create(
+        &*txn,
+        &vault,
+        &district,
+        &NewOrg {
+            level: OrgLevel::Grassroots,
+            name: "雉城联合工会",
+            union: Some(&private),
+        },
+        &actor,
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mixed = joint(vec![unit("丙国企", c3, UnitNature::StateOwned, 10)]);
+    let union_mixed = orgs::create(
+        &*txn,
+        &vault,
+        &district,
+        &NewOrg {
+            level: OrgLevel::Grassroots,
+            name: "煤山联合工会",
+            union: Some(&mixed),
+        },
+        &actor,
+        now,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+
+    let views =
+        huigong_store::card_views::CardViews::new(ephemeral().await, Duration::from_secs(0));
+    let mobile = Mobile::parse("13957212345").unwrap_or_else(|_| panic!("mobile"));
+    for (org, seq) in [(union_ok.id, 1u32), (union_mixed.id, 2)] {
+        let id = IdNumber::parse(&format!("33052219900101{seq:03}"), now.date_naive())
+            .or_else(|_| {
+                // The check digit: find the one GB 11643 accepts.
+                "0123456789X"
+                    .chars()
+                    .find_map(|c| {
+                        IdNumber::parse(&format!("33052219900101{seq:03}{c}"), now.date_naive())
+                            .ok()
+                    })
+                    .ok_or(())
+            })
+            .unwrap_or_else(|_| panic!("id number"));
+        huigong_store::members::add(
+            &db,
+            &vault,
+            &views,
+            org,
+            huigong_store::people::PersonInput {
+                id_number: &id,
+                name: "张三",
+                mobile: Some(&mobile),
+            },
+            &RosterFields {
+                unit_name: "甲个体店".into(),
+                nationality: "汉族".into(),
+                education: "大专".into(),
+                household_type: "农村".into(),
+                employment_status: "在岗".into(),
+                union_post: "会员".into(),
+            },
+            &actor,
+            now,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    let list = subsidies::list(&db, &district.path, &SubsidyRule::default(), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ok = list
+        .iter()
+        .find(|l| l.org_id == union_ok.id)
+        .unwrap_or_else(|| panic!("joint union listed"));
+    assert_eq!(ok.facts.employees, 55);
+    assert_eq!((ok.status, ok.amount), (Status::Eligible, Some(1000)));
+    let mixed = list
+        .iter()
+        .find(|l| l.org_id == union_mixed.id)
+        .unwrap_or_else(|| panic!("mixed union listed"));
+    assert_eq!(mixed.status, Status::NotEligible);
+    assert_eq!(
+        mixed.missing,
+        vec![huigong_core::subsidy::Missing::Nature],
+        "a state-owned unit disqualifies"
+    );
+}

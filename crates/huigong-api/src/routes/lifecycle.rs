@@ -530,10 +530,16 @@ pub struct ConfirmedView {
     pub confirmed_at: DateTime<Utc>,
     /// The half-year cycle confirmed: it starts on 1 January or 1 July.
     pub cycle_start: NaiveDate,
+    /// The half-year confirmed, `2026H2`: its roster is archived, exportable with
+    /// `GET /api/v1/admin/orgs/{id}/roster.xlsx?period=2026H2`.
+    pub period: String,
+    /// Members in the archived roster.
+    pub archived_members: u64,
 }
 
 /// The union's admin (or one above) confirms that the union's data is current for this
-/// half-year cycle (每年1月、7月).
+/// half-year cycle (每年1月、7月): its roster is archived as it stands (入库归档). Confirming again
+/// in the same half-year answers the first confirmation and leaves the archive as it was.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -552,14 +558,23 @@ pub async fn confirm_current(
 ) -> Result<HttpResponse, ApiError> {
     let id = org_id(&id)?;
     let now = state.clock.now();
-    let cycle_start =
-        lifecycle::confirm_current(&state.db, id, &admin.scope, &admin.actor(&req), now)
-            .await
-            .map_err(lifecycle_error)?;
+    let done = lifecycle::confirm_current(
+        &state.db,
+        &state.vault,
+        id,
+        &admin.scope,
+        &admin.actor(&req),
+        now,
+    )
+    .await
+    .map_err(lifecycle_error)?;
+    let period = huigong_core::period::HalfYear::parse(&done.period);
     Ok(HttpResponse::Ok().json(ConfirmedView {
         org_id: id,
-        confirmed_at: now,
-        cycle_start,
+        confirmed_at: done.confirmed_at,
+        cycle_start: period.map_or_else(|| lifecycle::cycle_start(now).0, |p| p.first_day()),
+        period: done.period,
+        archived_members: done.member_count,
     }))
 }
 

@@ -15,6 +15,7 @@ pub mod merchants;
 pub mod orgs;
 pub mod params;
 pub mod phone;
+pub mod reports;
 pub mod roster;
 pub mod totp;
 
@@ -93,6 +94,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lifecycle::dissolve_org)
         .service(lifecycle::confirm_current)
         .service(lifecycle::quality_report)
+        .service(reports::progress)
+        .service(reports::progress_xlsx)
+        .service(reports::set_target)
+        .service(reports::list_subsidies)
+        .service(reports::subsidies_xlsx)
+        .service(reports::approve_subsidy)
+        .service(reports::pay_subsidy)
+        .service(reports::cycle_report)
         .service(merchants::create_merchant)
         .service(merchants::list_merchants)
         .service(merchants::get_merchant)

@@ -203,10 +203,13 @@ fn answer(result: Result<Imported, ImportFailure>) -> Result<HttpResponse, ApiEr
 pub struct ExportQuery {
     /// `true` for unmasked values (recorded in the audit log).
     full: Option<bool>,
+    /// Roster only: the roster archived when the union confirmed this half-year (`2026H2`).
+    period: Option<String>,
 }
 
 /// The roster of a grassroots union as an .xlsx in appendix 3's layout, masked unless
-/// `?full=true`. A full export imports back unchanged.
+/// `?full=true`. A full export imports back unchanged. With `?period=2026H2`, the roster as it
+/// was archived when the union confirmed that half-year (404 `not_archived` if it did not).
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -226,6 +229,11 @@ pub async fn export_roster(
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
     let full = query.full.unwrap_or(false);
+    if let Some(period) = query.period.as_deref() {
+        let actor = admin.actor(&req);
+        return crate::routes::reports::archived_roster_xlsx(&state, &actor, &org, period, full)
+            .await;
+    }
     if full {
         audit_full_export(
             &state,
