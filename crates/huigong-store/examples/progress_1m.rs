@@ -103,6 +103,7 @@ async fn insert_orgs(db: &Database, vault: &KeyRing) -> Result<Vec<Uuid>, Error>
                 org_id: uid,
                 name: format!("第{d}街道第{u}公司"),
                 code: format!("B{:017}", d * UNIONS_PER_DISTRICT + u),
+                held_code: Some(format!("B{:017}", d * UNIONS_PER_DISTRICT + u)),
                 nature: "私营经济".into(),
                 address: "长兴县".into(),
                 employee_count: 500,

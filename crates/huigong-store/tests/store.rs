@@ -1441,7 +1441,7 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
     let phone = ContactPhone::parse("0572-6022447").unwrap_or_else(|_| panic!("phone"));
     let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
     let district = orgs::create(
-        &*txn,
+        &txn,
         &vault,
         &county,
         &NewOrg {
@@ -1480,7 +1480,7 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
         unit("乙私营厂", c2, UnitNature::Private, 25),
     ]);
     let union_ok = orgs::create(
-        &*txn,
+        &txn,
         &vault,
         &district,
         &NewOrg {
@@ -1495,7 +1495,7 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
     .unwrap_or_else(|e| panic!("{e}"));
     let mixed = joint(vec![unit("丙国企", c3, UnitNature::StateOwned, 10)]);
     let union_mixed = orgs::create(
-        &*txn,
+        &txn,
         &vault,
         &district,
         &NewOrg {
@@ -1544,6 +1544,7 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
                 employment_status: "在岗".into(),
                 union_post: "会员".into(),
             },
+            None,
             &actor,
             now,
         )
