@@ -111,7 +111,7 @@ async fn upload(mut payload: Multipart) -> Result<Vec<u8>, ApiError> {
     }
     Err(ApiError::invalid_field(
         "file",
-        "请以 multipart 字段 file 上传 .xlsx 文件",
+        "请以 multipart 字段 file 上传 .xlsx、.xls 或 .ods 文件",
     ))
 }
 
@@ -122,7 +122,7 @@ pub struct ImportQuery {
     commit: Option<bool>,
 }
 
-/// Imports a roster workbook (multipart field `file`, `.xlsx`, ≤ 10 MB, ≤ 100,000 rows) into a
+/// Imports a roster workbook (multipart field `file`, `.xlsx`, `.xls` or `.ods`, ≤ 10 MB, ≤ 100,000 rows) into a
 /// grassroots union of the caller's subtree.
 #[utoipa::path(
     tag = "admin",
@@ -330,7 +330,8 @@ fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
         .body(bytes)
 }
 
-/// Imports an organisation table (附件1 layout; multipart field `file`, `.xlsx`, ≤ 10 MB):
+/// Imports an organisation table (附件1 layout; multipart field `file`, `.xlsx`, `.xls` or
+/// `.ods`, ≤ 10 MB):
 /// grassroots unions under district union `{id}`. A row whose unit is already registered
 /// under `{id}` updates its union; rows of one 联合工会 (same 工会名称) make one union with
 /// several units.
