@@ -1037,3 +1037,112 @@ async fn concurrent_accepts_of_one_transfer_move_the_member_once() {
     assert_eq!(active.len(), 1);
     w.app.stop().await;
 }
+
+/// The ids and card statuses of a roster page.
+async fn roster_cards(w: &World, token: &str, query: &str) -> (u16, Value) {
+    w.app
+        .get(
+            &format!("/api/v1/admin/orgs/{}/members{query}", w.union_a),
+            Some(token),
+        )
+        .await
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .map(|a| a.iter().map(|m| s(&m["id"])).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn item2_member_views_show_the_card_status_and_the_roster_filters_by_it() {
+    let w = world().await;
+    let mut members = Vec::new();
+    for (seq, name) in [(21, "钱一"), (22, "孙二"), (23, "周三"), (24, "吴四")] {
+        members.push(enrol(&w, &w.union_a, "甲公司工会", name, seq).await);
+    }
+    // 钱一 activates; 孙二 activates and the card is then suspended; 周三 and 吴四 do not.
+    activate(&w.app, "item2-a", "钱一", &members[0].1).await;
+    let suspended = activate(&w.app, "item2-b", "孙二", &members[1].1).await;
+    card::Entity::update_many()
+        .col_expr(card::Column::Status, Expr::value("suspended"))
+        .filter(card::Column::CardNumber.eq(suspended))
+        .exec(&w.app.state.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let (status, all) = roster_cards(&w, &w.union_a_token, "").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total"], 4);
+    let shown: Vec<(String, String, String)> = all["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| (s(&m["id"]), s(&m["card"]["status"]), s(&m["card"]["label"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, (status, label)) in [
+        ("active", "已激活"),
+        ("suspended", "已暂停"),
+        ("not_activated", "未激活"),
+        ("not_activated", "未激活"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            shown.contains(&(members[i].0.clone(), status.into(), label.into())),
+            "{i}: {shown:?}"
+        );
+    }
+    // Masked as before.
+    assert!(
+        all["items"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains('*'))
+    );
+
+    let (status, waiting) = roster_cards(&w, &w.union_a_token, "?card=not_activated").await;
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting["total"], 2);
+    assert_eq!(
+        ids_of(&waiting),
+        sorted(vec![members[2].0.clone(), members[3].0.clone()])
+    );
+    let (_, active) = roster_cards(&w, &w.district_a_token, "?card=active").await;
+    assert_eq!(
+        (active["total"].clone(), ids_of(&active)),
+        (json!(1), vec![members[0].0.clone()])
+    );
+    let (_, paused) = roster_cards(&w, &w.county_token, "?card=suspended&per_page=1").await;
+    assert_eq!(
+        (paused["total"].clone(), ids_of(&paused)),
+        (json!(1), vec![members[1].0.clone()])
+    );
+    let (status, bad) = roster_cards(&w, &w.union_a_token, "?card=cancelled").await;
+    assert_eq!((status, s(&bad["field"])), (400, "card".into()), "{bad}");
+
+    // The single view too.
+    let (status, one) = w
+        .app
+        .get(
+            &format!("/api/v1/admin/members/{}", members[1].0),
+            Some(&w.union_a_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        one["card"],
+        json!({"status": "suspended", "label": "已暂停"})
+    );
+    w.app.stop().await;
+}
