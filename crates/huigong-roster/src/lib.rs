@@ -35,7 +35,10 @@ mod roster;
 mod sheet;
 mod tables;
 
-pub use applications::{APPLICATIONS_TITLE, ApplicationListRow, write_applications};
+pub use applications::{
+    APPLICATIONS_TITLE, ApplicationListRow, SIGNING_LIST_NOTE, SigningListRow, write_applications,
+    write_signing_list,
+};
 pub use error::{Limits, WorkbookError};
 pub use labels::{UnionType, UnitNature};
 pub use orgs::{ORGS_TITLE, OrgExportRow, OrgRow, ParsedOrgs, parse_orgs, write_orgs};

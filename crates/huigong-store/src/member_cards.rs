@@ -165,3 +165,55 @@ pub async fn state_of<C: ConnectionTrait>(
         .await?;
     Ok(CardState::of(card.as_ref()))
 }
+
+/// A member on the notice's 附件2 list.
+#[derive(Debug, Clone)]
+pub struct SigningEntry {
+    pub member: MemberCard,
+    /// When the member signed the declaration online (their approved application); `None`
+    /// when they joined on paper (a roster entry or an import).
+    pub signed_online_at: Option<DateTime<Utc>>,
+    /// Whether the member applied online, through a WeChat account.
+    pub applied_online: bool,
+}
+
+/// Every active member of `org_id` for 附件2: their card, and the online signature of the
+/// approved application that made the membership. Three queries whatever the size.
+pub async fn signing_list<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+) -> Result<Vec<SigningEntry>, StoreError> {
+    use crate::entity::application;
+    use sea_orm::sea_query::Query;
+    let members = all(conn, vault, org_id).await?;
+    let memberships = Query::select()
+        .column(membership::Column::Id)
+        .from(membership::Entity)
+        .and_where(Expr::col(membership::Column::OrgId).eq(org_id))
+        .and_where(Expr::col(membership::Column::Status).eq("active"))
+        .to_owned();
+    let signed: std::collections::HashMap<Uuid, DateTime<Utc>> = application::Entity::find()
+        .select_only()
+        .column(application::Column::MembershipId)
+        .column(application::Column::CreatedAt)
+        .filter(application::Column::Status.eq("approved"))
+        .filter(application::Column::MembershipId.in_subquery(memberships))
+        .into_tuple::<(Option<Uuid>, DateTime<Utc>)>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .filter_map(|(id, at)| id.map(|id| (id, at)))
+        .collect();
+    Ok(members
+        .into_iter()
+        .map(|member| {
+            let signed_online_at = signed.get(&member.member.id).copied();
+            SigningEntry {
+                applied_online: signed_online_at.is_some(),
+                signed_online_at,
+                member,
+            }
+        })
+        .collect())
+}

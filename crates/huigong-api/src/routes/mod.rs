@@ -63,6 +63,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(roster::import_children)
         .service(roster::export_units)
         .service(roster::export_applications)
+        .service(roster::export_signing_list)
         .service(card::preview)
         .service(card::confirm)
         .service(card::qr_image)

@@ -14,7 +14,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::{ShownPerson, mask_name, shown_contact};
-use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, Spill, WorkbookError};
+use huigong_roster::{
+    ApplicationListRow, RosterExportRow, RosterHeader, SigningListRow, Spill, WorkbookError,
+};
 use huigong_store::audit::{self, Actor, Entry, Outcome};
 use huigong_store::{StoreError, members, orgs};
 use serde::Deserialize;
@@ -475,6 +477,76 @@ pub async fn export_applications(
             &rows,
         )
     })
+    .await
+}
+
+/// 附件2 as the notice prints it (入会申请书一览表) for grassroots union `{id}`: every active
+/// member, two per row in two column groups (序号, 姓名, 签名, 是否注册电子会员卡(√), 有无微信(√)).
+/// 签名 is blank for a paper signature and `已在线签名 <date>` for an approved online
+/// application; the card mark comes from the card's status, the WeChat mark from a bound
+/// account (or an online application). Names masked unless `?full=true` (audited,
+/// `members.signing_list_full`).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"),
+        (status = 404, body = ErrorBody, description = "not a grassroots union of the caller's subtree"),
+    )
+)]
+#[get("/api/v1/admin/orgs/{id}/signing-list.xlsx")]
+pub async fn export_signing_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    query: crate::query::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
+    let full = query.full.unwrap_or(false);
+    let listed =
+        huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
+    if full {
+        audit_full_export(
+            &state,
+            &admin.actor(&req),
+            "members.signing_list_full",
+            org.id,
+            &["name"],
+        )
+        .await?;
+    }
+    let rows: Vec<SigningListRow> = listed
+        .into_iter()
+        .map(|entry| {
+            let name = &entry.member.member.person.name;
+            SigningListRow {
+                name: if full {
+                    name.to_string()
+                } else {
+                    mask_name(name)
+                },
+                signed_online_on: entry
+                    .signed_online_at
+                    .map(huigong_store::merchants::beijing_day),
+                card_registered: entry.member.card
+                    == huigong_store::member_cards::CardState::Active,
+                has_wechat: entry.member.wechat_bound || entry.applied_online,
+            }
+        })
+        .collect();
+    let union_name = org.name.clone();
+    xlsx_written(
+        &format!("{}入会申请书一览表", org.name),
+        move || {
+            huigong_roster::write_signing_list(
+                &union_name,
+                crate::routes::applications::DECLARATION_TEXT,
+                &rows,
+            )
+        },
+    )
     .await
 }
 
