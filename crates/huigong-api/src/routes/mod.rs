@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(admin::audit_log)
         .service(orgs::list_orgs)
         .service(orgs::get_org)
+        .service(orgs::patch_org)
         .service(orgs::create_org)
         .service(orgs::create_user)
         .service(accounts::list_accounts)
