@@ -748,6 +748,42 @@ async fn item4_a_registration_is_edited_by_the_admins_above_validated_and_audite
         "{fields}"
     );
 
+    // 附件1's 备注 is stored, shown and exported.
+    let (status, org) = patch_org(
+        &w,
+        &w.district_a_token,
+        &w.union_a,
+        &json!({"remark": "覆盖三家单位"}),
+    )
+    .await;
+    assert_eq!(
+        (status, org["remark"].as_str()),
+        (200, Some("覆盖三家单位")),
+        "{org}"
+    );
+    let res = w
+        .app
+        .http
+        .get(
+            w.app
+                .url(&format!("/api/v1/admin/orgs/{}/units.xlsx", w.district_a)),
+        )
+        .bearer_auth(&w.district_a_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bytes = res.bytes().await.unwrap_or_default().to_vec();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let range = calamine::Reader::worksheet_range_at(&mut book, 0)
+        .unwrap_or_else(|| panic!("no sheet"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let remarks = range
+        .used_cells()
+        .filter(|(_, _, c)| c.to_string() == "覆盖三家单位")
+        .count();
+    assert_eq!(remarks, 1, "once, on the union's first row");
+
     // The unit leaves the 联合工会 again; the first unit stays.
     let (status, e) = patch_org(
         &w,

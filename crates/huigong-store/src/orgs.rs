@@ -49,6 +49,8 @@ pub struct Org {
     pub path: String,
     pub status: String,
     pub union: Option<UnionDetails>,
+    /// 附件1's 备注, if any.
+    pub remark: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -150,6 +152,7 @@ async fn assemble<C: ConnectionTrait>(
                 path: r.path,
                 status: r.status,
                 union,
+                remark: r.remark,
                 created_at: r.created_at,
             })
         })
@@ -698,6 +701,7 @@ pub async fn edit_union<C: crate::audit::AuditTxn>(
     name: &str,
     union: &NewUnion<'_>,
     units: &[EditedUnit<'_>],
+    remark: Option<&str>,
     changes: &[String],
     actor: &Actor,
     now: DateTime<Utc>,
@@ -718,6 +722,7 @@ pub async fn edit_union<C: crate::audit::AuditTxn>(
             union.leader_name,
         ))),
         phone_enc: Set(Some(ORGS_PHONE.seal(vault, org_id, union.phone.as_str()))),
+        remark: Set(remark.map(str::to_owned)),
         updated_at: Set(now),
         ..Default::default()
     })
@@ -783,4 +788,22 @@ pub async fn edit_union<C: crate::audit::AuditTxn>(
         now,
     )
     .await
+}
+
+/// Sets the 备注 of org `org_id` (附件1), `None` to clear it.
+pub async fn set_remark<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    remark: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    org::Entity::update(org::ActiveModel {
+        id: Set(org_id),
+        remark: Set(remark.map(str::to_owned)),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(txn)
+    .await?;
+    Ok(())
 }

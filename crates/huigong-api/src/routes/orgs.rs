@@ -61,6 +61,9 @@ pub struct OrgView {
     pub member_count_registered: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub union: Option<UnionView>,
+    /// 附件1's 备注, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -96,6 +99,7 @@ fn view(org: Org, registered: u64, full: bool) -> OrgView {
                     .collect(),
             }
         }),
+        remark: org.remark,
         created_at: org.created_at,
     }
 }
@@ -591,6 +595,8 @@ pub struct PatchOrgRequest {
     pub add_units: Option<Vec<UnitRequest>>,
     /// Codes of units to remove; the first unit (the one the `unit_*` fields edit) stays.
     pub remove_units: Option<Vec<String>>,
+    /// 附件1's 备注 (at most 500 characters); `""` clears it.
+    pub remark: Option<String>,
 }
 
 /// `field=before→after` for each non-personal field that changes.
@@ -622,7 +628,7 @@ pub async fn patch_org(
     id: web::Path<String>,
     body: crate::json::Json<PatchOrgRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let p = body.into_inner();
+    let mut p = body.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
     let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
@@ -728,8 +734,22 @@ pub async fn patch_org(
         ));
     }
 
+    let remark = match p.remark.take() {
+        None => org.remark.clone(),
+        Some(text) if text.trim().is_empty() => None,
+        Some(text) if text.trim().chars().count() > 500 => {
+            return Err(ApiError::invalid_field(
+                "remark",
+                "remark 不能超过 500 个字符",
+            ));
+        }
+        Some(text) => Some(text.trim().to_owned()),
+    };
     let mut changes = Vec::new();
     change(&mut changes, "name", &org.name, &name);
+    if remark != org.remark {
+        changes.push("remark".to_owned());
+    }
     change(
         &mut changes,
         "founded_on",
@@ -789,6 +809,7 @@ pub async fn patch_org(
         &name,
         &union,
         &units,
+        remark.as_deref(),
         &changes,
         &admin.actor(&req),
         state.clock.now(),
