@@ -710,6 +710,19 @@ async fn a_union_submitted_from_below_takes_members_only_once_its_parent_approve
     w.app.stop().await;
 }
 
+/// The district above approves a term its union submitted.
+async fn approve_term(w: &World, term: &Value) {
+    let (status, t) = w
+        .app
+        .post_json(
+            &format!("/api/v1/admin/terms/{}/approve", s(&term["id"])),
+            &json!({}),
+            Some(&w.district_a_token),
+        )
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "approved".into()), "{t}");
+}
+
 #[tokio::test]
 async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     let w = world().await;
@@ -723,13 +736,14 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
         )
         .await;
     assert_eq!((status, s(&e["field"])), (400, "ends_on".into()));
-    created(
+    let first = created(
         &w.app,
         &terms,
         &json!({"leader_name": "李主席", "committee": "委员：张、王", "starts_on": "2018-01-01", "ends_on": "2023-01-01"}),
         &w.union_a_token,
     )
     .await;
+    approve_term(&w, &first).await;
     let (_, expired) = w
         .app
         .get("/api/v1/admin/terms/expired", Some(&w.district_a_token))
@@ -737,13 +751,14 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     assert_eq!(expired.as_array().map(Vec::len), Some(1), "{expired}");
     assert_eq!(expired[0]["org_id"], w.union_a.as_str());
 
-    created(
+    let second = created(
         &w.app,
         &terms,
         &json!({"leader_name": "赵主席", "committee": "委员：钱、孙", "starts_on": "2023-01-01", "ends_on": "2028-01-01"}),
         &w.union_a_token,
     )
     .await;
+    approve_term(&w, &second).await;
     let (_, expired) = w
         .app
         .get("/api/v1/admin/terms/expired", Some(&w.district_a_token))
@@ -1144,5 +1159,108 @@ async fn item2_member_views_show_the_card_status_and_the_roster_filters_by_it() 
         one["card"],
         json!({"status": "suspended", "label": "已暂停"})
     );
+    w.app.stop().await;
+}
+
+/// The registered leader and phone of union A, in full.
+async fn leader(w: &World) -> (String, String) {
+    let path = format!("/api/v1/admin/orgs/{}?full=true", w.union_a);
+    let (_, org) = w.app.get(&path, Some(&w.county_token)).await;
+    (s(&org["union"]["leader_name"]), s(&org["union"]["phone"]))
+}
+
+#[tokio::test]
+async fn item5_a_re_election_submitted_by_the_union_waits_for_its_parent() {
+    let w = world().await;
+    let terms = format!("/api/v1/admin/orgs/{}/terms", w.union_a);
+    let before = leader(&w).await;
+    assert_eq!(before.0, "王主席");
+
+    // Submitted by the union: pending, the registration unchanged.
+    let (status, e) = w
+        .app
+        .post_json(
+            &terms,
+            &json!({"leader_name": "李主席", "phone": "12", "committee": "委员：张、王",
+                    "starts_on": "2026-01-01", "ends_on": "2031-01-01"}),
+            Some(&w.union_a_token),
+        )
+        .await;
+    assert_eq!((status, s(&e["field"])), (400, "phone".into()), "{e}");
+    let term = created(
+        &w.app,
+        &terms,
+        &json!({"leader_name": "李主席", "phone": "13957200001", "committee": "委员：张、王",
+                "starts_on": "2026-01-01", "ends_on": "2031-01-01"}),
+        &w.union_a_token,
+    )
+    .await;
+    assert_eq!(term["status"], "pending");
+    assert_eq!(leader(&w).await, before);
+    let approve = format!("/api/v1/admin/terms/{}/approve", s(&term["id"]));
+    let reject = format!("/api/v1/admin/terms/{}/reject", s(&term["id"]));
+
+    // The union cannot approve its own term; another district does not see it.
+    let (status, e) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.union_a_token))
+        .await;
+    assert_eq!((status, s(&e["code"])), (403, "parent_decides".into()));
+    let other = admin(&w, "district_b_admin", "district_admin", &w.district_b).await;
+    let (status, _) = w.app.post_json(&approve, &json!({}), Some(&other)).await;
+    assert_eq!(status, 404);
+
+    // The parent approves: the registration takes the term's leader and phone.
+    let (status, t) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.district_a_token))
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "approved".into()), "{t}");
+    assert_eq!(
+        leader(&w).await,
+        ("李主席".to_owned(), "13957200001".to_owned())
+    );
+    let (status, e) = w
+        .app
+        .post_json(
+            &reject,
+            &json!({"reason": "迟了"}),
+            Some(&w.district_a_token),
+        )
+        .await;
+    assert_eq!(
+        (status, s(&e["code"])),
+        (409, "wrong_status".into()),
+        "reviewed once"
+    );
+
+    // A rejected term leaves the registration as it was, with the reason on the term.
+    let second = created(
+        &w.app,
+        &terms,
+        &json!({"leader_name": "赵主席", "committee": "委员：钱", "starts_on": "2027-01-01",
+                "ends_on": "2032-01-01"}),
+        &w.union_a_token,
+    )
+    .await;
+    let (status, t) = w
+        .app
+        .post_json(
+            &format!("/api/v1/admin/terms/{}/reject", s(&second["id"])),
+            &json!({"reason": "委员人数不足"}),
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "rejected".into()), "{t}");
+    assert_eq!(t["review_reason"], "委员人数不足");
+    assert_eq!(leader(&w).await.0, "李主席");
+    let (_, log) = w
+        .app
+        .get(
+            "/api/v1/admin/audit?action=org.term_approve",
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
     w.app.stop().await;
 }

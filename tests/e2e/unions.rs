@@ -780,7 +780,7 @@ async fn item4_a_registration_is_edited_by_the_admins_above_validated_and_audite
         .unwrap_or_else(|e| panic!("{e}"));
     let remarks = range
         .used_cells()
-        .filter(|(_, _, c)| c.to_string() == "覆盖三家单位")
+        .filter(|(_, _, c)| *c == "覆盖三家单位")
         .count();
     assert_eq!(remarks, 1, "once, on the union's first row");
 

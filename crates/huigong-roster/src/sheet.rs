@@ -184,7 +184,7 @@ impl<'w, 'b> Table<'w, 'b> {
                     .worksheet_cells_reader(&workbook.sheet)
                     .map_err(read_error)?;
                 let last = cells.dimensions().end.0;
-                (Cells::Xlsx(cells), last)
+                (Cells::Xlsx(Box::new(cells)), last)
             }
             Source::Range(range) => {
                 let (row0, column0) = range.start().unwrap_or((0, 0));
@@ -386,7 +386,7 @@ fn starts_like_footer(row: &RawRow) -> bool {
 
 /// The cells of a sheet in row order: streamed from an `.xlsx`, or taken from a range.
 enum Cells<'w, 'b> {
-    Xlsx(calamine::XlsxCellReader<'w, Cursor<&'b [u8]>>),
+    Xlsx(Box<calamine::XlsxCellReader<'w, Cursor<&'b [u8]>>>),
     Range(Box<dyn Iterator<Item = (u32, u32, &'w Data)> + 'w>),
 }
 

@@ -90,6 +90,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(lifecycle::reject_org)
         .service(lifecycle::org_reviews)
         .service(lifecycle::add_term)
+        .service(lifecycle::approve_term)
+        .service(lifecycle::reject_term)
         .service(lifecycle::list_terms)
         .service(lifecycle::expired_terms)
         .service(lifecycle::dissolve_org)
