@@ -718,6 +718,19 @@ async fn a_union_submitted_from_below_takes_members_only_once_its_parent_approve
     w.app.stop().await;
 }
 
+/// The district above approves a term its union submitted.
+async fn approve_term(w: &World, term: &Value) {
+    let (status, t) = w
+        .app
+        .post_json(
+            &format!("/api/v1/admin/terms/{}/approve", s(&term["id"])),
+            &json!({}),
+            Some(&w.district_a_token),
+        )
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "approved".into()), "{t}");
+}
+
 #[tokio::test]
 async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     let w = world().await;
@@ -731,13 +744,14 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
         )
         .await;
     assert_eq!((status, s(&e["field"])), (400, "ends_on".into()));
-    created(
+    let first = created(
         &w.app,
         &terms,
         &json!({"leader_name": "李主席", "committee": "委员：张、王", "starts_on": "2018-01-01", "ends_on": "2023-01-01"}),
         &w.union_a_token,
     )
     .await;
+    approve_term(&w, &first).await;
     let (_, expired) = w
         .app
         .get("/api/v1/admin/terms/expired", Some(&w.district_a_token))
@@ -745,13 +759,14 @@ async fn re_elections_keep_their_history_and_expired_terms_are_listed() {
     assert_eq!(expired.as_array().map(Vec::len), Some(1), "{expired}");
     assert_eq!(expired[0]["org_id"], w.union_a.as_str());
 
-    created(
+    let second = created(
         &w.app,
         &terms,
         &json!({"leader_name": "赵主席", "committee": "委员：钱、孙", "starts_on": "2023-01-01", "ends_on": "2028-01-01"}),
         &w.union_a_token,
     )
     .await;
+    approve_term(&w, &second).await;
     let (_, expired) = w
         .app
         .get("/api/v1/admin/terms/expired", Some(&w.district_a_token))
@@ -1043,5 +1058,217 @@ async fn concurrent_accepts_of_one_transfer_move_the_member_once() {
         .await
         .unwrap_or_else(|e| panic!("memberships: {e}"));
     assert_eq!(active.len(), 1);
+    w.app.stop().await;
+}
+
+/// The ids and card statuses of a roster page.
+async fn roster_cards(w: &World, token: &str, query: &str) -> (u16, Value) {
+    w.app
+        .get(
+            &format!("/api/v1/admin/orgs/{}/members{query}", w.union_a),
+            Some(token),
+        )
+        .await
+}
+
+fn ids_of(page: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = page["items"]
+        .as_array()
+        .map(|a| a.iter().map(|m| s(&m["id"])).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn item2_member_views_show_the_card_status_and_the_roster_filters_by_it() {
+    let w = world().await;
+    let mut members = Vec::new();
+    for (seq, name) in [(21, "钱一"), (22, "孙二"), (23, "周三"), (24, "吴四")] {
+        members.push(enrol(&w, &w.union_a, "甲公司工会", name, seq).await);
+    }
+    // 钱一 activates; 孙二 activates and the card is then suspended; 周三 and 吴四 do not.
+    activate(&w.app, "item2-a", "钱一", &members[0].1).await;
+    let suspended = activate(&w.app, "item2-b", "孙二", &members[1].1).await;
+    card::Entity::update_many()
+        .col_expr(card::Column::Status, Expr::value("suspended"))
+        .filter(card::Column::CardNumber.eq(suspended))
+        .exec(&w.app.state.db.conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let (status, all) = roster_cards(&w, &w.union_a_token, "").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total"], 4);
+    let shown: Vec<(String, String, String)> = all["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| (s(&m["id"]), s(&m["card"]["status"]), s(&m["card"]["label"])))
+                .collect()
+        })
+        .unwrap_or_default();
+    for (i, (status, label)) in [
+        ("active", "已激活"),
+        ("suspended", "已暂停"),
+        ("not_activated", "未激活"),
+        ("not_activated", "未激活"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        assert!(
+            shown.contains(&(members[i].0.clone(), status.into(), label.into())),
+            "{i}: {shown:?}"
+        );
+    }
+    // Masked as before.
+    assert!(
+        all["items"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains('*'))
+    );
+
+    let (status, waiting) = roster_cards(&w, &w.union_a_token, "?card=not_activated").await;
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting["total"], 2);
+    assert_eq!(
+        ids_of(&waiting),
+        sorted(vec![members[2].0.clone(), members[3].0.clone()])
+    );
+    let (_, active) = roster_cards(&w, &w.district_a_token, "?card=active").await;
+    assert_eq!(
+        (active["total"].clone(), ids_of(&active)),
+        (json!(1), vec![members[0].0.clone()])
+    );
+    let (_, paused) = roster_cards(&w, &w.county_token, "?card=suspended&per_page=1").await;
+    assert_eq!(
+        (paused["total"].clone(), ids_of(&paused)),
+        (json!(1), vec![members[1].0.clone()])
+    );
+    let (status, bad) = roster_cards(&w, &w.union_a_token, "?card=cancelled").await;
+    assert_eq!((status, s(&bad["field"])), (400, "card".into()), "{bad}");
+
+    // The single view too.
+    let (status, one) = w
+        .app
+        .get(
+            &format!("/api/v1/admin/members/{}", members[1].0),
+            Some(&w.union_a_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        one["card"],
+        json!({"status": "suspended", "label": "已暂停"})
+    );
+    w.app.stop().await;
+}
+
+/// The registered leader and phone of union A, in full.
+async fn leader(w: &World) -> (String, String) {
+    let path = format!("/api/v1/admin/orgs/{}?full=true", w.union_a);
+    let (_, org) = w.app.get(&path, Some(&w.county_token)).await;
+    (s(&org["union"]["leader_name"]), s(&org["union"]["phone"]))
+}
+
+#[tokio::test]
+async fn item5_a_re_election_submitted_by_the_union_waits_for_its_parent() {
+    let w = world().await;
+    let terms = format!("/api/v1/admin/orgs/{}/terms", w.union_a);
+    let before = leader(&w).await;
+    assert_eq!(before.0, "王主席");
+
+    // Submitted by the union: pending, the registration unchanged.
+    let (status, e) = w
+        .app
+        .post_json(
+            &terms,
+            &json!({"leader_name": "李主席", "phone": "12", "committee": "委员：张、王",
+                    "starts_on": "2026-01-01", "ends_on": "2031-01-01"}),
+            Some(&w.union_a_token),
+        )
+        .await;
+    assert_eq!((status, s(&e["field"])), (400, "phone".into()), "{e}");
+    let term = created(
+        &w.app,
+        &terms,
+        &json!({"leader_name": "李主席", "phone": "13957200001", "committee": "委员：张、王",
+                "starts_on": "2026-01-01", "ends_on": "2031-01-01"}),
+        &w.union_a_token,
+    )
+    .await;
+    assert_eq!(term["status"], "pending");
+    assert_eq!(leader(&w).await, before);
+    let approve = format!("/api/v1/admin/terms/{}/approve", s(&term["id"]));
+    let reject = format!("/api/v1/admin/terms/{}/reject", s(&term["id"]));
+
+    // The union cannot approve its own term; another district does not see it.
+    let (status, e) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.union_a_token))
+        .await;
+    assert_eq!((status, s(&e["code"])), (403, "parent_decides".into()));
+    let other = admin(&w, "district_b_admin", "district_admin", &w.district_b).await;
+    let (status, _) = w.app.post_json(&approve, &json!({}), Some(&other)).await;
+    assert_eq!(status, 404);
+
+    // The parent approves: the registration takes the term's leader and phone.
+    let (status, t) = w
+        .app
+        .post_json(&approve, &json!({}), Some(&w.district_a_token))
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "approved".into()), "{t}");
+    assert_eq!(
+        leader(&w).await,
+        ("李主席".to_owned(), "13957200001".to_owned())
+    );
+    let (status, e) = w
+        .app
+        .post_json(
+            &reject,
+            &json!({"reason": "迟了"}),
+            Some(&w.district_a_token),
+        )
+        .await;
+    assert_eq!(
+        (status, s(&e["code"])),
+        (409, "wrong_status".into()),
+        "reviewed once"
+    );
+
+    // A rejected term leaves the registration as it was, with the reason on the term.
+    let second = created(
+        &w.app,
+        &terms,
+        &json!({"leader_name": "赵主席", "committee": "委员：钱", "starts_on": "2027-01-01",
+                "ends_on": "2032-01-01"}),
+        &w.union_a_token,
+    )
+    .await;
+    let (status, t) = w
+        .app
+        .post_json(
+            &format!("/api/v1/admin/terms/{}/reject", s(&second["id"])),
+            &json!({"reason": "委员人数不足"}),
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!((status, s(&t["status"])), (200, "rejected".into()), "{t}");
+    assert_eq!(t["review_reason"], "委员人数不足");
+    assert_eq!(leader(&w).await.0, "李主席");
+    let (_, log) = w
+        .app
+        .get(
+            "/api/v1/admin/audit?action=org.term_approve",
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
     w.app.stop().await;
 }

@@ -934,3 +934,155 @@ async fn a_second_import_updates_changed_fields_and_names_in_place() {
     assert_eq!(list["total"], 3);
     app.stop().await;
 }
+
+/// The first sheet's cells as text.
+fn sheet_cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let range = book
+        .worksheet_range_at(0)
+        .unwrap_or_else(|| panic!("no sheet"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    range
+        .rows()
+        .map(|r| {
+            r.iter()
+                .map(|c| match c {
+                    Data::String(s) => s.clone(),
+                    Data::Float(f) => f.to_string(),
+                    _ => String::new(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Activates the card of a rostered person for a new WeChat account.
+async fn activate_card(app: &TestApp, openid: &str, name: &str, id: &str) {
+    let worker = app.login(openid).await;
+    let (status, p) = app
+        .post_json(
+            "/api/v1/card/activation/preview",
+            &json!({"name": name, "id_number": id}),
+            Some(&worker),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    let (status, c) = app
+        .post_json(
+            "/api/v1/card/activation/confirm",
+            &json!({"preview_id": p["preview_id"]}),
+            Some(&worker),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+}
+
+#[tokio::test]
+async fn item3_appendix2_lists_every_member_two_per_row_with_card_wechat_and_signature() {
+    let (app, token, union_a, union_b) = setup().await;
+    // 钱一 on paper, no card; 孙二 on paper with a card; 赵小明 applied online.
+    let qian = id_number("19880808", 31);
+    let sun = id_number("19880808", 33);
+    for (name, id) in [("钱一", &qian), ("孙二", &sun)] {
+        let (status, out) = app
+            .post_json(
+                &format!("/api/v1/admin/orgs/{union_a}/members"),
+                &crate::unions::member(name, id, "男"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(status, 201, "{out}");
+    }
+    activate_card(&app, "item3-sun", "孙二", &sun).await;
+    let worker = app.login("item3-zhao").await;
+    let zhao = id_number("19920304", 35);
+    let (status, applied, _) = crate::applications::apply(
+        &app,
+        &worker,
+        &crate::applications::application(&union_a, "赵小明", &zhao, "男"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{applied}");
+    let (status, approved) = app
+        .post_json(
+            &format!(
+                "/api/v1/admin/applications/{}/approve",
+                applied["id"].as_str().unwrap_or_default()
+            ),
+            &json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+
+    let path = format!("/api/v1/admin/orgs/{union_a}/signing-list.xlsx");
+    let (status, bytes) = download(&app, &token, &path).await;
+    assert_eq!(status, 200);
+    let sheet = sheet_cells(bytes);
+    assert_eq!(sheet[0][0], "中华全国总工会入会申请书");
+    assert!(sheet[1][0].starts_with("我自愿加入中华全国总工会"));
+    assert_eq!(sheet[2][0], "工会名称：甲公司工会");
+    let group = [
+        "序号",
+        "姓名",
+        "签名",
+        "是否注册电子会员卡(√)",
+        "有无微信(√)",
+    ];
+    assert_eq!(sheet[3], [group, group].concat());
+    assert_eq!(
+        sheet[4],
+        ["1", "钱*", "", "", "", "2", "孙*", "", "√", "√"],
+        "paper members: blank signature; the card's holder has WeChat bound"
+    );
+    assert_eq!(
+        sheet[5],
+        [
+            "3",
+            "赵**",
+            &format!("已在线签名 {today}"),
+            "",
+            "√",
+            "",
+            "",
+            "",
+            "",
+            ""
+        ]
+    );
+    assert!(sheet[6][0].starts_with("备注：《中华全国总工会入会申请书》一式两份"));
+    assert_eq!(sheet.len(), 7);
+
+    // In full only when asked, and audited.
+    let (status, bytes) = download(&app, &token, &format!("{path}?full=true")).await;
+    assert_eq!(status, 200);
+    let sheet = sheet_cells(bytes);
+    assert_eq!(
+        (sheet[4][1].as_str(), sheet[5][1].as_str()),
+        ("钱一", "赵小明")
+    );
+    let (_, log) = app
+        .get(
+            "/api/v1/admin/audit?action=members.signing_list_full",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
+    // Another union's admin does not see that the union exists.
+    crate::unions::created(
+        &app,
+        "/api/v1/admin/users",
+        &json!({"username": "item3_b", "password": crate::unions::PASSWORD,
+                "role": "grassroots_admin", "org_id": union_b}),
+        &token,
+    )
+    .await;
+    let other = crate::unions::login(&app, "item3_b").await;
+    let (status, _) = download(&app, &other, &path).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

@@ -626,3 +626,195 @@ async fn accounts_match_their_orgs_level_and_usernames_are_unique() {
     assert_eq!(status, 201);
     w.app.stop().await;
 }
+
+async fn patch_org(w: &World, token: &str, org: &str, body: &Value) -> (u16, Value) {
+    crate::helpers::send(
+        w.app
+            .http
+            .patch(w.app.url(&format!("/api/v1/admin/orgs/{org}")))
+            .bearer_auth(token)
+            .json(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn item4_a_registration_is_edited_by_the_admins_above_validated_and_audited() {
+    let w = world().await;
+    let code_c = "91330522MA2B3C4D1T";
+    // Out of scope or the union itself: 404, as if it did not exist.
+    let (status, _) = patch_org(
+        &w,
+        &w.district_a_token,
+        &w.union_b,
+        &json!({"member_count": 1}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = patch_org(
+        &w,
+        &w.union_a_token,
+        &w.union_a,
+        &json!({"member_count": 1}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Validated like the import, naming the field; nothing written.
+    for (body, field) in [
+        (json!({"unit_code": "123"}), "unit_code"),
+        (json!({"founded_on": "2999-01-01"}), "founded_on"),
+        (json!({"unit_nature": "外星经济"}), "unit_nature"),
+        (json!({"phone": "12"}), "phone"),
+        (
+            json!({"add_units": [{"unit_name": "丙", "unit_code": "91350100M000100Y43",
+            "unit_nature": "私营经济", "unit_address": "长兴县", "employee_count": 5}]}),
+            "add_units",
+        ),
+    ] {
+        let (status, e) = patch_org(&w, &w.district_a_token, &w.union_a, &body).await;
+        assert_eq!(
+            (status, e["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {e}"
+        );
+    }
+    // A unit code registered to another union.
+    let (status, e) = patch_org(
+        &w,
+        &w.county_token,
+        &w.union_a,
+        &json!({"unit_code": "9135052155323005XL"}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("unit_code_taken")),
+        "{e}"
+    );
+
+    // The district above edits: a 联合工会 now, a second unit, new counts and leader.
+    let (status, org) = patch_org(
+        &w,
+        &w.district_a_token,
+        &w.union_a,
+        &json!({"union_type": "联合工会", "member_count": 90, "employee_count": 130,
+                "leader_name": "李新主席",
+                "add_units": [{"unit_name": "丙公司", "unit_code": code_c, "unit_nature": "集体经济",
+                               "unit_address": "长兴县林城镇", "employee_count": 20}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{org}");
+    assert_eq!(org["union"]["union_type"], "联合工会");
+    assert_eq!(org["union"]["member_count_declared"], 90);
+    assert_eq!(
+        org["union"]["leader_name"], "李***",
+        "sealed and masked as before"
+    );
+    let units = org["union"]["units"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(units.len(), 2, "{org}");
+    assert_eq!(units[0]["employee_count"], 130);
+    assert_eq!(units[1]["code"], code_c);
+    let (_, full) = w
+        .app
+        .get(
+            &format!("/api/v1/admin/orgs/{}?full=true", w.union_a),
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(full["union"]["leader_name"], "李新主席");
+    // Audited with the before/after of the non-personal fields, never the leader's name.
+    let (_, log) = w
+        .app
+        .get(
+            "/api/v1/admin/audit?action=org.update",
+            Some(&w.county_token),
+        )
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
+    let fields = log["items"][0]["fields"].to_string();
+    for expected in [
+        "union_type=单建→联合工会",
+        "member_count=80→90",
+        "employee_count=120→130",
+        "unit_added=91330522MA2B3C4D1T",
+    ] {
+        assert!(fields.contains(expected), "{expected}: {fields}");
+    }
+    assert!(
+        !fields.contains("李新") && !fields.contains("王主席"),
+        "{fields}"
+    );
+
+    // 附件1's 备注 is stored, shown and exported.
+    let (status, org) = patch_org(
+        &w,
+        &w.district_a_token,
+        &w.union_a,
+        &json!({"remark": "覆盖三家单位"}),
+    )
+    .await;
+    assert_eq!(
+        (status, org["remark"].as_str()),
+        (200, Some("覆盖三家单位")),
+        "{org}"
+    );
+    let res = w
+        .app
+        .http
+        .get(
+            w.app
+                .url(&format!("/api/v1/admin/orgs/{}/units.xlsx", w.district_a)),
+        )
+        .bearer_auth(&w.district_a_token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bytes = res.bytes().await.unwrap_or_default().to_vec();
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let range = calamine::Reader::worksheet_range_at(&mut book, 0)
+        .unwrap_or_else(|| panic!("no sheet"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let remarks = range
+        .used_cells()
+        .filter(|(_, _, c)| *c == "覆盖三家单位")
+        .count();
+    assert_eq!(remarks, 1, "once, on the union's first row");
+
+    // The unit leaves the 联合工会 again; the first unit stays.
+    let (status, e) = patch_org(
+        &w,
+        &w.county_token,
+        &w.union_a,
+        &json!({"remove_units": ["91350100M000100Y43"]}),
+    )
+    .await;
+    assert_eq!((status, e["field"].as_str()), (400, Some("remove_units")));
+    let (status, org) = patch_org(
+        &w,
+        &w.county_token,
+        &w.union_a,
+        &json!({"remove_units": [code_c]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{org}");
+    assert_eq!(org["union"]["units"].as_array().map(Vec::len), Some(1));
+    // A 单建 union covers one unit.
+    let (status, e) = patch_org(
+        &w,
+        &w.county_token,
+        &w.union_a,
+        &json!({"union_type": "单建", "add_units": [{"unit_name": "丙公司", "unit_code": code_c,
+            "unit_nature": "集体经济", "unit_address": "长兴县", "employee_count": 20}]}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["field"].as_str()),
+        (400, Some("add_units")),
+        "{e}"
+    );
+    w.app.stop().await;
+}

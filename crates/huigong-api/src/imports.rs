@@ -327,6 +327,16 @@ struct Group {
     target: Option<Uuid>,
 }
 
+/// The 备注 of a union's rows: the first one given.
+fn remark_of<'a>(rows: &'a [OrgRow], group: &Group) -> Option<&'a str> {
+    group
+        .rows
+        .iter()
+        .find_map(|&i| rows.get(i).and_then(|r| r.remark.as_deref()))
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+}
+
 /// The first union field where two rows of one union disagree.
 fn union_difference(a: &OrgRow, b: &OrgRow) -> Option<&'static str> {
     if a.union_type != b.union_type {
@@ -523,7 +533,8 @@ pub async fn orgs(
     let mut stale = StaleViews::new();
     for group in &groups {
         let (name, union) = union_of(&parsed.rows, group);
-        match group.target {
+        let remark = remark_of(&parsed.rows, group);
+        let id = match group.target {
             Some(id) => {
                 let current = orgs::get_in_scope(&txn, cx.vault, id, &parent.path)
                     .await?
@@ -538,6 +549,7 @@ pub async fn orgs(
                     orgs::update_union(&txn, cx.vault, id, name, &union, cx.actor, cx.now).await?;
                     updated += 1;
                 }
+                id
             }
             None => {
                 let new = NewOrg {
@@ -545,10 +557,13 @@ pub async fn orgs(
                     name,
                     union: Some(&union),
                 };
-                orgs::create(&txn, cx.vault, parent, &new, cx.actor, cx.now).await?;
                 created += 1;
+                orgs::create(&txn, cx.vault, parent, &new, cx.actor, cx.now)
+                    .await?
+                    .id
             }
-        }
+        };
+        orgs::set_remark(&txn, id, remark, cx.now).await?;
     }
     txn.commit().await.map_err(StoreError::from)?;
     cx.views.invalidate(&cx.db.conn, stale).await;
@@ -566,7 +581,8 @@ pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
     for org in orgs {
         let Some(union) = &org.union else { continue };
         let contact = shown_contact(full, &union.leader_name, &union.phone);
-        for unit in &union.units {
+        for (index, unit) in union.units.iter().enumerate() {
+            let first = index == 0;
             rows.push(OrgExportRow {
                 unit_name: unit.name.clone(),
                 unit_code: unit.code.clone(),
@@ -579,7 +595,12 @@ pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
                 member_count: union.member_count_declared,
                 leader_name: contact.0.clone(),
                 phone: contact.1.clone(),
-                remark: String::new(),
+                // The union's 备注 once, on its first unit's row.
+                remark: if first {
+                    org.remark.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
             });
         }
     }

@@ -53,10 +53,13 @@ pub enum WorkbookError {
     /// `.docx`, an empty zip, a renamed text file).
     #[error("not an .xlsx workbook")]
     NotXlsx,
-    /// An OLE compound file (starting `D0 CF 11 E0`): either an Excel 97-2003 `.xls` or an
-    /// `.xlsx` protected with an opening password, which Excel stores in the same container.
-    #[error("legacy .xls or password-protected workbook")]
+    /// An OLE compound file (starting `D0 CF 11 E0`) that is not a readable Excel 97-2003
+    /// `.xls`: typically a WPS `.et` file, or a workbook of an even older Excel.
+    #[error("OLE file that is not a readable Excel 97-2003 workbook (e.g. WPS .et)")]
     LegacyFormat,
+    /// An `.xlsx` protected with an opening password, which Excel stores in an OLE container.
+    #[error("password-protected workbook")]
+    Encrypted,
     /// The zip declares too much uncompressed data, too high a compression ratio or too many
     /// entries; see [`Limits`].
     #[error("zip container exceeds the decompression limits")]
@@ -95,6 +98,7 @@ impl WorkbookError {
             WorkbookError::TooLarge { .. } => "workbook_too_large",
             WorkbookError::NotXlsx => "workbook_not_xlsx",
             WorkbookError::LegacyFormat => "workbook_legacy_format",
+            WorkbookError::Encrypted => "workbook_encrypted",
             WorkbookError::ZipBomb => "workbook_zip_bomb",
             WorkbookError::TooManyRows { .. } => "workbook_too_many_rows",
             WorkbookError::NoWorksheet => "workbook_no_worksheet",
@@ -112,9 +116,10 @@ impl WorkbookError {
                 format!("文件超过{}MB的上限，请分批上传", max_bytes / (1024 * 1024))
             }
             WorkbookError::NotXlsx => {
-                "文件不是Excel工作簿，请用Excel另存为“Excel工作簿(*.xlsx)”后再上传".to_owned()
+                "文件不是Excel工作簿（支持.xlsx、.xls、.ods），请用Excel另存为“Excel工作簿(*.xlsx)”后再上传".to_owned()
             }
-            WorkbookError::LegacyFormat => "文件是旧版Excel 97-2003（.xls）格式，或设置了打开密码。请取消密码，并在Excel中另存为“Excel工作簿(*.xlsx)”后再上传".to_owned(),
+            WorkbookError::LegacyFormat => "无法读取此文件：它可能是WPS表格（.et）文件或更早版本的Excel文件。请在WPS或Excel中打开，用“文件→另存为”保存为“Excel工作簿(*.xlsx)”后再上传".to_owned(),
+            WorkbookError::Encrypted => "文件设置了打开密码，无法读取。请取消密码，并在Excel中另存为“Excel工作簿(*.xlsx)”后再上传".to_owned(),
             WorkbookError::ZipBomb => "文件解压后体积异常（可能含大量空白行或空白格式），请删除多余的行和列，另存为.xlsx后再上传".to_owned(),
             WorkbookError::TooManyRows { max } => {
                 format!("数据超过{max}行的上限，请分批上传")
@@ -160,6 +165,7 @@ mod tests {
             WorkbookError::TooLarge { max_bytes: 1 },
             WorkbookError::NotXlsx,
             WorkbookError::LegacyFormat,
+            WorkbookError::Encrypted,
             WorkbookError::ZipBomb,
             WorkbookError::TooManyRows { max: 1 },
             WorkbookError::NoWorksheet,

@@ -188,8 +188,8 @@ pub fn parse_orgs(
     today: NaiveDate,
     limits: &Limits,
 ) -> Result<ParsedOrgs, WorkbookError> {
-    container::check(bytes, limits)?;
-    let mut workbook = sheet::open(bytes)?;
+    let format = container::check(bytes, limits)?;
+    let mut workbook = sheet::open(bytes, format)?;
     let mut table = sheet::Table::start(&mut workbook, &LAYOUT, limits)?;
     let mut log = ErrorLog::new(limits.max_errors);
     let mut rows = Vec::with_capacity(table.expected_rows());

@@ -203,8 +203,8 @@ pub fn parse_roster(
     today: NaiveDate,
     limits: &Limits,
 ) -> Result<ParsedRoster, WorkbookError> {
-    container::check(bytes, limits)?;
-    let mut workbook = sheet::open(bytes)?;
+    let format = container::check(bytes, limits)?;
+    let mut workbook = sheet::open(bytes, format)?;
     let mut table = sheet::Table::start(&mut workbook, &LAYOUT, limits)?;
     let mut log = ErrorLog::new(limits.max_errors);
     let mut rows = Vec::with_capacity(table.expected_rows());

@@ -7,9 +7,10 @@
 
 use std::io::Cursor;
 
-use calamine::{Reader, SheetType, SheetVisible, Xlsx, XlsxError};
+use calamine::{Data, DataRef, Ods, Range, Reader, SheetType, SheetVisible, Xls, Xlsx, XlsxError};
 
 use crate::cell::{CellValue, column_letters, normalise_header};
+use crate::container::Format;
 use crate::error::{Limits, WorkbookError};
 
 /// How many non-blank rows from the top of the sheet are searched for the header row.
@@ -95,24 +96,66 @@ impl DataRow<'_> {
     }
 }
 
+/// Where the cells of the worksheet come from.
+enum Source<'b> {
+    /// An `.xlsx`, streamed cell by cell.
+    Xlsx(Box<Xlsx<Cursor<&'b [u8]>>>),
+    /// An `.xls` or `.ods` sheet, which calamine reads whole.
+    Range(Range<Data>),
+}
+
 /// An opened workbook and the name of the worksheet to read.
 pub(crate) struct Workbook<'b> {
-    xlsx: Xlsx<Cursor<&'b [u8]>>,
+    source: Source<'b>,
     sheet: String,
     /// Size of the file, which bounds how many rows it can plausibly hold.
     file_size: usize,
 }
 
-/// Opens a workbook whose container has passed [`crate::container::check`] and picks its
-/// first visible worksheet.
-pub(crate) fn open(bytes: &[u8]) -> Result<Workbook<'_>, WorkbookError> {
-    let xlsx: Xlsx<Cursor<&[u8]>> = Xlsx::new(Cursor::new(bytes)).map_err(open_error)?;
-    let sheet = first_worksheet(xlsx.sheets_metadata())?;
+/// Opens a workbook whose container has passed [`crate::container::check`] (which told its
+/// `format`) and picks its first visible worksheet.
+pub(crate) fn open(bytes: &[u8], format: Format) -> Result<Workbook<'_>, WorkbookError> {
+    let (source, sheet) = match format {
+        Format::Xlsx => {
+            let xlsx: Xlsx<Cursor<&[u8]>> = Xlsx::new(Cursor::new(bytes)).map_err(open_error)?;
+            let sheet = first_worksheet(xlsx.sheets_metadata())?;
+            (Source::Xlsx(Box::new(xlsx)), sheet)
+        }
+        Format::Ole => {
+            // Not a BIFF workbook stream (a WPS `.et`, an Excel 5 file, a `.doc`): only the
+            // Save As step helps.
+            let mut xls: Xls<Cursor<&[u8]>> =
+                Xls::new(Cursor::new(bytes)).map_err(|_| WorkbookError::LegacyFormat)?;
+            let sheet = first_worksheet(xls.sheets_metadata())?;
+            let range = xls
+                .worksheet_range(&sheet)
+                .map_err(|_| WorkbookError::LegacyFormat)?;
+            (Source::Range(range), sheet)
+        }
+        Format::Ods => {
+            let mut ods: Ods<Cursor<&[u8]>> =
+                Ods::new(Cursor::new(bytes)).map_err(|e| WorkbookError::Corrupt(ods_cause(&e)))?;
+            let sheet = first_worksheet(ods.sheets_metadata())?;
+            let range = ods
+                .worksheet_range(&sheet)
+                .map_err(|e| WorkbookError::Corrupt(ods_cause(&e)))?;
+            (Source::Range(range), sheet)
+        }
+    };
     Ok(Workbook {
-        xlsx,
+        source,
         sheet,
         file_size: bytes.len(),
     })
+}
+
+/// Describes an `.ods` read failure without echoing XML content, which could be a cell's.
+fn ods_cause(error: &calamine::OdsError) -> String {
+    match error {
+        calamine::OdsError::Xml(_) | calamine::OdsError::XmlAttr(_) => "malformed XML".to_owned(),
+        calamine::OdsError::CellLimitExceeded { .. } => "too many cells".to_owned(),
+        _ => "unreadable .ods".to_owned(),
+    }
 }
 
 /// A table being read: its header row has been found, data rows follow one at a time.
@@ -135,11 +178,27 @@ impl<'w, 'b> Table<'w, 'b> {
         layout: &'static Layout,
         limits: &Limits,
     ) -> Result<Self, WorkbookError> {
-        let cells = workbook
-            .xlsx
-            .worksheet_cells_reader(&workbook.sheet)
-            .map_err(read_error)?;
-        let declared_last_row = cells.dimensions().end.0;
+        let (cells, declared_last_row) = match &mut workbook.source {
+            Source::Xlsx(xlsx) => {
+                let cells = xlsx
+                    .worksheet_cells_reader(&workbook.sheet)
+                    .map_err(read_error)?;
+                let last = cells.dimensions().end.0;
+                (Cells::Xlsx(Box::new(cells)), last)
+            }
+            Source::Range(range) => {
+                let (row0, column0) = range.start().unwrap_or((0, 0));
+                let last = range.end().map_or(0, |(row, _)| row);
+                let used = range.used_cells().map(move |(row, column, value)| {
+                    (
+                        row0.saturating_add(u32::try_from(row).unwrap_or(u32::MAX)),
+                        column0.saturating_add(u32::try_from(column).unwrap_or(u32::MAX)),
+                        value,
+                    )
+                });
+                (Cells::Range(Box::new(used)), last)
+            }
+        };
         let mut rows = RowStream {
             cells,
             pending: None,
@@ -325,9 +384,15 @@ fn starts_like_footer(row: &RawRow) -> bool {
     })
 }
 
+/// The cells of a sheet in row order: streamed from an `.xlsx`, or taken from a range.
+enum Cells<'w, 'b> {
+    Xlsx(Box<calamine::XlsxCellReader<'w, Cursor<&'b [u8]>>>),
+    Range(Box<dyn Iterator<Item = (u32, u32, &'w Data)> + 'w>),
+}
+
 /// Groups the cell stream into rows.
 struct RowStream<'w, 'b> {
-    cells: calamine::XlsxCellReader<'w, Cursor<&'b [u8]>>,
+    cells: Cells<'w, 'b>,
     /// A cell read ahead: the first of the next row.
     pending: Option<(u32, u32, CellValue)>,
     /// The 0-based index of the last row returned.
@@ -380,17 +445,41 @@ impl RowStream<'_, '_> {
     /// The next non-empty cell as (row, column, value), 0-based.
     fn next_cell(&mut self) -> Result<Option<(u32, u32, CellValue)>, WorkbookError> {
         while !self.finished {
-            let Some(cell) = self.cells.next_cell().map_err(read_error)? else {
+            let next = match &mut self.cells {
+                Cells::Xlsx(reader) => reader.next_cell().map_err(read_error)?.map(|cell| {
+                    let (row, column) = cell.get_position();
+                    (row, column, CellValue::from_calamine(cell.get_value()))
+                }),
+                Cells::Range(cells) => cells
+                    .next()
+                    .map(|(row, column, value)| (row, column, from_data(value))),
+            };
+            let Some((row, column, value)) = next else {
                 self.finished = true;
                 break;
             };
-            let (row, column) = cell.get_position();
-            if let Some(value) = CellValue::from_calamine(cell.get_value()) {
+            if let Some(value) = value {
                 return Ok(Some((row, column, value)));
             }
         }
         Ok(None)
     }
+}
+
+/// A cell of an `.xls` or `.ods` range, read like the same cell of an `.xlsx`.
+fn from_data(value: &Data) -> Option<CellValue> {
+    let value = match value {
+        Data::Empty => DataRef::Empty,
+        Data::String(text) => DataRef::SharedString(text),
+        Data::Int(number) => DataRef::Int(*number),
+        Data::Float(number) => DataRef::Float(*number),
+        Data::Bool(flag) => DataRef::Bool(*flag),
+        Data::DateTime(excel) => DataRef::DateTime(*excel),
+        Data::DateTimeIso(text) => DataRef::DateTimeIso(text.clone()),
+        Data::DurationIso(text) => DataRef::DurationIso(text.clone()),
+        Data::Error(error) => DataRef::Error(error.clone()),
+    };
+    CellValue::from_calamine(&value)
 }
 
 /// Maps a failure to open the workbook: a zip without the parts of a workbook is not an
@@ -400,7 +489,7 @@ fn open_error(error: XlsxError) -> WorkbookError {
         XlsxError::Zip(_) | XlsxError::FileNotFound(_) | XlsxError::RelationshipNotFound => {
             WorkbookError::NotXlsx
         }
-        XlsxError::Password => WorkbookError::LegacyFormat,
+        XlsxError::Password => WorkbookError::Encrypted,
         other => read_error(other),
     }
 }

@@ -1036,11 +1036,12 @@ fn garbage_and_other_formats_are_not_xlsx() {
     assert_eq!(roster_err(&empty_zip, &limits), WorkbookError::NotXlsx);
     assert_eq!(roster_err(&zip_of(&[]), &limits), WorkbookError::NotXlsx);
 
-    // A zip that is not an OOXML package, and one that claims to be but has no workbook.
-    let other_zip = zip_of(&[(
-        "mimetype",
-        b"application/vnd.oasis.opendocument.spreadsheet",
-    )]);
+    // A zip that is not an OOXML package or an OpenDocument spreadsheet (a text document),
+    // and one that claims to be a workbook but has none.
+    let other_zip = zip_of(&[
+        ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ("content.xml", b"<office:document-content/>"),
+    ]);
     assert_eq!(roster_err(&other_zip, &limits), WorkbookError::NotXlsx);
     let hollow = zip_of(&[("[Content_Types].xml", b"<Types/>")]);
     assert_eq!(roster_err(&hollow, &limits), WorkbookError::NotXlsx);
@@ -1051,17 +1052,81 @@ fn garbage_and_other_formats_are_not_xlsx() {
     assert_eq!(roster_err(truncated, &limits), WorkbookError::NotXlsx);
 }
 
+/// A fixture written by `tests/fixtures/make_formats.py`.
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 #[test]
-fn legacy_xls_is_named_as_such() {
-    let mut xls = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    xls.extend([0u8; 504]);
-    let error = roster_err(&xls, &Limits::default());
+fn item1_xls_and_ods_rosters_give_the_same_report_as_xlsx() {
+    let xlsx = parse_roster_ok(&fixture("roster.xlsx"));
+    // The report of the file itself, so that the comparison below compares something.
+    assert_eq!(xlsx.header_row, 3);
+    assert_eq!(
+        xlsx.header.union_name.as_deref(),
+        Some("长兴某某纺织有限公司工会")
+    );
+    assert_eq!(xlsx.total_rows, 5);
+    assert_eq!(
+        summary(&xlsx.errors)
+            .iter()
+            .map(|(row, column, _, code)| (*row, *column, *code))
+            .collect::<Vec<_>>(),
+        vec![
+            (5, "身份证号码", "id_number_as_number"),
+            (8, "身份证号码", "duplicate_in_file"),
+            (9, "姓名", "required"),
+            (9, "身份证号码", "id_number_check_digit"),
+            (9, "手机号码", "phone_mobile_length"),
+        ]
+    );
+    assert_eq!(
+        xlsx.rows.iter().map(|r| r.row).collect::<Vec<_>>(),
+        vec![4, 6]
+    );
+    for name in ["roster.xls", "roster.ods"] {
+        let other = parse_roster_ok(&fixture(name));
+        assert_eq!(other, xlsx, "{name}");
+    }
+}
+
+#[test]
+fn item1_xls_and_ods_org_tables_give_the_same_report_as_xlsx() {
+    let xlsx = parse_orgs_ok(&fixture("orgs.xlsx"));
+    assert_eq!(xlsx.total_rows, 3);
+    assert!(!xlsx.errors.is_empty());
+    assert_eq!(xlsx.rows.len(), 2);
+    for name in ["orgs.xls", "orgs.ods"] {
+        let other = parse_orgs_ok(&fixture(name));
+        assert_eq!(other, xlsx, "{name}");
+    }
+}
+
+#[test]
+fn item1_wps_et_and_unreadable_ole_files_name_the_save_as_step() {
+    // An OLE compound file without an Excel workbook stream, as a WPS `.et` is to calamine.
+    let mut et = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+    et.extend([0u8; 504]);
+    let error = roster_err(&et, &Limits::default());
     assert_eq!(error, WorkbookError::LegacyFormat);
     assert_eq!(error.code(), "workbook_legacy_format");
-    assert!(error.message_zh().contains(".xls"));
+    assert!(error.message_zh().contains(".et"));
+    assert!(error.message_zh().contains("另存为"));
     assert!(error.message_zh().contains(".xlsx"));
-    let orgs = parse_orgs(&xls, today(), &Limits::default());
+    let orgs = parse_orgs(&et, today(), &Limits::default());
     assert_eq!(orgs.err(), Some(WorkbookError::LegacyFormat));
+
+    // A password-protected `.xlsx` is an OLE file with an `EncryptedPackage` stream.
+    let mut encrypted = et.clone();
+    let name: Vec<u8> = "EncryptedPackage"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    encrypted.extend(name);
+    let error = roster_err(&encrypted, &Limits::default());
+    assert_eq!(error, WorkbookError::Encrypted);
+    assert!(error.message_zh().contains("密码"));
 }
 
 #[test]

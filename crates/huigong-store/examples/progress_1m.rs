@@ -71,6 +71,7 @@ async fn insert_orgs(db: &Database, vault: &KeyRing) -> Result<Vec<Uuid>, Error>
             dissolution_reason: None,
             dissolution_requested_at: None,
             confirmed_at: None,
+            remark: None,
             created_at: now,
             updated_at: now,
         }));
@@ -95,6 +96,7 @@ async fn insert_orgs(db: &Database, vault: &KeyRing) -> Result<Vec<Uuid>, Error>
                 dissolution_reason: None,
                 dissolution_requested_at: None,
                 confirmed_at: None,
+                remark: None,
                 created_at: now,
                 updated_at: now,
             }));

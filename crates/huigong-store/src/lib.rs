@@ -23,6 +23,7 @@ pub mod entity;
 pub mod ephemeral;
 pub mod key_fingerprints;
 mod like;
+pub mod member_cards;
 pub mod members;
 pub mod membership_changes;
 pub mod merchant_views;

@@ -313,7 +313,7 @@ fn roster_fields(m: &membership::Model) -> RosterFields {
     }
 }
 
-async fn with_people<C: ConnectionTrait>(
+pub(crate) async fn with_people<C: ConnectionTrait>(
     conn: &C,
     vault: &KeyRing,
     rows: Vec<membership::Model>,

@@ -49,6 +49,8 @@ pub struct Org {
     pub path: String,
     pub status: String,
     pub union: Option<UnionDetails>,
+    /// 附件1's 备注, if any.
+    pub remark: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -150,6 +152,7 @@ async fn assemble<C: ConnectionTrait>(
                 path: r.path,
                 status: r.status,
                 union,
+                remark: r.remark,
                 created_at: r.created_at,
             })
         })
@@ -675,4 +678,132 @@ pub async fn grassroots_in<C: ConnectionTrait>(
         orgs.extend(assemble(conn, vault, chunk.to_vec()).await?);
     }
     Ok(orgs)
+}
+
+/// A unit of an edited registration: an existing one (by id) with its new fields, or a new one.
+#[derive(Debug, Clone)]
+pub struct EditedUnit<'a> {
+    pub id: Option<Uuid>,
+    pub unit: NewUnit<'a>,
+}
+
+/// Sets grassroots union `org_id`'s registration to `union` (whose `units` are ignored) with
+/// exactly the units `units`: an existing unit (by id, of this union) is updated, code
+/// included; a new one is added; a unit of the union not listed is removed. A code held by
+/// another union is `StoreError::Conflict` (the caller rolls back). Records `org.update` with
+/// `changes`: the before/after of the non-personal fields (`member_count=80→90`), after the
+/// names of the sealed fields written (`leader_name`, `phone`), which are never shown.
+#[allow(clippy::too_many_arguments)]
+pub async fn edit_union<C: crate::audit::AuditTxn>(
+    txn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    name: &str,
+    union: &NewUnion<'_>,
+    units: &[EditedUnit<'_>],
+    remark: Option<&str>,
+    changes: &[String],
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(row) = org::Entity::find_by_id(org_id).one(txn).await? else {
+        return Err(StoreError::NotFound);
+    };
+    let held = holds_codes(&row.status);
+    org::Entity::update(org::ActiveModel {
+        id: Set(org_id),
+        name: Set(name.to_owned()),
+        founded_on: Set(Some(union.founded_on)),
+        union_type: Set(Some(union.union_type.label_zh().to_owned())),
+        member_count_declared: Set(Some(i32::try_from(union.member_count).unwrap_or(i32::MAX))),
+        leader_name_enc: Set(Some(ORGS_LEADER_NAME.seal(
+            vault,
+            org_id,
+            union.leader_name,
+        ))),
+        phone_enc: Set(Some(ORGS_PHONE.seal(vault, org_id, union.phone.as_str()))),
+        remark: Set(remark.map(str::to_owned)),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(txn)
+    .await?;
+    let codes: Vec<String> = units
+        .iter()
+        .map(|u| u.unit.code.as_str().to_owned())
+        .collect();
+    if units_by_code(txn, &codes)
+        .await?
+        .values()
+        .any(|p| p.org_id != org_id)
+    {
+        return Err(StoreError::Conflict);
+    }
+    let kept: Vec<Uuid> = units.iter().filter_map(|u| u.id).collect();
+    // Removed units go first, so that a code moving between two of the union's units is free.
+    unit::Entity::delete_many()
+        .filter(unit::Column::OrgId.eq(org_id))
+        .filter(unit::Column::Id.is_not_in(kept))
+        .exec(txn)
+        .await?;
+    let mut added = Vec::new();
+    for u in units {
+        let Some(id) = u.id else {
+            added.push(u.unit.clone());
+            continue;
+        };
+        let code = u.unit.code.as_str().to_owned();
+        let updated = unit::Entity::update_many()
+            .set(unit::ActiveModel {
+                name: Set(u.unit.name.to_owned()),
+                code: Set(code.clone()),
+                held_code: Set(held.then_some(code)),
+                nature: Set(u.unit.nature.label_zh().to_owned()),
+                address: Set(u.unit.address.to_owned()),
+                employee_count: Set(i32::try_from(u.unit.employee_count).unwrap_or(i32::MAX)),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .filter(unit::Column::Id.eq(id))
+            .filter(unit::Column::OrgId.eq(org_id))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+    }
+    insert_units(txn, org_id, &added, held, now).await?;
+    let mut fields: Vec<&str> = vec!["leader_name", "phone"];
+    fields.extend(changes.iter().map(String::as_str));
+    audit::record(
+        txn,
+        actor,
+        &Entry {
+            action: "org.update",
+            target_type: "org",
+            target_id: Some(org_id.to_string()),
+            fields: &fields,
+            outcome: Outcome::Success,
+        },
+        now,
+    )
+    .await
+}
+
+/// Sets the 备注 of org `org_id` (附件1), `None` to clear it.
+pub async fn set_remark<C: ConnectionTrait>(
+    txn: &C,
+    org_id: Uuid,
+    remark: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    org::Entity::update(org::ActiveModel {
+        id: Set(org_id),
+        remark: Set(remark.map(str::to_owned)),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(txn)
+    .await?;
+    Ok(())
 }

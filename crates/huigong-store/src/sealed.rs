@@ -77,6 +77,8 @@ pub const ORGS_LEADER_NAME: SealedColumn = SealedColumn::new("orgs", "leader_nam
 pub const ORGS_PHONE: SealedColumn = SealedColumn::new("orgs", "phone_enc");
 
 pub const ORG_TERMS_LEADER_NAME: SealedColumn = SealedColumn::new("org_terms", "leader_name_enc");
+/// The contact phone a term (换届) brings.
+pub const ORG_TERMS_PHONE: SealedColumn = SealedColumn::new("org_terms", "phone_enc");
 
 pub const USER_PHONES_MOBILE: SealedColumn = SealedColumn::new("user_phones", "mobile_enc");
 pub const APPLICATIONS_ID_NUMBER: SealedColumn = SealedColumn::new("applications", "id_number_enc");
@@ -117,4 +119,5 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
     ROSTER_ARCHIVES_ID_NUMBER,
     ROSTER_ARCHIVES_NAME,
     ROSTER_ARCHIVES_MOBILE,
+    ORG_TERMS_PHONE,
 ];

@@ -11,7 +11,7 @@ use crate::card_views::{CardViews, StaleViews};
 use crate::entity::{membership, org, org_term};
 use crate::membership_changes::move_membership;
 use crate::orgs::{self, NewOrg, Org};
-use crate::sealed::{ORG_TERMS_LEADER_NAME, ORGS_LEADER_NAME};
+use crate::sealed::{ORG_TERMS_LEADER_NAME, ORG_TERMS_PHONE, ORGS_LEADER_NAME, ORGS_PHONE};
 use crate::{Database, StoreError};
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
 use huigong_core::labels::OrgLevel;
@@ -164,6 +164,9 @@ pub struct Term {
     pub committee: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub review_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -178,19 +181,50 @@ fn open_term(vault: &KeyRing, t: org_term::Model) -> Result<Term, StoreError> {
         committee: t.committee,
         starts_on: t.starts_on,
         ends_on: t.ends_on,
+        status: t.status,
+        review_reason: t.review_reason,
         created_at: t.created_at,
     })
 }
 
-/// A new term (换届) for union `id` in scope. The union's registered leader becomes the new
-/// term's leader; earlier terms stay.
+/// Makes an approved term's leader (and phone, when it brings one) the union's registered ones.
+async fn register_term<C: ConnectionTrait>(
+    txn: &C,
+    vault: &KeyRing,
+    org_id: Uuid,
+    leader_name: &str,
+    phone: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut update = org::Entity::update_many()
+        .col_expr(
+            org::Column::LeaderNameEnc,
+            Expr::value(Some(ORGS_LEADER_NAME.seal(vault, org_id, leader_name))),
+        )
+        .col_expr(org::Column::UpdatedAt, Expr::value(now));
+    if let Some(phone) = phone {
+        update = update.col_expr(
+            org::Column::PhoneEnc,
+            Expr::value(Some(ORGS_PHONE.seal(vault, org_id, phone))),
+        );
+    }
+    update.filter(org::Column::Id.eq(org_id)).exec(txn).await?;
+    Ok(())
+}
+
+/// A new term (换届) for union `id` in scope. Submitted by the union itself (`caller_org` is
+/// `id`) it waits for its parent (`pending`); recorded by an administrator above the union it
+/// is approved at once. An approved term's leader (and `phone`, when given) become the union's
+/// registered ones; earlier terms stay.
 #[allow(clippy::too_many_arguments)]
 pub async fn add_term(
     db: &Database,
     vault: &KeyRing,
     id: Uuid,
     scope: &str,
+    caller_org: Uuid,
     leader_name: &str,
+    phone: Option<&str>,
     committee: &str,
     starts_on: NaiveDate,
     ends_on: NaiveDate,
@@ -205,6 +239,7 @@ pub async fn add_term(
     if o.status != "active" {
         return Err(LifecycleError::WrongState(o.status));
     }
+    let submitted = caller_org == id;
     let term_id = Uuid::now_v7();
     let row = org_term::Model {
         id: term_id,
@@ -214,23 +249,105 @@ pub async fn add_term(
         starts_on,
         ends_on,
         created_by: actor.user_id,
+        status: if submitted { "pending" } else { "approved" }.to_owned(),
+        phone_enc: phone.map(|p| ORG_TERMS_PHONE.seal(vault, term_id, p)),
+        review_reason: None,
+        reviewed_at: (!submitted).then_some(now),
         created_at: now,
     };
     org_term::Entity::insert(org_term::ActiveModel::from(row.clone()))
         .exec_without_returning(&txn)
         .await?;
-    org::Entity::update_many()
-        .col_expr(
-            org::Column::LeaderNameEnc,
-            Expr::value(Some(ORGS_LEADER_NAME.seal(vault, id, leader_name))),
-        )
-        .col_expr(org::Column::UpdatedAt, Expr::value(now))
-        .filter(org::Column::Id.eq(id))
-        .exec(&txn)
-        .await?;
-    audit_org(&txn, actor, "org.term", id, &["leader_name"], now).await?;
+    let mut fields = vec!["leader_name"];
+    if phone.is_some() {
+        fields.push("phone");
+    }
+    if submitted {
+        audit_org(&txn, actor, "org.term_submit", id, &fields, now).await?;
+    } else {
+        register_term(&txn, vault, id, leader_name, phone, now).await?;
+        audit_org(&txn, actor, "org.term", id, &fields, now).await?;
+    }
     txn.commit().await.map_err(StoreError::from)?;
     Ok(open_term(vault, row)?)
+}
+
+/// The parent (or an org above it) approves or rejects term `term_id` submitted by its union.
+/// Approval makes the term's leader and phone the union's registered ones. Of two reviews at
+/// once one wins (a conditional update); the other is `WrongState`.
+#[allow(clippy::too_many_arguments)]
+pub async fn review_term(
+    db: &Database,
+    vault: &KeyRing,
+    term_id: Uuid,
+    scope: &str,
+    caller_org: Uuid,
+    approve: bool,
+    reason: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Term, LifecycleError> {
+    let txn = db.begin_write().await?;
+    let t = org_term::Entity::find_by_id(term_id)
+        .one(&txn)
+        .await?
+        .ok_or(LifecycleError::NotFound)?;
+    let o = org_in_scope(&txn, t.org_id, scope).await?;
+    if o.id == caller_org {
+        return Err(LifecycleError::NotParent);
+    }
+    let status = if approve { "approved" } else { "rejected" };
+    let closed = org_term::Entity::update_many()
+        .col_expr(org_term::Column::Status, Expr::value(status))
+        .col_expr(
+            org_term::Column::ReviewReason,
+            Expr::value(reason.map(str::to_owned)),
+        )
+        .col_expr(org_term::Column::ReviewedAt, Expr::value(Some(now)))
+        .filter(org_term::Column::Id.eq(term_id))
+        .filter(org_term::Column::Status.eq("pending"))
+        .exec(&txn)
+        .await?;
+    if closed.rows_affected == 0 {
+        return Err(LifecycleError::WrongState(format!("term_{}", t.status)));
+    }
+    let term = open_term(
+        vault,
+        org_term::Model {
+            status: status.to_owned(),
+            review_reason: reason.map(str::to_owned),
+            reviewed_at: Some(now),
+            ..t.clone()
+        },
+    )?;
+    if approve {
+        if o.status != "active" {
+            return Err(LifecycleError::WrongState(o.status));
+        }
+        let phone = t
+            .phone_enc
+            .as_ref()
+            .map(|p| ORG_TERMS_PHONE.open(vault, t.id, p))
+            .transpose()
+            .map_err(|_| StoreError::Other(format!("org_terms {}: unreadable phone", t.id)))?;
+        register_term(
+            &txn,
+            vault,
+            t.org_id,
+            &term.leader_name,
+            phone.as_deref().map(|p| p.as_str()),
+            now,
+        )
+        .await?;
+    }
+    let action = if approve {
+        "org.term_approve"
+    } else {
+        "org.term_reject"
+    };
+    audit_org(&txn, actor, action, t.org_id, &[], now).await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(term)
 }
 
 /// Terms of union `id` in scope, newest first (`None` if out of scope).
@@ -286,6 +403,7 @@ pub async fn expired_terms<C: ConnectionTrait>(
     for chunk in ids.chunks(500) {
         for t in org_term::Entity::find()
             .filter(org_term::Column::OrgId.is_in(chunk.to_vec()))
+            .filter(org_term::Column::Status.eq("approved"))
             .all(conn)
             .await?
         {

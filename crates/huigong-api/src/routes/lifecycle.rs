@@ -34,6 +34,7 @@ fn lifecycle_error(e: LifecycleError) -> ApiError {
                 "rejected" => "该工会的建会申请已被驳回",
                 "dissolved" => "该工会已撤销",
                 "active" => "该工会已批准",
+                "term_approved" | "term_rejected" => "该换届申请已审批",
                 _ => "该工会当前状态不允许此操作",
             },
         ),
@@ -287,6 +288,8 @@ pub async fn org_reviews(
 pub struct TermRequest {
     /// The new chair (工会主席/负责人); becomes the union's registered leader.
     pub leader_name: String,
+    /// The new contact phone (mobile, or landline with area code), if it changes.
+    pub phone: Option<String>,
     /// The committee, as the union writes it.
     pub committee: String,
     /// YYYY-MM-DD.
@@ -307,6 +310,10 @@ pub struct TermView {
     pub committee: Option<String>,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// `pending` (submitted by the union, waiting for its parent), `approved` or `rejected`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_reason: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -322,6 +329,8 @@ fn term_view(t: Term, full: bool) -> TermView {
         committee: full.then_some(t.committee),
         starts_on: t.starts_on,
         ends_on: t.ends_on,
+        status: t.status,
+        review_reason: t.review_reason,
         created_at: t.created_at,
     }
 }
@@ -332,7 +341,10 @@ fn date(field: &'static str, v: &str) -> Result<NaiveDate, ApiError> {
 }
 
 /// Records a re-election (换届) of a grassroots union of the caller's subtree; earlier terms
-/// stay in its history.
+/// stay in its history. Submitted by the union itself, the term is `pending` until its parent
+/// approves it (`POST /api/v1/admin/terms/{id}/approve`); recorded by an administrator above
+/// the union it is `approved` at once. An approved term's leader (and phone, when given)
+/// become the union's registered ones.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -356,6 +368,12 @@ pub async fn add_term(
     let b = body.into_inner();
     let leader_name = required_text("leader_name", &b.leader_name, 32)?;
     let committee = required_text("committee", &b.committee, 2000)?;
+    let phone = b
+        .phone
+        .as_deref()
+        .map(huigong_core::phone::ContactPhone::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_field("phone", e.message_zh()))?;
     let starts_on = date("starts_on", &b.starts_on)?;
     let ends_on = date("ends_on", &b.ends_on)?;
     if ends_on <= starts_on {
@@ -369,7 +387,9 @@ pub async fn add_term(
         &state.vault,
         id,
         &admin.scope,
+        admin.org_id,
         &leader_name,
+        phone.as_ref().map(|p| p.as_str()),
         &committee,
         starts_on,
         ends_on,
@@ -379,6 +399,81 @@ pub async fn add_term(
     .await
     .map_err(lifecycle_error)?;
     Ok(HttpResponse::Created().json(term_view(term, false)))
+}
+
+/// The parent (or an org above it) approves a term submitted by its union: the term's leader
+/// and phone become the union's registered ones.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = TermView),
+        (status = 403, body = ErrorBody, description = "`parent_decides`: the union's own admin"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`wrong_status`: already reviewed, or the union is not active"),
+    )
+)]
+#[post("/api/v1/admin/terms/{id}/approve")]
+pub async fn approve_term(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = org_id(&id)?;
+    let term = lifecycle::review_term(
+        &state.db,
+        &state.vault,
+        id,
+        &admin.scope,
+        admin.org_id,
+        true,
+        None,
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await
+    .map_err(lifecycle_error)?;
+    Ok(HttpResponse::Ok().json(term_view(term, false)))
+}
+
+/// The parent rejects a term submitted by its union, with a reason; the registration stays.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = OrgReasonRequest,
+    responses(
+        (status = 200, body = TermView),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`parent_decides`: the union's own admin"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`wrong_status`: already reviewed"),
+    )
+)]
+#[post("/api/v1/admin/terms/{id}/reject")]
+pub async fn reject_term(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    body: crate::json::Json<OrgReasonRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = org_id(&id)?;
+    let reason = required_text("reason", &body.reason, 200)?;
+    let term = lifecycle::review_term(
+        &state.db,
+        &state.vault,
+        id,
+        &admin.scope,
+        admin.org_id,
+        false,
+        Some(&reason),
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await
+    .map_err(lifecycle_error)?;
+    Ok(HttpResponse::Ok().json(term_view(term, false)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -13,6 +13,7 @@ use huigong_core::id_number::{IdNumber, Sex};
 use huigong_core::labels::OrgLevel;
 use huigong_core::phone::Mobile;
 use huigong_store::entity::person;
+use huigong_store::member_cards::{self, CardState};
 use huigong_store::members::{self, AddMemberError, Member, PastMember, Reach, RosterFields};
 use huigong_store::orgs;
 use huigong_store::people::{self, PersonInput};
@@ -58,6 +59,29 @@ pub struct MemberView {
     pub employment_status: String,
     pub union_post: String,
     pub created_at: DateTime<Utc>,
+    /// The state of the member's 惠工卡 (in the roster list and the single view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardView>,
+}
+
+/// The state of a member's card, so a union sees who still has to activate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardView {
+    /// `not_activated`, `active` or `suspended`.
+    #[schema(example = "not_activated")]
+    pub status: &'static str,
+    /// 未激活, 已激活 or 已暂停.
+    #[schema(example = "未激活")]
+    pub label: &'static str,
+}
+
+impl From<CardState> for CardView {
+    fn from(state: CardState) -> Self {
+        CardView {
+            status: state.as_str(),
+            label: state.label_zh(),
+        }
+    }
 }
 
 /// The one view of a member: every field beside the person's is the membership's own; the
@@ -93,6 +117,7 @@ fn member_view(
         employment_status: fields.employment_status,
         union_post: fields.union_post,
         created_at,
+        card: None,
     }
 }
 
@@ -333,14 +358,21 @@ pub async fn add_member(
 pub struct PageQuery {
     page: Option<String>,
     per_page: Option<String>,
+    /// Only the members whose card is `not_activated`, `active` or `suspended`.
+    card: Option<String>,
 }
 
-/// The roster of a grassroots union of the caller's subtree, masked.
+/// The roster of a grassroots union of the caller's subtree, masked, each member with the
+/// state of their card; `?card=not_activated` lists who still has to activate.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
     params(PageQuery),
-    responses((status = 200, body = Page<MemberView>), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Page<MemberView>),
+        (status = 400, body = ErrorBody, description = "`card` is not `not_activated`, `active` or `suspended`"),
+        (status = 404, body = ErrorBody),
+    )
 )]
 #[get("/api/v1/admin/orgs/{id}/members")]
 pub async fn list_members(
@@ -351,10 +383,22 @@ pub async fn list_members(
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(&state, &admin, &id).await?;
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
+    let card = match query.card.as_deref() {
+        None => None,
+        Some(text) => Some(CardState::parse(text).ok_or_else(|| {
+            ApiError::invalid_field("card", "card 须为 not_activated、active 或 suspended")
+        })?),
+    };
     let (items, total) =
-        members::list(&state.db.conn, &state.vault, org.id, page, per_page).await?;
+        member_cards::list(&state.db.conn, &state.vault, org.id, card, page, per_page).await?;
     Ok(HttpResponse::Ok().json(Page {
-        items: items.into_iter().map(|m| view(m, false)).collect(),
+        items: items
+            .into_iter()
+            .map(|m| MemberView {
+                card: Some(m.card.into()),
+                ..view(m.member, false)
+            })
+            .collect(),
         total,
         page,
         per_page,
@@ -410,7 +454,11 @@ pub async fn get_member(
         .await?
         .ok_or_else(ApiError::not_found)?;
     }
-    Ok(HttpResponse::Ok().json(view(member, full)))
+    let card = member_cards::state_of(&state.db.conn, member.person.id).await?;
+    Ok(HttpResponse::Ok().json(MemberView {
+        card: Some(card.into()),
+        ..view(member, full)
+    }))
 }
 
 /// Query parameters the old search took. They are refused: an ID number or a mobile in a URL

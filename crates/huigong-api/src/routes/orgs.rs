@@ -6,7 +6,7 @@ use crate::password;
 use crate::routes::params::{self, Page, parse, required_text};
 use crate::state::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use huigong_core::Role;
 use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
@@ -61,6 +61,9 @@ pub struct OrgView {
     pub member_count_registered: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub union: Option<UnionView>,
+    /// 附件1's 备注, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -96,6 +99,7 @@ fn view(org: Org, registered: u64, full: bool) -> OrgView {
                     .collect(),
             }
         }),
+        remark: org.remark,
         created_at: org.created_at,
     }
 }
@@ -571,4 +575,305 @@ pub async fn create_user(
         role: role.as_str().to_owned(),
         org_id: org.id,
     }))
+}
+
+/// A unit added to a 联合工会 or 工会联合会.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnitRequest {
+    pub unit_name: String,
+    pub unit_code: String,
+    pub unit_nature: String,
+    pub unit_address: String,
+    #[schema(maximum = 10_000_000)]
+    pub employee_count: u32,
+}
+
+/// Changes to a grassroots union's registration: any of the 11 fields of 附件1 (the `unit_*`
+/// fields are those of its first unit), units added to or removed (by code) from a 联合工会.
+/// Absent fields keep their value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchOrgRequest {
+    pub name: Option<String>,
+    pub unit_name: Option<String>,
+    pub unit_code: Option<String>,
+    pub unit_nature: Option<String>,
+    pub unit_address: Option<String>,
+    #[schema(maximum = 10_000_000)]
+    pub employee_count: Option<u32>,
+    pub founded_on: Option<String>,
+    pub union_type: Option<String>,
+    #[schema(maximum = 10_000_000)]
+    pub member_count: Option<u32>,
+    pub leader_name: Option<String>,
+    pub phone: Option<String>,
+    /// Units to add (联合工会 and 工会联合会 only).
+    pub add_units: Option<Vec<UnitRequest>>,
+    /// Codes of units to remove; the first unit (the one the `unit_*` fields edit) stays.
+    pub remove_units: Option<Vec<String>>,
+    /// 附件1's 备注 (at most 500 characters); `""` clears it.
+    pub remark: Option<String>,
+}
+
+/// `field=before→after` for each non-personal field that changes.
+fn change(changes: &mut Vec<String>, field: &str, before: &str, after: &str) {
+    if before != after {
+        changes.push(format!("{field}={before}→{after}"));
+    }
+}
+
+/// Edits the registration of grassroots union `{id}`, below the caller's own org (anything
+/// else is 404). Each field is validated as on creation and import; the leader's name and
+/// phone stay sealed. Audited `org.update` with the before/after of the non-personal fields.
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    request_body = PatchOrgRequest,
+    responses(
+        (status = 200, body = OrgView),
+        (status = 400, body = ErrorBody, description = "invalid field, named in `field`; units added to a 单建 union; not a grassroots union"),
+        (status = 404, body = ErrorBody, description = "not below the caller's org"),
+        (status = 409, body = ErrorBody, description = "a unit code is registered to another union"),
+    )
+)]
+#[patch("/api/v1/admin/orgs/{id}")]
+pub async fn patch_org(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    body: crate::json::Json<PatchOrgRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let mut p = body.into_inner();
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+        .await?
+        // Admins above the org only: a union does not edit its own registration.
+        .filter(|o| o.path.len() > admin.scope.len())
+        .ok_or_else(ApiError::not_found)?;
+    let (Some(current), OrgLevel::Grassroots) = (org.union.as_ref(), org.level) else {
+        return Err(ApiError::invalid_field("id", "只能修改基层工会的登记信息"));
+    };
+    let Some(first) = current.units.first() else {
+        return Err(ApiError::invalid_field("id", "该工会没有登记单位"));
+    };
+    let pick = |v: Option<String>, old: &str| Some(v.unwrap_or_else(|| old.to_owned()));
+    let merged = CreateOrgRequest {
+        parent_id: org.parent_id.unwrap_or_default(),
+        level: "grassroots".to_owned(),
+        name: p.name.clone().unwrap_or_else(|| org.name.clone()),
+        unit_name: pick(p.unit_name, &first.name),
+        unit_code: pick(p.unit_code, &first.code),
+        unit_nature: pick(p.unit_nature, first.nature.label_zh()),
+        unit_address: pick(p.unit_address, &first.address),
+        employee_count: Some(p.employee_count.unwrap_or(first.employee_count)),
+        founded_on: pick(p.founded_on, &current.founded_on.to_string()),
+        union_type: pick(p.union_type, current.union_type.label_zh()),
+        member_count: Some(p.member_count.unwrap_or(current.member_count_declared)),
+        leader_name: pick(p.leader_name, &current.leader_name),
+        phone: pick(p.phone, &current.phone),
+    };
+    let name = required_text("name", &merged.name, 128)?;
+    let today = state.clock.now().date_naive();
+    let parsed = parse_union(&merged, today)?;
+    let union = parsed.new_union();
+    // The added units, validated like the first one.
+    let added: Vec<ParsedUnion> = p
+        .add_units
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| {
+            parse_union(
+                &CreateOrgRequest {
+                    unit_name: Some(u.unit_name),
+                    unit_code: Some(u.unit_code),
+                    unit_nature: Some(u.unit_nature),
+                    unit_address: Some(u.unit_address),
+                    employee_count: Some(u.employee_count),
+                    ..merged.clone_registration()
+                },
+                today,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let mut removed: Vec<String> = Vec::new();
+    for code in p.remove_units.unwrap_or_default() {
+        let code = UnitCode::parse(&code)
+            .map_err(|e| ApiError::invalid_field("remove_units", e.message_zh()))?
+            .as_str()
+            .to_owned();
+        if code == first.code || !current.units.iter().any(|u| u.code == code) {
+            return Err(ApiError::invalid_field(
+                "remove_units",
+                "remove_units 只能是本工会第一个单位以外的已登记单位代码",
+            ));
+        }
+        removed.push(code);
+    }
+    let mut units: Vec<orgs::EditedUnit<'_>> = vec![orgs::EditedUnit {
+        id: Some(first.id),
+        unit: union.units[0].clone(),
+    }];
+    let others: Vec<(&orgs::Unit, UnitCode)> = current
+        .units
+        .iter()
+        .skip(1)
+        .filter(|u| !removed.contains(&u.code))
+        .map(|u| other_code(&u.code).map(|code| (u, code)))
+        .collect::<Result<_, _>>()?;
+    units.extend(others.iter().map(|(other, code)| orgs::EditedUnit {
+        id: Some(other.id),
+        unit: NewUnit {
+            name: &other.name,
+            code,
+            nature: other.nature,
+            address: &other.address,
+            employee_count: other.employee_count,
+        },
+    }));
+    units.extend(added.iter().map(|a| orgs::EditedUnit {
+        id: None,
+        unit: a.new_union().units[0].clone(),
+    }));
+    if union.union_type == UnionType::Single && units.len() > 1 {
+        return Err(ApiError::invalid_field(
+            "add_units",
+            "单建工会只覆盖一个单位；联合工会、工会联合会才能增加单位",
+        ));
+    }
+    let mut codes: Vec<&str> = units.iter().map(|u| u.unit.code.as_str()).collect();
+    codes.sort_unstable();
+    if codes.windows(2).any(|w| w[0] == w[1]) {
+        return Err(ApiError::invalid_field(
+            "add_units",
+            "同一单位代码出现了两次",
+        ));
+    }
+
+    let remark = match p.remark.take() {
+        None => org.remark.clone(),
+        Some(text) if text.trim().is_empty() => None,
+        Some(text) if text.trim().chars().count() > 500 => {
+            return Err(ApiError::invalid_field(
+                "remark",
+                "remark 不能超过 500 个字符",
+            ));
+        }
+        Some(text) => Some(text.trim().to_owned()),
+    };
+    let mut changes = Vec::new();
+    change(&mut changes, "name", &org.name, &name);
+    if remark != org.remark {
+        changes.push("remark".to_owned());
+    }
+    change(
+        &mut changes,
+        "founded_on",
+        &current.founded_on.to_string(),
+        &union.founded_on.to_string(),
+    );
+    change(
+        &mut changes,
+        "union_type",
+        current.union_type.label_zh(),
+        union.union_type.label_zh(),
+    );
+    change(
+        &mut changes,
+        "member_count",
+        &current.member_count_declared.to_string(),
+        &union.member_count.to_string(),
+    );
+    let now_first = &union.units[0];
+    change(&mut changes, "unit_name", &first.name, now_first.name);
+    change(
+        &mut changes,
+        "unit_code",
+        &first.code,
+        now_first.code.as_str(),
+    );
+    change(
+        &mut changes,
+        "unit_nature",
+        first.nature.label_zh(),
+        now_first.nature.label_zh(),
+    );
+    change(
+        &mut changes,
+        "unit_address",
+        &first.address,
+        now_first.address,
+    );
+    change(
+        &mut changes,
+        "employee_count",
+        &first.employee_count.to_string(),
+        &now_first.employee_count.to_string(),
+    );
+    for a in &added {
+        changes.push(format!("unit_added={}", a.unit_code.as_str()));
+    }
+    for code in &removed {
+        changes.push(format!("unit_removed={code}"));
+    }
+
+    let txn = state.db.begin_write().await?;
+    let edited = orgs::edit_union(
+        &txn,
+        &state.vault,
+        org.id,
+        &name,
+        &union,
+        &units,
+        remark.as_deref(),
+        &changes,
+        &admin.actor(&req),
+        state.clock.now(),
+    )
+    .await;
+    match edited {
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unit_code_taken",
+                "该单位（统一社会信用代码）已登记在其他工会",
+            )
+            .with_field("unit_code"));
+        }
+        other => other?,
+    }
+    txn.commit().await.map_err(StoreError::from)?;
+    let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let counts = orgs::registered_member_counts(&state.db.conn, &[org.id]).await?;
+    let n = counts.get(&org.id).copied().unwrap_or(0);
+    Ok(HttpResponse::Ok().json(view(org, n, false)))
+}
+
+/// A stored unit code, parsed again (it was validated when stored).
+fn other_code(code: &str) -> Result<UnitCode, ApiError> {
+    UnitCode::parse(code).map_err(|_| ApiError::internal(&"stored unit code unreadable"))
+}
+
+impl CreateOrgRequest {
+    /// The union's fields, for validating one more unit with them.
+    fn clone_registration(&self) -> CreateOrgRequest {
+        CreateOrgRequest {
+            parent_id: self.parent_id,
+            level: self.level.clone(),
+            name: self.name.clone(),
+            unit_name: None,
+            unit_code: None,
+            unit_nature: None,
+            unit_address: None,
+            employee_count: None,
+            founded_on: self.founded_on.clone(),
+            union_type: self.union_type.clone(),
+            member_count: self.member_count,
+            leader_name: self.leader_name.clone(),
+            phone: self.phone.clone(),
+        }
+    }
 }

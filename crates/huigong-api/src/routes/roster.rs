@@ -14,7 +14,9 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt as _;
 use huigong_core::labels::OrgLevel;
 use huigong_core::mask::{ShownPerson, mask_name, shown_contact};
-use huigong_roster::{ApplicationListRow, RosterExportRow, RosterHeader, Spill, WorkbookError};
+use huigong_roster::{
+    ApplicationListRow, RosterExportRow, RosterHeader, SigningListRow, Spill, WorkbookError,
+};
 use huigong_store::audit::{self, Actor, Entry, Outcome};
 use huigong_store::{StoreError, members, orgs};
 use serde::Deserialize;
@@ -111,7 +113,7 @@ async fn upload(mut payload: Multipart) -> Result<Vec<u8>, ApiError> {
     }
     Err(ApiError::invalid_field(
         "file",
-        "请以 multipart 字段 file 上传 .xlsx 文件",
+        "请以 multipart 字段 file 上传 .xlsx、.xls 或 .ods 文件",
     ))
 }
 
@@ -122,7 +124,7 @@ pub struct ImportQuery {
     commit: Option<bool>,
 }
 
-/// Imports a roster workbook (multipart field `file`, `.xlsx`, ≤ 10 MB, ≤ 100,000 rows) into a
+/// Imports a roster workbook (multipart field `file`, `.xlsx`, `.xls` or `.ods`, ≤ 10 MB, ≤ 100,000 rows) into a
 /// grassroots union of the caller's subtree.
 #[utoipa::path(
     tag = "admin",
@@ -345,7 +347,8 @@ fn xlsx(bytes: Vec<u8>, name: &str) -> HttpResponse {
         .body(bytes)
 }
 
-/// Imports an organisation table (附件1 layout; multipart field `file`, `.xlsx`, ≤ 10 MB):
+/// Imports an organisation table (附件1 layout; multipart field `file`, `.xlsx`, `.xls` or
+/// `.ods`, ≤ 10 MB):
 /// grassroots unions under district union `{id}`. A row whose unit is already registered
 /// under `{id}` updates its union; rows of one 联合工会 (same 工会名称) make one union with
 /// several units.
@@ -491,6 +494,76 @@ pub async fn export_applications(
             &rows,
         )
     })
+    .await
+}
+
+/// 附件2 as the notice prints it (入会申请书一览表) for grassroots union `{id}`: every active
+/// member, two per row in two column groups (序号, 姓名, 签名, 是否注册电子会员卡(√), 有无微信(√)).
+/// 签名 is blank for a paper signature and `已在线签名 <date>` for an approved online
+/// application; the card mark comes from the card's status, the WeChat mark from a bound
+/// account (or an online application). Names masked unless `?full=true` (audited,
+/// `members.signing_list_full`).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", description = "the workbook"),
+        (status = 404, body = ErrorBody, description = "not a grassroots union of the caller's subtree"),
+    )
+)]
+#[get("/api/v1/admin/orgs/{id}/signing-list.xlsx")]
+pub async fn export_signing_list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminCaller,
+    id: web::Path<String>,
+    query: crate::query::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
+    let full = query.full.unwrap_or(false);
+    let listed =
+        huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
+    if full {
+        audit_full_export(
+            &state,
+            &admin.actor(&req),
+            "members.signing_list_full",
+            org.id,
+            &["name"],
+        )
+        .await?;
+    }
+    let rows: Vec<SigningListRow> = listed
+        .into_iter()
+        .map(|entry| {
+            let name = &entry.member.member.person.name;
+            SigningListRow {
+                name: if full {
+                    name.to_string()
+                } else {
+                    mask_name(name)
+                },
+                signed_online_on: entry
+                    .signed_online_at
+                    .map(huigong_store::merchants::beijing_day),
+                card_registered: entry.member.card
+                    == huigong_store::member_cards::CardState::Active,
+                has_wechat: entry.member.wechat_bound || entry.applied_online,
+            }
+        })
+        .collect();
+    let union_name = org.name.clone();
+    xlsx_written(
+        &format!("{}入会申请书一览表", org.name),
+        move || {
+            huigong_roster::write_signing_list(
+                &union_name,
+                crate::routes::applications::DECLARATION_TEXT,
+                &rows,
+            )
+        },
+    )
     .await
 }
 

@@ -32,6 +32,8 @@ pub struct Model {
     pub dissolution_requested_at: Option<DateTimeUtc>,
     /// The last half-year confirmation of the union's data.
     pub confirmed_at: Option<DateTimeUtc>,
+    /// 附件1's 备注, if any.
+    pub remark: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

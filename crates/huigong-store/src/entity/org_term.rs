@@ -15,6 +15,12 @@ pub struct Model {
     pub starts_on: Date,
     pub ends_on: Date,
     pub created_by: Option<Uuid>,
+    /// `pending` (submitted by the union), `approved` or `rejected` (by its parent).
+    pub status: String,
+    /// The contact phone the term brings, if given (sealed).
+    pub phone_enc: Option<Sealed>,
+    pub review_reason: Option<String>,
+    pub reviewed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

@@ -21,6 +21,8 @@ mod m20261201_000111_key_fingerprints;
 mod m20261201_000112_audit_chain_key;
 mod m20261206_000061_account_controls;
 mod m20261207_000101_reports;
+mod m20261207_000201_org_remark;
+mod m20261207_000202_term_approval;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
 
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000111_key_fingerprints::Migration),
             Box::new(m20261201_000112_audit_chain_key::Migration),
             Box::new(m20261207_000101_reports::Migration),
+            Box::new(m20261207_000201_org_remark::Migration),
+            Box::new(m20261207_000202_term_approval::Migration),
         ]
     }
 }
