@@ -697,6 +697,12 @@ async fn item14_confirming_the_half_year_archives_the_roster_exportable_by_perio
         masked.iter().any(|r| r.iter().any(|c| c == "张*")),
         "{masked:?}"
     );
+    // The header's contact (the union's leader) is masked like the rows (issue 13 item 2).
+    let text = format!("{masked:?}");
+    assert!(
+        !text.contains("王主席") && !text.contains("6022447"),
+        "masked archive shows the leader: {text}"
+    );
     // Sealed at rest: the plaintext is nowhere in the archive's rows.
     let archived = huigong_store::entity::roster_archive::Entity::find()
         .all(&app.state.db.conn)

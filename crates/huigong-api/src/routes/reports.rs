@@ -868,7 +868,7 @@ pub(crate) async fn archived_roster_xlsx(
     period: &str,
     full: bool,
 ) -> Result<HttpResponse, ApiError> {
-    use huigong_core::mask::mask_name;
+    use huigong_core::mask::{ShownPerson, shown_contact};
     use huigong_roster::{RosterExportRow, RosterHeader, Spill};
     let period = parse_period(state, Some(period))?;
     let Some((_, members)) =
@@ -881,61 +881,42 @@ pub(crate) async fn archived_roster_xlsx(
         ));
     };
     if full {
-        let txn = state.db.begin_write().await?;
-        huigong_store::audit::record(
-            &txn,
+        crate::routes::roster::audit_full_export(
+            state,
             actor,
-            &huigong_store::audit::Entry {
-                action: "roster.export_archived_full",
-                target_type: "org",
-                target_id: Some(org.id.to_string()),
-                fields: &["name", "id_number", "mobile"],
-                outcome: huigong_store::audit::Outcome::Success,
-            },
-            state.clock.now(),
+            "roster.export_archived_full",
+            org.id,
+            &["name", "id_number", "mobile", "leader_name", "phone"],
         )
         .await?;
-        txn.commit()
-            .await
-            .map_err(huigong_store::StoreError::from)?;
     }
     let rows: Vec<RosterExportRow> = members
         .iter()
-        .map(|m| RosterExportRow {
-            name: if full {
-                m.name.to_string()
-            } else {
-                mask_name(&m.name)
-            },
-            sex: m.sex.label_zh().to_owned(),
-            id_number: if full {
-                m.id_number.as_str().to_owned()
-            } else {
-                m.id_number.masked()
-            },
-            nationality: m.fields.nationality.clone(),
-            education: m.fields.education.clone(),
-            mobile: m
-                .mobile
-                .as_ref()
-                .map(|x| {
-                    if full {
-                        x.as_str().to_owned()
-                    } else {
-                        x.masked()
-                    }
-                })
-                .unwrap_or_default(),
-            household_type: m.fields.household_type.clone(),
-            unit_name: m.fields.unit_name.clone(),
-            employment_status: m.fields.employment_status.clone(),
-            union_post: m.fields.union_post.clone(),
+        .map(|m| {
+            let shown = ShownPerson::new(full, &m.name, &m.id_number, m.mobile.as_ref());
+            RosterExportRow {
+                name: shown.name,
+                sex: shown.sex.to_owned(),
+                id_number: shown.id_number,
+                nationality: m.fields.nationality.clone(),
+                education: m.fields.education.clone(),
+                mobile: shown.mobile.unwrap_or_default(),
+                household_type: m.fields.household_type.clone(),
+                unit_name: m.fields.unit_name.clone(),
+                employment_status: m.fields.employment_status.clone(),
+                union_post: m.fields.union_post.clone(),
+            }
         })
         .collect();
+    // The header's contact is the union's leader: masked like the rows unless full.
+    let contact = org
+        .union
+        .as_ref()
+        .map(|u| shown_contact(full, &u.leader_name, &u.phone));
     let header = RosterHeader {
         union_name: Some(org.name.clone()),
-        contact: org.union.as_ref().map(|u| u.leader_name.to_string()),
-        phone: org.union.as_ref().map(|u| u.phone.clone()),
+        contact: contact.as_ref().map(|c| c.0.clone()),
+        phone: contact.map(|c| c.1),
     };
     let spill = if full {
         Spill::Never

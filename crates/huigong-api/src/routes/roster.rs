@@ -294,7 +294,7 @@ pub async fn export_roster(
 }
 
 /// Records that `actor` exported unmasked personal data of `org_id`.
-async fn audit_full_export(
+pub(crate) async fn audit_full_export(
     state: &AppState,
     actor: &Actor,
     action: &'static str,
