@@ -893,19 +893,10 @@ pub(crate) async fn archived_roster_xlsx(
     let rows: Vec<RosterExportRow> = members
         .iter()
         .map(|m| {
-            let shown = ShownPerson::new(full, &m.name, &m.id_number, m.mobile.as_ref());
-            RosterExportRow {
-                name: shown.name,
-                sex: shown.sex.to_owned(),
-                id_number: shown.id_number,
-                nationality: m.fields.nationality.clone(),
-                education: m.fields.education.clone(),
-                mobile: shown.mobile.unwrap_or_default(),
-                household_type: m.fields.household_type.clone(),
-                unit_name: m.fields.unit_name.clone(),
-                employment_status: m.fields.employment_status.clone(),
-                union_post: m.fields.union_post.clone(),
-            }
+            crate::routes::roster::export_row(
+                ShownPerson::new(full, &m.name, &m.id_number, m.mobile.as_ref()),
+                &m.fields,
+            )
         })
         .collect();
     // The header's contact is the union's leader: masked like the rows unless full.

@@ -255,19 +255,10 @@ pub async fn export_roster(
         after = Some(last.id);
         rows.extend(page.iter().map(|m| {
             let p = &m.person;
-            let shown = ShownPerson::new(full, &p.name, &p.id_number, p.mobile.as_ref());
-            RosterExportRow {
-                name: shown.name,
-                sex: shown.sex.to_owned(),
-                id_number: shown.id_number,
-                nationality: m.fields.nationality.clone(),
-                education: m.fields.education.clone(),
-                mobile: shown.mobile.unwrap_or_default(),
-                household_type: m.fields.household_type.clone(),
-                unit_name: m.fields.unit_name.clone(),
-                employment_status: m.fields.employment_status.clone(),
-                union_post: m.fields.union_post.clone(),
-            }
+            export_row(
+                ShownPerson::new(full, &p.name, &p.id_number, p.mobile.as_ref()),
+                &m.fields,
+            )
         }));
     }
     // The header's contact is the union's leader: masked like the rows unless full.
@@ -291,6 +282,25 @@ pub async fn export_roster(
         huigong_roster::write_roster_with(&header, &rows, spill)
     })
     .await
+}
+
+/// One row of appendix 3 as exported: the person as `shown`, then the roster's own fields.
+pub(crate) fn export_row(
+    shown: ShownPerson,
+    fields: &huigong_store::members::RosterFields,
+) -> RosterExportRow {
+    RosterExportRow {
+        name: shown.name,
+        sex: shown.sex.to_owned(),
+        id_number: shown.id_number,
+        nationality: fields.nationality.clone(),
+        education: fields.education.clone(),
+        mobile: shown.mobile.unwrap_or_default(),
+        household_type: fields.household_type.clone(),
+        unit_name: fields.unit_name.clone(),
+        employment_status: fields.employment_status.clone(),
+        union_post: fields.union_post.clone(),
+    }
 }
 
 /// Records that `actor` exported unmasked personal data of `org_id`.
