@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sourced by tests/run.sh and tests/bench.sh: installs PostgreSQL and Redis when missing (Debian
 # packages, as root), starts throwaway instances on free loopback ports in a temporary directory,
-# exports HUIGONG_TEST_PG_URL / HUIGONG_TEST_REDIS_URL, and stops them on exit.
+# exports HUIGONG_TEST_PG_URL / HUIGONG_TEST_REDIS_URL, and stops them on exit. Also installs
+# the posters' CJK font (fonts-wqy-microhei) when missing.
 # shellcheck shell=bash
 
 log() { printf '\n== %s\n' "$*"; }
@@ -15,6 +16,14 @@ if [ -z "$(pg_bin)" ] || ! command -v redis-server >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null
+fi
+# The CJK font of the union posters (poster.font_path in config/default.toml).
+if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+  [ "$(id -u)" = 0 ] || die "the posters' font is missing; run as root to install it, or: sudo apt-get install fonts-wqy-microhei"
+  log "installing fonts-wqy-microhei"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null
 fi
 PG_BIN=$(pg_bin)
 [ -x "$PG_BIN/initdb" ] || die "initdb not found under /usr/lib/postgresql"

@@ -14,6 +14,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const jsQR = require('jsqr');
+const { PNG } = require('pngjs');
 const { render, settle, freshModules, APP } = require('./support/sim.js');
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -124,6 +125,22 @@ async function http(base, method, p, body, token) {
     // not JSON
   }
   return { status: r.status, data };
+}
+
+/**
+ * The union's poster as its admin downloads it, and what the phone's camera reads from its
+ * mini-program code: the page it opens and the launch query (`scene`).
+ */
+async function scanPoster(base, unionId, token) {
+  const r = await fetch(base + '/api/v1/admin/orgs/' + unionId + '/poster.png', { headers: { authorization: 'Bearer ' + token } });
+  assert.equal(r.status, 200, 'poster: ' + r.status);
+  assert.equal(r.headers.get('content-type'), 'image/png');
+  const png = PNG.sync.read(Buffer.from(await r.arrayBuffer()));
+  assert.deepEqual([png.width, png.height], [1240, 1754]);
+  const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+  assert.ok(code, 'the poster carries a readable code');
+  const [page, search] = code.data.split('?');
+  return { path: page, query: Object.fromEntries(new URLSearchParams(search)) };
 }
 
 // ---------------------------------------------------------------- the phone
@@ -273,15 +290,28 @@ async function journey(server) {
   const worker = phone(base, 'o_journey_' + crypto.randomBytes(4).toString('hex'));
   const till = phone(base, 'o_journey_till');
 
-  // 1. The worker applies.
+  // 1. The worker scans the union's poster: WeChat launches the mini program on the page the
+  // code names, with its scene in the query (URL-encoded) of the launch and of the page.
+  const launch = await scanPoster(base, union.id, county);
+  assert.equal(launch.path, 'pages/apply/index');
+  assert.match(launch.query.scene, /^[0-9a-z]{10}$/);
+  step('the union\'s poster downloaded; its code read: ' + launch.path + ' with a scene');
   use(worker, base);
+  let app = /** @type {any} */ (null);
+  /** @type {any} */ (globalThis).App = (/** @type {any} */ def) => { app = def; };
+  require(path.join(APP, 'app.js'));
+  /** @type {any} */ (globalThis).getApp = () => app;
+  app.onLaunch({ path: launch.path, query: { scene: encodeURIComponent(launch.query.scene) } });
   const apply = render('apply');
-  await apply.instance.onLoad({});
+  await apply.instance.onLoad({ scene: encodeURIComponent(launch.query.scene) });
   assert.match(text(apply), /中华全国总工会入会申请书/);
+  assert.equal(apply.data.error, null, JSON.stringify(apply.data.error));
+  assert.equal(apply.data.union && apply.data.union.id, union.id, 'the poster\'s union is chosen');
+  assert.match(text(apply), /长兴示范企业工会/);
   apply.instance.onQuery({ detail: { value: '长兴示范' } });
   await apply.instance.search();
   assert.equal(apply.data.unions.length, 1);
-  apply.instance.choose({ currentTarget: { dataset: { index: 0 } } });
+  assert.equal(apply.data.union.id, union.id, 'still chosen after a search');
   for (const [field, value] of Object.entries({ name: NAME, id_number: ID_NUMBER, education: '大专', household_type: '农村', mobile: '13957212345' })) {
     apply.instance.onField({ currentTarget: { dataset: { field } }, detail: { value } });
   }

@@ -24,6 +24,7 @@ mod notifications;
 mod operations;
 mod oracle;
 mod phone;
+mod posters;
 mod reach;
 mod reports;
 mod review;

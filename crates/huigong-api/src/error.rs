@@ -223,6 +223,14 @@ impl From<WechatError> for ApiError {
                 )
                 .with_retry_after(5)
             }
+            other @ (WechatError::InvalidScene | WechatError::InvalidPage) => {
+                tracing::error!(error = %other, "wechat refused to make the mini-program code");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "wechat_wxacode_refused",
+                    "微信拒绝生成小程序码（页面或场景值无效），请联系管理员",
+                )
+            }
             other @ (WechatError::Api { .. }
             | WechatError::UserRefused
             | WechatError::Transport(_)

@@ -16,6 +16,7 @@ pub mod membership_checks;
 pub mod notify;
 pub mod openapi;
 pub mod password;
+pub mod posters;
 pub mod query;
 pub mod reports;
 pub mod routes;

@@ -71,6 +71,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<crate::limits::TrustedProxies>,
     /// 进度通报, 建会补助 and the half-year cycle.
     pub reports: crate::reports::ReportSettings,
+    /// Union posters (issue 16).
+    pub poster: crate::posters::PosterSettings,
 }
 
 impl AppState {

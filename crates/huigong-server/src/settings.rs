@@ -58,6 +58,8 @@ pub struct Settings {
     pub unions: UnionsConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    #[serde(default)]
+    pub poster: PosterConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -352,6 +354,56 @@ impl Default for RosterConfig {
     }
 }
 
+/// Union posters (issue 16).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PosterConfig {
+    /// A font with Chinese glyphs (`.ttf`, `.otf`, `.ttc`); Debian's `fonts-wqy-microhei`.
+    pub font_path: String,
+    /// The line under the union's name.
+    pub campaign_text: String,
+    /// Which version of the mini program the posters' codes open: release, trial or develop.
+    pub env_version: String,
+    /// How long a rendered poster is kept in the session backend.
+    pub cache_ttl_secs: u64,
+    /// Scene look-ups (`GET /api/v1/unions/scene/{code}`) per client address per hour.
+    pub scene_lookups_per_ip_per_hour: u64,
+}
+
+impl Default for PosterConfig {
+    fn default() -> Self {
+        let d = huigong_api::posters::PosterSettings::default();
+        Self {
+            font_path: d.font_path.display().to_string(),
+            campaign_text: d.campaign_text,
+            env_version: "release".to_owned(),
+            cache_ttl_secs: d.cache_ttl.as_secs(),
+            scene_lookups_per_ip_per_hour: d.scene_lookups_per_ip_per_hour,
+        }
+    }
+}
+
+impl PosterConfig {
+    /// The service's poster settings; an unknown `env_version` is an error naming it.
+    pub fn settings(&self) -> anyhow::Result<huigong_api::posters::PosterSettings> {
+        let env_version =
+            huigong_wechat::EnvVersion::parse(&self.env_version).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "poster.env_version: {:?} is not release, trial or develop",
+                    self.env_version
+                )
+            })?;
+        Ok(huigong_api::posters::PosterSettings {
+            font_path: self.font_path.clone().into(),
+            campaign_text: self.campaign_text.clone(),
+            env_version,
+            cache_ttl: std::time::Duration::from_secs(self.cache_ttl_secs),
+            scene_lookups_per_ip_per_hour: self.scene_lookups_per_ip_per_hour,
+            ..Default::default()
+        })
+    }
+}
+
 /// Unions submitted for set-up from below (issue 13, item 6).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -602,6 +654,31 @@ mod tests {
             &[("HUIGONG__REPORTS__PENDING_OVERDUE_DAYS", "3")],
         );
         assert_eq!(custom.reports.pending_overdue_days, 3);
+    }
+
+    #[test]
+    fn issue16_poster_section_of_default_toml_matches_the_code_defaults() {
+        let s = load(Profile::Development, &[]);
+        let d = PosterConfig::default();
+        assert_eq!(s.poster.font_path, d.font_path);
+        assert_eq!(s.poster.campaign_text, d.campaign_text);
+        assert_eq!(s.poster.env_version, d.env_version);
+        assert_eq!(s.poster.cache_ttl_secs, d.cache_ttl_secs);
+        assert_eq!(
+            s.poster.scene_lookups_per_ip_per_hour,
+            d.scene_lookups_per_ip_per_hour
+        );
+        assert!(s.poster.settings().is_ok());
+        let bad = load(
+            Profile::Development,
+            &[("HUIGONG__POSTER__ENV_VERSION", "formal")],
+        );
+        let err = bad.poster.settings().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("poster.env_version")),
+            "{err:?}"
+        );
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [

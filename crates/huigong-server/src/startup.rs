@@ -172,6 +172,7 @@ impl Application {
                 snapshots: settings.reports.snapshots,
                 ..Default::default()
             },
+            poster: settings.poster.settings()?,
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
         tokio::spawn(huigong_api::reports::run_snapshots(state.clone()));

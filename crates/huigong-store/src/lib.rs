@@ -40,6 +40,7 @@ pub mod sessions;
 pub mod subsidies;
 pub mod totp;
 pub mod union_lifecycle;
+pub mod union_scenes;
 pub mod user_phones;
 pub mod users;
 

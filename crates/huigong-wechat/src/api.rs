@@ -1,4 +1,5 @@
-//! Calls that need the access token: the user's phone number and subscribe messages.
+//! Calls that need the access token: the user's phone number, subscribe messages and
+//! mini-program codes.
 
 use crate::{WechatClient, WechatError};
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,38 @@ pub fn fit_value(key: &str, value: &str) -> String {
     }
 }
 
+/// Which version of the mini program a mini-program code opens (`env_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvVersion {
+    Release,
+    Trial,
+    Develop,
+}
+
+impl EnvVersion {
+    /// `release`, `trial` or `develop`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "release" => Some(Self::Release),
+            "trial" => Some(Self::Trial),
+            "develop" => Some(Self::Develop),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WxacodeRequest<'a> {
+    scene: &'a str,
+    page: &'a str,
+    /// Only the released version's pages can be checked; a trial or develop code would be
+    /// refused (41030) for a page not released yet.
+    check_path: bool,
+    env_version: EnvVersion,
+    width: u32,
+}
+
 #[derive(Deserialize)]
 struct SendAnswer {
     #[serde(default)]
@@ -205,5 +238,33 @@ impl WechatClient {
             Some(other) => other.to_string(),
             None => String::new(),
         })
+    }
+
+    /// `POST /wxa/getwxacodeunlimit`: the mini-program code (PNG bytes, `width` pixels,
+    /// 280–1280) that opens `page` (`pages/apply/index`, no leading `/`) with `scene` (≤ 32
+    /// characters, read by the page as `query.scene`) in the `env` version of the mini program.
+    /// WeChat answers an image on success and JSON on failure: 40169
+    /// ([`WechatError::InvalidScene`]), 41030 ([`WechatError::InvalidPage`]), 45009
+    /// ([`WechatError::QuotaExceeded`]). Unlimited in number, but each call counts against the
+    /// app's API quota: cache the image. A rejected access token is refreshed and the call
+    /// retried once.
+    pub async fn get_unlimited_wxacode(
+        &self,
+        scene: &str,
+        page: &str,
+        width: u32,
+        env: EnvVersion,
+    ) -> Result<Vec<u8>, WechatError> {
+        self.post_for_image_with_token(
+            "/wxa/getwxacodeunlimit",
+            &WxacodeRequest {
+                scene,
+                page,
+                check_path: env == EnvVersion::Release,
+                env_version: env,
+                width,
+            },
+        )
+        .await
     }
 }

@@ -13,7 +13,8 @@ mod api;
 mod token;
 
 pub use api::{
-    MiniprogramState, PhoneInfo, SubscribeMessage, TemplateValue, fit_value, value_limit,
+    EnvVersion, MiniprogramState, PhoneInfo, SubscribeMessage, TemplateValue, fit_value,
+    value_limit,
 };
 pub use token::{
     AccessTokens, CacheError, LocalTokenCache, StableToken, TokenCache, TokenTiming, cache_ttl,
@@ -81,6 +82,13 @@ pub enum WechatError {
     /// 43101: the user refused the subscribe message or has no subscription left. Permanent.
     #[error("wechat: user refused the subscribe message (43101)")]
     UserRefused,
+    /// 40169: WeChat refused the mini-program code's `scene` (empty, over 32 characters or
+    /// with characters it does not take).
+    #[error("wechat: invalid scene (40169)")]
+    InvalidScene,
+    /// 41030: the page does not exist in the mini program's released version (or is malformed).
+    #[error("wechat: invalid page (41030)")]
+    InvalidPage,
     /// 45009: the app's daily quota of this API is used up.
     #[error("wechat: daily quota reached (45009)")]
     QuotaExceeded,
@@ -112,6 +120,8 @@ impl WechatError {
             40013 | 40125 | 40002 => Self::BadCredentials { errcode },
             40001 | 40014 | 42001 => Self::AccessTokenRejected { errcode },
             43101 => Self::UserRefused,
+            40169 => Self::InvalidScene,
+            41030 => Self::InvalidPage,
             45009 => Self::QuotaExceeded,
             _ => Self::Api { errcode, errmsg },
         }
@@ -135,6 +145,8 @@ impl WechatError {
             | Self::HighRiskUser
             | Self::BadCredentials { .. }
             | Self::UserRefused
+            | Self::InvalidScene
+            | Self::InvalidPage
             | Self::Decode(_)
             | Self::Api { .. } => false,
         }
@@ -291,6 +303,58 @@ impl WechatClient {
             }
             other => other,
         }
+    }
+
+    /// As [`WechatClient::post_with_token`], for calls that answer an image on success: the
+    /// image's bytes, told from a JSON error by the answer's `Content-Type`.
+    async fn post_for_image_with_token(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Vec<u8>, WechatError> {
+        let token = self.access_token().await?;
+        match self.post_for_image_once(path, &token, body).await {
+            Err(WechatError::AccessTokenRejected { errcode }) => {
+                let dropped = self.tokens.invalidate(&token).await?;
+                tracing::warn!(
+                    errcode,
+                    dropped,
+                    path,
+                    "wechat rejected the access token, retrying once"
+                );
+                let fresh = self.access_token().await?;
+                self.post_for_image_once(path, &fresh, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn post_for_image_once(
+        &self,
+        path: &str,
+        token: &Secret,
+        body: &impl Serialize,
+    ) -> Result<Vec<u8>, WechatError> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .query(&[("access_token", token.expose())])
+            .json(body)
+            .send()
+            .await
+            .map_err(WechatError::transport)?;
+        let is_image = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("image/"));
+        if is_image && response.status().is_success() {
+            let bytes = response.bytes().await.map_err(WechatError::transport)?;
+            return Ok(bytes.to_vec());
+        }
+        // JSON: an error (or, unexpectedly, a success without an image).
+        read_answer::<serde_json::Value>(response).await?;
+        Err(WechatError::Decode("no image in the answer".to_owned()))
     }
 
     async fn post_once<T: DeserializeOwned>(

@@ -764,3 +764,47 @@ async fn item17_code2session_carries_a_unionid_only_while_bound() {
     assert_eq!(unbound.unionid, None);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn wxacode_is_a_png_and_its_errors_are_typed_from_json() {
+    use huigong_wechat::EnvVersion;
+    let server = mock();
+    let c = client(&server);
+    let png = c
+        .get_unlimited_wxacode("abc123XYZ", "pages/apply/index", 430, EnvVersion::Release)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+
+    let long = "x".repeat(33);
+    let e = c
+        .get_unlimited_wxacode(&long, "pages/apply/index", 430, EnvVersion::Release)
+        .await;
+    assert!(matches!(e, Err(WechatError::InvalidScene)), "{e:?}");
+    let e = c
+        .get_unlimited_wxacode("abc", "/pages/apply/index", 430, EnvVersion::Release)
+        .await;
+    assert!(matches!(e, Err(WechatError::InvalidPage)), "{e:?}");
+    server.mock.force_error("getwxacodeunlimit", 45009, 1);
+    let e = c
+        .get_unlimited_wxacode("abc", "pages/apply/index", 430, EnvVersion::Trial)
+        .await;
+    assert!(matches!(e, Err(WechatError::QuotaExceeded)), "{e:?}");
+    assert_eq!(server.mock.calls("getwxacodeunlimit"), 4);
+}
+
+#[tokio::test]
+async fn wxacode_with_a_rejected_token_refreshes_once_and_retries() {
+    use huigong_wechat::EnvVersion;
+    let server = mock();
+    let c = client(&server);
+    c.access_token().await.unwrap_or_else(|e| panic!("{e}"));
+    server.mock.invalidate_access_tokens();
+    let png = c
+        .get_unlimited_wxacode("abc", "pages/apply/index", 280, EnvVersion::Develop)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(png.starts_with(b"\x89PNG"));
+    assert_eq!(server.mock.calls("getwxacodeunlimit"), 2);
+    assert_eq!(server.mock.access_tokens_issued(), 2);
+}

@@ -222,6 +222,8 @@ module.exports = {
   declaration: () => request({ path: '/api/v1/applications/declaration', auth: false }),
   /** @param {string} q */
   unions: (q) => request({ path: '/api/v1/unions' + query({ q, per_page: 20 }) }),
+  /** The union a poster's scene code names: {id, name, district}. @param {string} code */
+  unionByScene: (code) => request({ path: '/api/v1/unions/scene/' + encodeURIComponent(code) }),
   /** @param {Record<string, any>} body @param {string} key */
   apply: (body, key) =>
     request({ path: '/api/v1/applications', method: 'POST', data: body, headers: { 'Idempotency-Key': key } }),

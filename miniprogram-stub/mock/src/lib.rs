@@ -25,6 +25,13 @@
 //!   `POST /mock/subscribe/accept {"openid", "template_id", "times"?}` stands in for the user's
 //!   acceptance (`times` acceptances at once, default 1), and a send without a grant left
 //!   answers 43101. What was delivered is readable at `GET /mock/subscribe/messages`.
+//! * `POST /wxa/getwxacodeunlimit?access_token=…` (`{scene, page?, check_path?, env_version?,
+//!   width?}`): answers `image/png` — a QR code (not WeChat's round 小程序码, but a real image
+//!   a scanner decodes) of `{page}?scene={scene}`, about `width` pixels wide (280–1280, default
+//!   430) — or JSON `{errcode, errmsg}` like WeChat: 40169 for a scene that is empty, over 32
+//!   characters or holds characters WeChat refuses, 41030 for a page that is not a page of the
+//!   mini program (a leading `/`, or not `pages/…`), 40097 for an unknown `env_version`, and the
+//!   access-token errcodes. `GET /mock/stats` counts the calls (`getwxacodeunlimit`).
 //! * `code2session` reports a `unionid` only while the mini program is bound to an
 //!   open-platform account: on by default, switched with [`MockWechat::set_unionid`],
 //!   `POST /mock/unionid {"enabled": false}` or the binary's `--no-unionid`.
@@ -34,7 +41,8 @@
 //!   issues a new one.
 //! * `/mock/...` control endpoints for tests: move the mock's clock, force the next answers of
 //!   an API to carry a given errcode (`POST /mock/errors {"api", "errcode", "times"}` with `api`
-//!   one of `jscode2session`, `stable_token`, `getuserphonenumber`, `subscribe_send`), read call
+//!   one of `jscode2session`, `stable_token`, `getuserphonenumber`, `subscribe_send`,
+//!   `getwxacodeunlimit`), read call
 //!   counters and the number of access tokens issued (`GET /mock/stats`), issue many codes at
 //!   once for load tests.
 //!
@@ -538,6 +546,46 @@ impl MockWechat {
         json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid })
     }
 
+    /// `getwxacodeunlimit`: the PNG on success, WeChat's JSON error otherwise.
+    fn wxacode(&self, token: Option<&str>, body: &[u8]) -> Result<Vec<u8>, serde_json::Value> {
+        {
+            let mut inner = self.lock();
+            if let Some(errcode) = Self::count_and_forced(&mut inner, "getwxacodeunlimit") {
+                return Err(error(errcode));
+            }
+            Self::check_access_token(&inner, token).map_err(error)?;
+        }
+        let Ok(q) = serde_json::from_slice::<WxacodeBody>(body) else {
+            return Err(error(47001));
+        };
+        let scene = q.scene.unwrap_or_default();
+        if scene.is_empty() || scene.chars().count() > 32 || !scene.chars().all(scene_char) {
+            return Err(error(40169));
+        }
+        let page = q.page.unwrap_or_default();
+        if !page.is_empty()
+            && (!page.starts_with("pages/")
+                || !page
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-')))
+        {
+            return Err(error(41030));
+        }
+        if !matches!(
+            q.env_version.as_deref(),
+            None | Some("release" | "trial" | "develop")
+        ) {
+            return Err(error(40097));
+        }
+        let width = q.width.unwrap_or(430).clamp(280, 1280);
+        let page = if page.is_empty() {
+            "pages/index/index"
+        } else {
+            page.as_str()
+        };
+        qr_png(&format!("{page}?scene={scene}"), width).map_err(|_| error(-1))
+    }
+
     fn code2session(&self, q: &Code2SessionQuery) -> serde_json::Value {
         let mut inner = self.lock();
         *inner.calls.entry("jscode2session".to_owned()).or_default() += 1;
@@ -630,6 +678,8 @@ pub fn errmsg(errcode: i64) -> &'static str {
         40037 => "invalid template_id",
         41001 => "access_token missing",
         41030 => "invalid page",
+        40097 => "invalid args",
+        40169 => "invalid length for scene, or the data is not json",
         41008 => "missing code",
         42001 => "access_token expired",
         43101 => "user refuse to accept the msg",
@@ -668,6 +718,56 @@ struct PhoneBody {
     /// Optional at WeChat; when given, the code must be this user's.
     #[serde(default)]
     openid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WxacodeBody {
+    scene: Option<String>,
+    page: Option<String>,
+    // `check_path` (whether WeChat checks that `page` exists in the released version) is
+    // accepted and ignored: the mock takes any page of the right shape.
+    env_version: Option<String>,
+    width: Option<u32>,
+}
+
+/// The characters WeChat accepts in a scene: letters, digits and ``!#$&'()*+,/:;=?@-._~``.
+fn scene_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$&'()*+,/:;=?@-._~".contains(c)
+}
+
+/// `text` as a black-on-white QR code in an 8-bit greyscale PNG `width` pixels square (or a
+/// little less when the modules do not divide it: whole pixels per module, centred).
+fn qr_png(text: &str, width: u32) -> Result<Vec<u8>, String> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| e.to_string())?;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let side = width as usize;
+    // Four modules of quiet zone on each side.
+    let module_px = (side / (modules + 8)).max(1);
+    let offset = (side - module_px * modules) / 2;
+    let mut pixels = vec![0xffu8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (mx, my) = (i % modules, i / modules);
+        for dy in 0..module_px {
+            let row = (offset + my * module_px + dy) * side;
+            let x = offset + mx * module_px;
+            pixels[row + x..row + x + module_px].fill(0);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, width);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]
@@ -769,6 +869,19 @@ async fn getuserphonenumber(
     HttpResponse::Ok().json(mock.user_phone_number(q.access_token.as_deref(), &body))
 }
 
+/// An image on success, JSON on error: callers tell them apart by `Content-Type`, as with
+/// WeChat.
+async fn wxacode(
+    mock: web::Data<MockWechat>,
+    q: web::Query<TokenQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    match mock.wxacode(q.access_token.as_deref(), &body) {
+        Ok(png) => HttpResponse::Ok().content_type("image/png").body(png),
+        Err(answer) => HttpResponse::Ok().json(answer),
+    }
+}
+
 async fn subscribe_send(
     mock: web::Data<MockWechat>,
     q: web::Query<TokenQuery>,
@@ -848,6 +961,7 @@ async fn stats(mock: web::Data<MockWechat>) -> HttpResponse {
         "access_tokens_issued": mock.access_tokens_issued(),
         "getuserphonenumber": mock.calls("getuserphonenumber"),
         "subscribe_send": mock.calls("subscribe_send"),
+        "getwxacodeunlimit": mock.calls("getwxacodeunlimit"),
     }))
 }
 
@@ -865,6 +979,7 @@ pub fn configure(mock: MockWechat) -> impl FnOnce(&mut web::ServiceConfig) {
                 "/cgi-bin/message/subscribe/send",
                 web::post().to(subscribe_send),
             )
+            .route("/wxa/getwxacodeunlimit", web::post().to(wxacode))
             .route("/wx/login", web::post().to(wx_login))
             .route("/wx/phone", web::post().to(wx_phone))
             .route(

@@ -133,14 +133,14 @@ async function applyPage(routes) {
     }, routes),
   });
   const page = render('apply');
-  await page.instance.onLoad({ scene: 'u1' });
+  await page.instance.onLoad({ union_id: 'u1' });
   page.instance.setData({
     form: Object.assign({}, page.data.form, { name: '张三丰', id_number: '330522199001010013', education: '大专', household_type: '农村', unit_name: '甲公司' }),
   });
   return { wx, page };
 }
 
-test('申请入会: the declaration from the API, the union from the scene, consents required', async () => {
+test('申请入会: the declaration from the API, the union chosen, consents required', async () => {
   const { wx, page } = await applyPage({});
   assert.match(text(page), /中华全国总工会入会申请书/);
   assert.match(text(page), /我自愿加入中华全国总工会/);
@@ -256,17 +256,4 @@ test('商家核销: a wrong password and an expired session are shown', async ()
   page.instance.onLoad();
   await page.instance.signIn();
   assert.match(text(page), /用户名或密码错误/);
-});
-
-test('申请入会: a poster\'s scene (the union id without hyphens) chooses the union', async () => {
-  const id = '01937a2b-5c3d-7e4f-8a9b-0c1d2e3f4a5b';
-  setup({
-    routes: {
-      'GET /api/v1/applications/declaration': { data: declaration },
-      'GET /api/v1/unions': { data: { items: [{ id: 'other', name: '乙', unit_names: [] }, { id, name: '甲公司工会', unit_names: ['甲公司'] }], total: 2 } },
-    },
-  });
-  const page = render('apply');
-  await page.instance.onLoad({ scene: encodeURIComponent(id.replace(/-/g, '')) });
-  assert.equal(page.data.union.id, id);
 });

@@ -15,6 +15,7 @@ pub mod merchants;
 pub mod orgs;
 pub mod params;
 pub mod phone;
+pub mod posters;
 pub mod reports;
 pub mod roster;
 pub mod totp;
@@ -76,6 +77,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(benefits::update_benefit)
         .service(applications::declaration)
         .service(applications::unions)
+        .service(posters::union_by_scene)
+        .service(posters::org_poster)
         .service(applications::apply)
         .service(applications::mine)
         .service(applications::list_applications)

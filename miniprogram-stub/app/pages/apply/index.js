@@ -5,6 +5,7 @@ const own = require('../../utils/own.js');
 const api = require('../../api/index.js');
 const config = require('../../config.js');
 const { describe } = require('../../utils/errors.js');
+const { sceneOf, takeLaunchScene } = require('../../utils/scene.js');
 
 const LOCAL = {
   union_id: '请选择要加入的工会',
@@ -12,15 +13,7 @@ const LOCAL = {
   consent_sensitive: '须单独同意工会处理您的身份证号码等敏感个人信息',
 };
 
-/**
- * A union poster's `scene` is the union's id without hyphens (32 hex digits, WeChat's scene
- * limit); anything else is taken as an id as it is.
- * @param {string} scene
- */
-function unionFromScene(scene) {
-  const m = /^([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/i.exec(scene);
-  return m ? m.slice(1).join('-').toLowerCase() : scene;
-}
+const SCENE_NOT_FOUND = '未找到海报上的工会（可能已更名或注销），请搜索选择要加入的工会';
 
 Component({
   data: {
@@ -30,6 +23,7 @@ Component({
     q: '',
     unions: [],
     union: null,
+    notice: '',
     form: {
       name: '', sex: '男', id_number: '', nationality: '汉族', education: '', mobile: '',
       household_type: '', unit_name: '', employment_status: '在岗', union_post: '会员',
@@ -46,7 +40,11 @@ Component({
   methods: {
     /** @param {Record<string, string>} [query] */
     async onLoad(query) {
-      own(this).scene = unionFromScene(decodeURIComponent((query && (query.union_id || query.scene)) || ''));
+      // A poster's scene (this page's query when its code opened the mini program, or the
+      // launch's), taken once so that it does not come back; or a union id from another page.
+      const launched = takeLaunchScene();
+      own(this).scene = sceneOf(query) || launched;
+      own(this).unionId = (query && query.union_id) || '';
       await this.load();
     },
     async load() {
@@ -55,13 +53,45 @@ Component({
         const declaration = await api.declaration();
         this.setData({ declaration });
         await this.search();
-        if (own(this).scene) {
-          const chosen = this.data.unions.find((/** @type {any} */ u) => u.id === own(this).scene);
+        if (own(this).scene) await this.chooseScene(own(this).scene);
+        else if (own(this).unionId) {
+          const chosen = this.data.unions.find((/** @type {any} */ u) => u.id === own(this).unionId);
           if (chosen) this.setData({ union: chosen });
         }
         this.setData({ loading: false });
       } catch (e) {
         this.setData({ loading: false, error: describe(e) });
+      }
+    },
+    /**
+     * Chooses the union a poster's scene names, listed by its name (for its units); an unknown
+     * scene leaves the choice to the worker.
+     * @param {string} scene
+     */
+    async chooseScene(scene) {
+      try {
+        const found = await api.unionByScene(scene);
+        let unions = this.data.unions;
+        let listed = unions.find((/** @type {any} */ u) => u.id === found.id);
+        if (!listed) {
+          const page = await api.unions(found.name);
+          listed = page.items.find((/** @type {any} */ u) => u.id === found.id);
+          if (listed) unions = page.items;
+        }
+        const union = listed || { id: found.id, name: found.name, unit_names: [] };
+        if (!listed) unions = [union].concat(unions);
+        this.setData({
+          union,
+          unions,
+          q: listed && unions !== this.data.unions ? found.name : this.data.q,
+          notice: '',
+          'form.unit_name': this.data.form.unit_name || (union.unit_names[0] || ''),
+        });
+      } catch (e) {
+        if (e && e.code === 'not_found') this.setData({ notice: SCENE_NOT_FOUND });
+        else throw e;
+      } finally {
+        own(this).scene = '';
       }
     },
     async search() {

@@ -1,14 +1,16 @@
 // 首页: silent WeChat login, then the card if activated, else the ways to activate or apply.
 const api = require('../../api/index.js');
 const { describe } = require('../../utils/errors.js');
+const { sceneOf, takeLaunchScene } = require('../../utils/scene.js');
 
 Component({
   data: { loading: true, error: null, card: null, activated: false },
   methods: {
     /** @param {Record<string, string>} [query] */
     onLoad(query) {
-      // A union poster's mini-program code carries `scene` = the union: open 申请入会 with it.
-      const scene = query && query.scene ? decodeURIComponent(query.scene) : '';
+      // A union poster's mini-program code carries `scene` = the union's scene code: open
+      // 申请入会 with it (WeChat opens 申请入会 itself; this covers a launch that landed here).
+      const scene = sceneOf(query) || takeLaunchScene();
       if (scene) wx.navigateTo({ url: '/pages/apply/index?scene=' + encodeURIComponent(scene) });
       return this.load();
     },
