@@ -293,6 +293,7 @@ const DISTRICTS: &[(&str, &[UnionPlan])] = &[
                 units: &[
                     ("长兴智造电子有限公司", UnitNature::Private, 38),
                     ("长兴瑞丰包装有限公司", UnitNature::Joint, 26),
+                    ("长兴县阳光职业培训学校", UnitNature::Other, 12),
                 ],
                 members: 26,
             },
@@ -467,6 +468,8 @@ async fn write(state: &AppState) -> anyhow::Result<Demo> {
                         name: unit_name,
                         code,
                         nature: *nature,
+                        // The notice's list ends with 等: 其他 says what it is.
+                        nature_other: (*nature == UnitNature::Other).then_some("民办非企业单位"),
                         address,
                         employee_count: *employees,
                     },

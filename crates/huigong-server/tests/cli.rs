@@ -343,6 +343,7 @@ async fn two_orgs(db: &Database, vault: &KeyRing) -> (uuid::Uuid, uuid::Uuid) {
             name: "甲公司",
             code: &code,
             nature: UnitNature::parse_zh("私营经济").unwrap_or_else(|| panic!("nature")),
+            nature_other: None,
             address: "长兴县",
             employee_count: 10,
         }],
