@@ -26,6 +26,7 @@ mod operations;
 mod oracle;
 mod phone;
 mod reach;
+mod registration;
 mod reports;
 mod review;
 mod review_auth;
