@@ -936,7 +936,7 @@ async fn a_second_import_updates_changed_fields_and_names_in_place() {
 }
 
 /// The first sheet's cells as text.
-fn sheet_cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
+pub(crate) fn sheet_cells(bytes: Vec<u8>) -> Vec<Vec<String>> {
     use calamine::{Data, Reader, Xlsx};
     let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(bytes))
         .unwrap_or_else(|e| panic!("{e}"));

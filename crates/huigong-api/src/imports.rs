@@ -450,6 +450,7 @@ fn union_of<'a>(rows: &'a [OrgRow], group: &Group) -> (&'a str, NewUnion<'a>) {
                     name: &r.unit_name,
                     code: &r.unit_code,
                     nature: r.unit_nature,
+                    nature_other: r.unit_nature_other.as_deref(),
                     address: &r.unit_address,
                     employee_count: r.employee_count,
                 }
@@ -475,6 +476,7 @@ fn same_registration(org: &Org, name: &str, union: &NewUnion<'_>) -> bool {
                 c.code == u.code.as_str()
                     && c.name == u.name
                     && c.nature == u.nature
+                    && c.nature_other.as_deref() == u.nature_other
                     && c.address == u.address
                     && c.employee_count == u.employee_count
             })
@@ -587,6 +589,7 @@ pub fn org_rows(orgs: &[Org], full: bool) -> Vec<OrgExportRow> {
                 unit_name: unit.name.clone(),
                 unit_code: unit.code.clone(),
                 unit_nature: unit.nature,
+                unit_nature_other: unit.nature_other.clone(),
                 unit_address: unit.address.clone(),
                 employee_count: unit.employee_count,
                 union_name: org.name.clone(),

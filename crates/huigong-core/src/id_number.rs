@@ -268,6 +268,16 @@ pub(crate) fn normalise(input: &str) -> String {
         .collect()
 }
 
+/// Completes 17 digits (region, birth date, sequence) with their GB 11643 check character:
+/// how demo and test data get valid numbers. `None` unless the input is 17 ASCII digits.
+pub fn with_check_character(body: &str) -> Option<String> {
+    let bytes = body.as_bytes();
+    if bytes.len() != ID_NUMBER_LENGTH - 1 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(format!("{body}{}", char::from(check_character(bytes))))
+}
+
 /// The check character for 17 ASCII digits.
 fn check_character(body: &[u8]) -> u8 {
     let sum: u32 = body
@@ -468,6 +478,15 @@ mod tests {
             parse_ok(&with_check("11010520000229002")).birth_date(),
             date(2000, 2, 29)
         );
+    }
+
+    #[test]
+    fn with_check_character_completes_valid_numbers_only() {
+        let full = with_check_character("33052219900101123").unwrap_or_default();
+        assert_eq!(full.len(), 18);
+        assert!(parse(&full).is_ok(), "{full}");
+        assert_eq!(with_check_character("3305221990010112"), None);
+        assert_eq!(with_check_character("3305221990010112X"), None);
     }
 
     #[test]

@@ -47,6 +47,92 @@ labelled! {
         ShareHolding => "股份制",
         ForeignInvested => "外商投资",
         HongKongMacaoTaiwanInvested => "港澳台投资",
+        Other => "其他",
+    }
+}
+
+/// The longest description of a 单位性质 of 其他, in characters: a category (民办非企业单位,
+/// 社会团体, 基金会), not a name. `其他：` and 13 characters fill the stored column (16).
+pub const NATURE_OTHER_MAX_CHARS: usize = 13;
+
+/// Why a written 单位性质 was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatureError {
+    /// Neither one of the notice's labels nor 其他 with a description.
+    Unknown,
+    /// 其他 alone: the notice's list ends with 等, so 其他 must say what the nature is.
+    OtherWithoutText,
+    /// A description longer than [`NATURE_OTHER_MAX_CHARS`].
+    OtherTooLong,
+}
+
+impl NatureError {
+    pub fn code(self) -> &'static str {
+        match self {
+            NatureError::Unknown => "unit_nature_invalid",
+            NatureError::OtherWithoutText => "unit_nature_other_missing",
+            NatureError::OtherTooLong => "unit_nature_other_too_long",
+        }
+    }
+
+    /// What to fix, in Chinese, naming the column as `what`.
+    pub fn message_zh(self, what: &str) -> String {
+        match self {
+            NatureError::Unknown => format!(
+                "{what}应为以下之一：{}（选其他须写明，如“其他：民办非企业单位”）",
+                UnitNature::labels_zh()
+            ),
+            NatureError::OtherWithoutText => {
+                format!("{what}为“其他”时须写明具体性质，如“其他：民办非企业单位”")
+            }
+            NatureError::OtherTooLong => {
+                format!("{what}“其他”后的说明不能超过 {NATURE_OTHER_MAX_CHARS} 个字")
+            }
+        }
+    }
+}
+
+impl UnitNature {
+    /// A 单位性质 as a clerk writes it: one of the notice's labels, or 其他 followed by what the
+    /// nature is (`其他：民办非企业单位`, `其他（社会团体）`, `其他-民办学校`, `其他 基金会`).
+    /// Returns the nature and, for 其他, its description (trimmed, never empty).
+    pub fn parse_written(text: &str) -> Result<(UnitNature, Option<String>), NatureError> {
+        let text = text.trim();
+        if let Some(nature) = UnitNature::parse_zh(text) {
+            return if nature == UnitNature::Other {
+                Err(NatureError::OtherWithoutText)
+            } else {
+                Ok((nature, None))
+            };
+        }
+        let Some(rest) = text.strip_prefix(UnitNature::Other.label_zh()) else {
+            return Err(NatureError::Unknown);
+        };
+        let separators = [
+            ':', '：', '(', '（', '-', '—', '、', ',', '，', ' ', '\u{3000}',
+        ];
+        if !rest.starts_with(separators) {
+            return Err(NatureError::Unknown);
+        }
+        let description = rest
+            .trim_start_matches(separators)
+            .trim_end_matches([')', '）'])
+            .trim();
+        if description.is_empty() {
+            return Err(NatureError::OtherWithoutText);
+        }
+        if description.chars().count() > NATURE_OTHER_MAX_CHARS {
+            return Err(NatureError::OtherTooLong);
+        }
+        Ok((UnitNature::Other, Some(description.to_owned())))
+    }
+
+    /// The written (stored, exported) form: the label, or `其他：description` for 其他.
+    pub fn written(self, other: Option<&str>) -> String {
+        match (self, other) {
+            (UnitNature::Other, Some(d)) => format!("{}：{d}", self.label_zh()),
+            _ => self.label_zh().to_owned(),
+        }
     }
 }
 
@@ -96,5 +182,47 @@ mod tests {
         assert_eq!(UnionType::parse_zh("联合"), None);
         assert_eq!(OrgLevel::parse_zh("district"), Some(OrgLevel::District));
         assert!(UnitNature::labels_zh().contains("私营经济、个体经济"));
+    }
+
+    #[test]
+    fn other_nature_needs_its_description() {
+        for written in [
+            "其他：民办非企业单位",
+            "其他（民办非企业单位）",
+            "其他 民办非企业单位",
+        ] {
+            assert_eq!(
+                UnitNature::parse_written(written),
+                Ok((UnitNature::Other, Some("民办非企业单位".to_owned()))),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            UnitNature::parse_written(" 私营经济 "),
+            Ok((UnitNature::Private, None))
+        );
+        assert_eq!(
+            UnitNature::parse_written("其他"),
+            Err(NatureError::OtherWithoutText)
+        );
+        assert_eq!(
+            UnitNature::parse_written("其他："),
+            Err(NatureError::OtherWithoutText)
+        );
+        assert_eq!(
+            UnitNature::parse_written("其他经济"),
+            Err(NatureError::Unknown)
+        );
+        assert_eq!(
+            UnitNature::parse_written(&format!("其他：{}", "长".repeat(14))),
+            Err(NatureError::OtherTooLong)
+        );
+        let written = UnitNature::Other.written(Some("社会团体"));
+        assert_eq!(written, "其他：社会团体");
+        assert_eq!(
+            UnitNature::parse_written(&written),
+            Ok((UnitNature::Other, Some("社会团体".to_owned())))
+        );
+        assert_eq!(UnitNature::Private.written(Some("ignored")), "私营经济");
     }
 }

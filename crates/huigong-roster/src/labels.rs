@@ -25,7 +25,8 @@ mod tests {
                 "联营经济",
                 "股份制",
                 "外商投资",
-                "港澳台投资"
+                "港澳台投资",
+                "其他"
             ]
         );
         let types: Vec<&str> = UnionType::ALL.iter().map(|t| t.label_zh()).collect();

@@ -104,6 +104,8 @@ pub struct OrgRow {
     pub unit_code: UnitCode,
     /// 单位性质.
     pub unit_nature: UnitNature,
+    /// What the nature is, for 其他 (the cell says `其他：…`).
+    pub unit_nature_other: Option<String>,
     /// 单位地址, as written.
     pub unit_address: String,
     /// 职工人数.
@@ -132,6 +134,7 @@ impl fmt::Debug for OrgRow {
             .field("unit_name", &self.unit_name)
             .field("unit_code", &self.unit_code)
             .field("unit_nature", &self.unit_nature)
+            .field("unit_nature_other", &self.unit_nature_other)
             .field("unit_address", &self.unit_address)
             .field("employee_count", &self.employee_count)
             .field("union_name", &self.union_name)
@@ -217,13 +220,7 @@ fn check_row(
     let mut check = RowCheck::new(row, &COLUMNS);
     let unit_name = check.required_text(UNIT_NAME);
     let unit_code = read_unit_code(&mut check);
-    let unit_nature = read_label(
-        &mut check,
-        NATURE,
-        "unit_nature_invalid",
-        UnitNature::parse_zh,
-        UnitNature::labels_zh,
-    );
+    let nature = read_nature(&mut check);
     let unit_address = check.required_text(ADDRESS);
     let employee_count = read_count(&mut check, EMPLOYEES);
     let union_name = check.required_text(UNION_NAME);
@@ -275,7 +272,7 @@ fn check_row(
     ) = (
         unit_name,
         unit_code,
-        unit_nature,
+        nature,
         unit_address,
         employee_count,
         union_name,
@@ -293,7 +290,8 @@ fn check_row(
         row: row_number,
         unit_name,
         unit_code,
-        unit_nature,
+        unit_nature: unit_nature.0,
+        unit_nature_other: unit_nature.1,
         unit_address,
         employee_count,
         union_name,
@@ -333,6 +331,19 @@ fn read_unit_code(check: &mut RowCheck<'_, '_>) -> Option<UnitCode> {
 
 /// A value from one of the notice's lists; anything else is `invalid_code`, with a message
 /// listing the allowed labels.
+/// 单位性质: a label of the notice, or 其他 with what it is.
+fn read_nature(check: &mut RowCheck<'_, '_>) -> Option<(UnitNature, Option<String>)> {
+    let text = check.required_text(NATURE)?;
+    match UnitNature::parse_written(&text) {
+        Ok(nature) => Some(nature),
+        Err(e) => {
+            let name = check.column_name(NATURE);
+            check.error(NATURE, e.code(), e.message_zh(name));
+            None
+        }
+    }
+}
+
 fn read_label<T>(
     check: &mut RowCheck<'_, '_>,
     column: usize,
@@ -436,6 +447,9 @@ pub struct OrgExportRow {
     pub unit_code: String,
     /// 单位性质.
     pub unit_nature: UnitNature,
+    /// What the nature is, for 其他: written `其他：…`.
+    #[serde(default)]
+    pub unit_nature_other: Option<String>,
     /// 单位地址.
     pub unit_address: String,
     /// 职工人数.
@@ -463,6 +477,7 @@ impl From<&OrgRow> for OrgExportRow {
             unit_name: row.unit_name.clone(),
             unit_code: row.unit_code.as_str().to_owned(),
             unit_nature: row.unit_nature,
+            unit_nature_other: row.unit_nature_other.clone(),
             unit_address: row.unit_address.clone(),
             employee_count: row.employee_count,
             union_name: row.union_name.clone(),
@@ -482,6 +497,7 @@ impl fmt::Debug for OrgExportRow {
             .field("unit_name", &self.unit_name)
             .field("unit_code", &self.unit_code)
             .field("unit_nature", &self.unit_nature)
+            .field("unit_nature_other", &self.unit_nature_other)
             .field("unit_address", &self.unit_address)
             .field("employee_count", &self.employee_count)
             .field("union_name", &self.union_name)
@@ -527,10 +543,11 @@ pub fn write_orgs(rows: &[OrgExportRow]) -> Result<Vec<u8>, WorkbookError> {
         let sequence = index + 1;
         let row = out::data_row(HEADER_ROW, sequence)?;
         out::write_sequence(sheet, row, sequence, &formats.plain)?;
+        let nature = org.unit_nature.written(org.unit_nature_other.as_deref());
         let texts = [
             (UNIT_NAME, org.unit_name.as_str()),
             (UNIT_CODE, org.unit_code.as_str()),
-            (NATURE, org.unit_nature.label_zh()),
+            (NATURE, nature.as_str()),
             (ADDRESS, org.unit_address.as_str()),
             (UNION_NAME, org.union_name.as_str()),
             (UNION_TYPE, org.union_type.label_zh()),

@@ -878,7 +878,7 @@ fn clerk_org_table_is_read_with_an_exact_report() {
     assert_eq!(parsed.errors[0].message, "单位组织机构代码与第4行重复");
     assert_eq!(
         parsed.errors[1].message,
-        "单位性质应为以下之一：党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资"
+        "单位性质应为以下之一：党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资、其他（选其他须写明，如“其他：民办非企业单位”）"
     );
     assert_eq!(parsed.total_rows, 5);
     assert_eq!(parsed.invalid_rows, 2);
@@ -914,6 +914,7 @@ fn org_table_round_trips_through_the_writer() {
         unit_name: name.to_owned(),
         unit_code: code.to_owned(),
         unit_nature: nature,
+        unit_nature_other: None,
         unit_address: "浙江省湖州市长兴县雉城街道金陵路88号".to_owned(),
         employee_count: 250,
         union_name: format!("{name}工会"),
@@ -961,6 +962,17 @@ fn org_table_round_trips_through_the_writer() {
             UnionType::Single,
             "0572-6022447",
         ),
+        OrgExportRow {
+            unit_nature_other: Some("民办非企业单位".to_owned()),
+            ..org(
+                "长兴县某某培训学校",
+                &credit_code("52330522MJ0000AB"),
+                UnitNature::Other,
+                date(2010, 3, 1),
+                UnionType::Single,
+                "0572-6022447",
+            )
+        },
     ];
     let bytes = write_orgs(&rows).unwrap_or_else(|e| panic!("{e}"));
     let parsed = parse_orgs_ok(&bytes);
@@ -969,7 +981,12 @@ fn org_table_round_trips_through_the_writer() {
     let read_back: Vec<OrgExportRow> = parsed.rows.iter().map(OrgExportRow::from).collect();
     assert_eq!(read_back, rows);
     let row_numbers: Vec<u32> = parsed.rows.iter().map(|r| r.row).collect();
-    assert_eq!(row_numbers, vec![3, 4, 5, 6]);
+    assert_eq!(row_numbers, vec![3, 4, 5, 6, 7]);
+    // 其他 is written with what it is, as the notice's list ends with 等.
+    assert_eq!(
+        cells_of(&bytes).get_value((6, 3)),
+        Some(&Data::String("其他：民办非企业单位".to_owned()))
+    );
 
     // Codes and phones are text cells, counts numbers, the founding date a date cell.
     let cells = cells_of(&bytes);

@@ -1,5 +1,6 @@
 //! Wiring of the `huigong` service: configuration, start-up, telemetry.
 
+pub mod demo;
 pub mod keys;
 pub mod settings;
 pub mod startup;

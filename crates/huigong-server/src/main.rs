@@ -41,7 +41,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP service (the default).
-    Serve,
+    Serve {
+        /// First fill an empty database with a demo county (districts, unions, members,
+        /// applications, merchants) and print a sign-in for each role. Refused in production
+        /// and on a database that holds data.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Key management for personal data.
@@ -152,7 +158,7 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve { demo: false });
     if let Command::Keys(KeysCommand::Generate) = command {
         print_fresh_secrets();
         return Ok(ExitCode::SUCCESS);
@@ -160,6 +166,14 @@ fn run() -> anyhow::Result<ExitCode> {
     let profile = Profile::parse(&cli.profile)?;
     let settings = Settings::load(&cli.config_dir, profile)
         .with_context(|| format!("loading configuration from {}", cli.config_dir.display()))?;
+    if matches!(command, Command::Serve { demo: true })
+        && (profile == Profile::Production || settings.profile == Profile::Production)
+    {
+        eprintln!(
+            "huigong: refusing --demo: the production profile never gets demo data (use HUIGONG_PROFILE=development)"
+        );
+        return Ok(ExitCode::from(2));
+    }
     if let Err(reason) = settings.check_for_production() {
         eprintln!("huigong: refusing to start: {reason}");
         return Ok(ExitCode::from(2));
@@ -171,7 +185,7 @@ fn run() -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async move {
         match command {
-            Command::Serve => serve(settings).await,
+            Command::Serve { demo } => serve(settings, demo).await,
             Command::Migrate => {
                 let db = startup::connect_database(&settings).await?;
                 db.migrate().await?;
@@ -540,16 +554,28 @@ async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     let mock = settings.wechat.mode == WechatMode::Mock;
     let pretty = settings.log.format == LogFormat::Pretty;
     let app = Application::build(settings).await?;
     let base = app.base_url();
+    if demo {
+        match huigong_server::demo::fill(app.state()).await {
+            Ok(filled) => print!("{}", huigong_server::demo::summary(&filled, &base)),
+            Err(e) => {
+                eprintln!("huigong: refusing --demo: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
     tracing::info!(address = %base, "huigong listening");
     if pretty {
         println!("惠工卡 service listening on {base}");
         println!("  API docs:      {base}/api/docs   (OpenAPI: {base}/api/openapi.json)");
         println!("  health:        {base}/healthz   {base}/readyz");
+        if !demo {
+            println!("  a demo county: `huigong serve --demo` on an empty database");
+        }
         if mock {
             println!("  log a test worker in (WeChat mock):");
             println!(

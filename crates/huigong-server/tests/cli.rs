@@ -343,6 +343,7 @@ async fn two_orgs(db: &Database, vault: &KeyRing) -> (uuid::Uuid, uuid::Uuid) {
             name: "甲公司",
             code: &code,
             nature: UnitNature::parse_zh("私营经济").unwrap_or_else(|| panic!("nature")),
+            nature_other: None,
             address: "长兴县",
             employee_count: 10,
         }],
@@ -910,4 +911,166 @@ fn item14_reports_snapshot_takes_a_past_month_once_and_refuses_a_live_one() {
     assert!(String::from_utf8_lossy(&live.stderr).contains("has not ended"));
     let bad = sandbox.huigong(&["reports", "snapshot", "--month", "2025-13"], &[]);
     assert_eq!(bad.status.code(), Some(1));
+}
+
+/// `huigong serve --demo` on this sandbox's database, port 0: the child and its stdout up to the
+/// banner's "listening on" line.
+fn serve_demo(sandbox: &Sandbox) -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_huigong"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HUIGONG") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["serve", "--demo"])
+        .env("HUIGONG_CONFIG_DIR", repo_config())
+        .env("HUIGONG_PROFILE", "development")
+        .env("HUIGONG__DATABASE__URL", sandbox.db_url())
+        .env("HUIGONG__SERVER__PORT", "0")
+        .env("HUIGONG__LOG__FILTER", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running huigong: {e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut lines = Vec::new();
+    let mut reader = std::io::BufReader::new(stdout).lines();
+    for line in reader.by_ref() {
+        let line = line.unwrap_or_default();
+        let done = line.contains("listening on");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // Keep draining: a closed pipe would fail the service's next print.
+    std::thread::spawn(move || reader.for_each(drop));
+    (child, lines)
+}
+
+#[tokio::test]
+async fn demo_serve_prints_a_county_sign_in_that_works_and_refuses_a_second_time() {
+    huigong_wechat::install_crypto_provider();
+    let sandbox = Sandbox::new();
+    let (mut child, lines) = serve_demo(&sandbox);
+    let text_out = lines.join("\n");
+    let base = lines
+        .iter()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .unwrap_or_else(|| panic!("no banner: {text_out}"))
+        .trim()
+        .to_owned();
+    let sign_in = |role: &str| -> (String, String) {
+        let line = lines
+            .iter()
+            .find(|l| l.contains(&format!("demo sign-in {role} ")))
+            .unwrap_or_else(|| panic!("no {role} sign-in: {text_out}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |w: &str| {
+            words
+                .iter()
+                .position(|x| *x == w)
+                .and_then(|i| words.get(i + 1))
+                .map(|s| (*s).to_owned())
+                .unwrap_or_default()
+        };
+        (after("username"), after("password"))
+    };
+    for role in ["district_admin", "grassroots_admin", "merchant_staff"] {
+        assert!(!sign_in(role).1.is_empty(), "{role}: {text_out}");
+    }
+    assert!(text_out.contains("openid demo-worker"), "{text_out}");
+    // The normal banner's hint is not repeated once the demo is there.
+    assert!(!text_out.contains("`huigong serve --demo`"), "{text_out}");
+
+    let (username, password) = sign_in("county_admin");
+    let http = reqwest::Client::new();
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/password/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let token = login["token"].as_str().unwrap_or_default().to_owned();
+    assert!(!token.is_empty(), "{login}");
+    let unions: serde_json::Value = http
+        .get(format!("{base}/api/v1/admin/orgs?level=grassroots"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(unions["total"], 12, "{unions}");
+
+    // The same database a second time: refused, with a reason and a non-zero exit.
+    let again = sandbox.huigong(&["serve", "--demo"], &[("HUIGONG__SERVER__PORT", "0")]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again.stdout));
+    let err = text(&again.stderr);
+    assert!(err.contains("already holds data"), "{err}");
+}
+
+#[test]
+fn demo_is_refused_in_production() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.huigong(
+        &["serve", "--demo"],
+        &[
+            ("HUIGONG_PROFILE", "production"),
+            ("HUIGONG__SERVER__PORT", "0"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("refusing --demo"), "{err}");
+    assert!(err.contains("production"), "{err}");
+    // Nothing was created: no database file.
+    assert!(!sandbox.dir.join("huigong.sqlite").exists());
+}
+
+#[test]
+fn banner_says_how_to_get_a_demo() {
+    let sandbox = Sandbox::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_huigong"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HUIGONG") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .args(["serve"])
+        .env("HUIGONG_CONFIG_DIR", repo_config())
+        .env("HUIGONG_PROFILE", "development")
+        .env("HUIGONG__DATABASE__URL", sandbox.db_url())
+        .env("HUIGONG__SERVER__PORT", "0")
+        .env("HUIGONG__LOG__FILTER", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running huigong: {e}"));
+    use std::io::BufRead as _;
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut hint = None;
+    for line in std::io::BufReader::new(stdout).lines().take(12) {
+        let line = line.unwrap_or_default();
+        if line.contains("huigong serve --demo") {
+            hint = Some(line);
+            break;
+        }
+        // The banner's last part: the hint comes before it.
+        if line.contains("log a test worker in") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(hint.is_some(), "no demo line in the banner");
 }

@@ -25,6 +25,8 @@ pub struct Unit {
     pub name: String,
     pub code: String,
     pub nature: UnitNature,
+    /// What the nature is, for 其他 (stored as `其他：…` in `units.nature`).
+    pub nature_other: Option<String>,
     pub address: String,
     pub employee_count: u32,
 }
@@ -68,6 +70,8 @@ pub struct NewUnit<'a> {
     pub name: &'a str,
     pub code: &'a UnitCode,
     pub nature: UnitNature,
+    /// What the nature is, for 其他 (required then; see `UnitNature::parse_written`).
+    pub nature_other: Option<&'a str>,
     pub address: &'a str,
     pub employee_count: u32,
 }
@@ -102,13 +106,14 @@ async fn assemble<C: ConnectionTrait>(
             .all(conn)
             .await?
         {
-            let nature =
-                UnitNature::parse_zh(&u.nature).ok_or_else(|| bad("unit nature", u.org_id))?;
+            let (nature, nature_other) =
+                UnitNature::parse_written(&u.nature).map_err(|_| bad("unit nature", u.org_id))?;
             units.entry(u.org_id).or_default().push(Unit {
                 id: u.id,
                 name: u.name,
                 code: u.code,
                 nature,
+                nature_other,
                 address: u.address,
                 employee_count: u32::try_from(u.employee_count).unwrap_or_default(),
             });
@@ -508,7 +513,7 @@ async fn insert_units<C: ConnectionTrait>(
             name: Set(u.name.to_owned()),
             code: Set(u.code.as_str().to_owned()),
             held_code: Set(held.then(|| u.code.as_str().to_owned())),
-            nature: Set(u.nature.label_zh().to_owned()),
+            nature: Set(u.nature.written(u.nature_other)),
             address: Set(u.address.to_owned()),
             employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
             created_at: Set(now),
@@ -633,7 +638,7 @@ pub async fn update_union<C: crate::audit::AuditTxn>(
                 unit::Entity::update(unit::ActiveModel {
                     id: Set(current.id),
                     name: Set(u.name.to_owned()),
-                    nature: Set(u.nature.label_zh().to_owned()),
+                    nature: Set(u.nature.written(u.nature_other)),
                     address: Set(u.address.to_owned()),
                     employee_count: Set(i32::try_from(u.employee_count).unwrap_or(i32::MAX)),
                     updated_at: Set(now),
@@ -678,6 +683,56 @@ pub async fn grassroots_in<C: ConnectionTrait>(
         orgs.extend(assemble(conn, vault, chunk.to_vec()).await?);
     }
     Ok(orgs)
+}
+
+/// Who edits a grassroots union's registration (`PATCH /api/v1/admin/orgs/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Editor {
+    /// An administrator of an org above the union: its district, the county.
+    Above,
+    /// The union's own administrator.
+    Own,
+}
+
+/// The registration fields only an administrator above a union may change: its type (单建,
+/// 联合工会, 工会联合会) and which units it covers — what decides whether it is the union that
+/// was approved. Its parent is changed by no edit at all.
+pub const FIELDS_FOR_ABOVE_ONLY: &[&str] = &["union_type", "add_units", "remove_units"];
+
+impl Editor {
+    /// The first of `changed` (names of request fields) this editor may not change, if any.
+    pub fn refused<'a>(self, changed: &[&'a str]) -> Option<&'a str> {
+        match self {
+            Editor::Above => None,
+            Editor::Own => changed
+                .iter()
+                .copied()
+                .find(|f| FIELDS_FOR_ABOVE_ONLY.contains(f)),
+        }
+    }
+}
+
+/// Org `id` as the registration an administrator of `scope` may edit, and as whom: an org
+/// strictly below the scope (`Above`), or the administrator's own org when it is a grassroots
+/// union (`Own`: the union keeps its own registration, except [`FIELDS_FOR_ABOVE_ONLY`]).
+/// Anything else is `None` (outside the scope, or a district's own org): answered as absent.
+pub async fn for_registration_edit<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    id: Uuid,
+    scope: &str,
+) -> Result<Option<(Org, Editor)>, StoreError> {
+    let Some(org) = get_in_scope(conn, vault, id, scope).await? else {
+        return Ok(None);
+    };
+    let editor = if org.path.len() > scope.len() {
+        Editor::Above
+    } else if org.level == OrgLevel::Grassroots {
+        Editor::Own
+    } else {
+        return Ok(None);
+    };
+    Ok(Some((org, editor)))
 }
 
 /// A unit of an edited registration: an existing one (by id) with its new fields, or a new one.
@@ -758,7 +813,7 @@ pub async fn edit_union<C: crate::audit::AuditTxn>(
                 name: Set(u.unit.name.to_owned()),
                 code: Set(code.clone()),
                 held_code: Set(held.then_some(code)),
-                nature: Set(u.unit.nature.label_zh().to_owned()),
+                nature: Set(u.unit.nature.written(u.unit.nature_other)),
                 address: Set(u.unit.address.to_owned()),
                 employee_count: Set(i32::try_from(u.unit.employee_count).unwrap_or(i32::MAX)),
                 updated_at: Set(now),

@@ -128,7 +128,7 @@ async fn lines<C: ConnectionTrait>(
                 founded_on: o.founded_on,
                 natures: us
                     .iter()
-                    .filter_map(|u| UnitNature::parse_zh(&u.nature))
+                    .filter_map(|u| UnitNature::parse_written(&u.nature).ok().map(|(n, _)| n))
                     .collect(),
                 employees: us
                     .iter()

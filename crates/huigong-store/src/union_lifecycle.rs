@@ -592,14 +592,17 @@ pub struct AwaitingReview {
     pub org_id: Uuid,
     pub parent_id: Option<Uuid>,
     pub name: String,
-    /// `set_up` (a submission from below) or `dissolution` (asked by the union's own admin).
+    /// `set_up` (a submission from below), `dissolution` (asked by the union's own admin) or
+    /// `term` (a 换届 submitted by the union: decide it with its `term_id`).
     pub kind: &'static str,
     pub reason: Option<String>,
     pub since: DateTime<Utc>,
+    /// The submitted term, for `term`.
+    pub term_id: Option<Uuid>,
 }
 
-/// Submissions and dissolution requests of unions strictly below the caller's org (in
-/// `scope`), oldest first: what the caller may decide.
+/// Submissions (建会), terms (换届) and dissolution requests (撤销) of unions strictly below
+/// the caller's org (in `scope`), oldest first: what the caller may decide.
 pub async fn awaiting_review<C: ConnectionTrait>(
     conn: &C,
     scope: &str,
@@ -635,9 +638,43 @@ pub async fn awaiting_review<C: ConnectionTrait>(
                 } else {
                     o.dissolution_requested_at.unwrap_or(o.updated_at)
                 },
+                term_id: None,
             }
         })
         .collect();
+    // Terms waiting for a parent: the union's own admin cannot decide its own (`NotParent`).
+    let terms = org_term::Entity::find()
+        .filter(org_term::Column::Status.eq("pending"))
+        .filter(
+            org_term::Column::OrgId.in_subquery(
+                crate::orgs::ids_in_scope(scope)
+                    .and_where(org::Column::Id.ne(caller_org))
+                    .to_owned(),
+            ),
+        )
+        .all(conn)
+        .await?;
+    if !terms.is_empty() {
+        let names: HashMap<Uuid, (Option<Uuid>, String)> = org::Entity::find()
+            .filter(org::Column::Id.is_in(terms.iter().map(|t| t.org_id)))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, (o.parent_id, o.name)))
+            .collect();
+        out.extend(terms.into_iter().map(|t| {
+            let (parent_id, name) = names.get(&t.org_id).cloned().unwrap_or_default();
+            AwaitingReview {
+                org_id: t.org_id,
+                parent_id,
+                name,
+                kind: "term",
+                reason: None,
+                since: t.created_at,
+                term_id: Some(t.id),
+            }
+        }));
+    }
     out.sort_by_key(|r| (r.since, r.org_id));
     Ok(out)
 }

@@ -1458,6 +1458,7 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
         name,
         code,
         nature,
+        nature_other: None,
         address: "长兴县",
         employee_count: employees,
     };

@@ -248,15 +248,19 @@ pub struct AwaitingReviewView {
     pub org_id: Uuid,
     pub parent_id: Option<Uuid>,
     pub name: String,
-    /// `set_up` (approve or reject it) or `dissolution` (decide with `.../dissolve`).
+    /// `set_up` (approve or reject it), `dissolution` (decide with `.../dissolve`) or `term`
+    /// (a 换届: `POST /api/v1/admin/terms/{term_id}/approve` or `/reject`).
     pub kind: String,
     pub reason: Option<String>,
     pub since: DateTime<Utc>,
+    /// The submitted term, for `term`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term_id: Option<Uuid>,
 }
 
-/// What waits for the caller's decision: unions submitted from below (`set_up`) and
-/// dissolutions asked by a union's own admin (`dissolution`), in the caller's subtree below its
-/// own org, oldest first.
+/// What waits for the caller's decision: unions submitted from below (`set_up`), terms (换届)
+/// submitted by a union (`term`) and dissolutions asked by a union's own admin
+/// (`dissolution`), in the caller's subtree below its own org, oldest first.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -278,6 +282,7 @@ pub async fn org_reviews(
                 kind: r.kind.to_owned(),
                 reason: r.reason,
                 since: r.since,
+                term_id: r.term_id,
             })
             .collect();
     Ok(HttpResponse::Ok().json(items))

@@ -27,6 +27,9 @@ pub struct UnitView {
     pub code: String,
     #[schema(value_type = String, example = "私营经济")]
     pub nature: UnitNature,
+    /// What the nature is, when `nature` is 其他 (written `其他：…` in requests and workbooks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nature_other: Option<String>,
     pub address: String,
     pub employee_count: u32,
 }
@@ -93,6 +96,7 @@ fn view(org: Org, registered: u64, full: bool) -> OrgView {
                         name: x.name,
                         code: x.code,
                         nature: x.nature,
+                        nature_other: x.nature_other,
                         address: x.address,
                         employee_count: x.employee_count,
                     })
@@ -257,7 +261,8 @@ pub struct CreateOrgRequest {
     pub unit_name: Option<String>,
     /// 18-character unified social credit code or 9-character organisation code.
     pub unit_code: Option<String>,
-    /// One of 党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资.
+    /// One of 党政机关、事业单位、国有经济、集体经济、私营经济、个体经济、联营经济、股份制、外商投资、港澳台投资,
+    /// or 其他 with what it is (at most 13 characters): `其他：民办非企业单位`.
     pub unit_nature: Option<String>,
     pub unit_address: Option<String>,
     #[schema(maximum = 10_000_000)]
@@ -289,6 +294,7 @@ pub(crate) struct ParsedUnion {
     unit_name: String,
     unit_code: UnitCode,
     unit_nature: UnitNature,
+    unit_nature_other: Option<String>,
     unit_address: String,
     employee_count: u32,
     founded_on: NaiveDate,
@@ -310,6 +316,7 @@ impl ParsedUnion {
                 name: &self.unit_name,
                 code: &self.unit_code,
                 nature: self.unit_nature,
+                nature_other: self.unit_nature_other.as_deref(),
                 address: &self.unit_address,
                 employee_count: self.employee_count,
             }],
@@ -321,13 +328,9 @@ impl ParsedUnion {
 pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<ParsedUnion, ApiError> {
     let unit_code = UnitCode::parse(need("unit_code", &b.unit_code)?)
         .map_err(|e| ApiError::invalid_field("unit_code", e.message_zh()))?;
-    let unit_nature =
-        UnitNature::parse_zh(need("unit_nature", &b.unit_nature)?).ok_or_else(|| {
-            ApiError::invalid_field(
-                "unit_nature",
-                format!("unit_nature 须为：{}", UnitNature::labels_zh()),
-            )
-        })?;
+    let (unit_nature, unit_nature_other) =
+        UnitNature::parse_written(need("unit_nature", &b.unit_nature)?)
+            .map_err(|e| ApiError::invalid_field("unit_nature", e.message_zh("unit_nature ")))?;
     let union_type = UnionType::parse_zh(need("union_type", &b.union_type)?).ok_or_else(|| {
         ApiError::invalid_field(
             "union_type",
@@ -366,6 +369,7 @@ pub(crate) fn parse_union(b: &CreateOrgRequest, today: NaiveDate) -> Result<Pars
         unit_name: required_text("unit_name", need("unit_name", &b.unit_name)?, 128)?,
         unit_code,
         unit_nature,
+        unit_nature_other,
         unit_address: required_text("unit_address", need("unit_address", &b.unit_address)?, 255)?,
         employee_count,
         founded_on,
@@ -623,9 +627,11 @@ fn change(changes: &mut Vec<String>, field: &str, before: &str, after: &str) {
     }
 }
 
-/// Edits the registration of grassroots union `{id}`, below the caller's own org (anything
-/// else is 404). Each field is validated as on creation and import; the leader's name and
-/// phone stay sealed. Audited `org.update` with the before/after of the non-personal fields.
+/// Edits the registration of grassroots union `{id}`: by an administrator above it, or by the
+/// union's own administrator, who may change every field but the union type and the units it
+/// covers (`add_units`, `remove_units`: 403 `needs_parent`); anything else is 404. Each field
+/// is validated as on creation and import; the leader's name and phone stay sealed. Audited
+/// `org.update` with the before/after of the non-personal fields.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = [])),
@@ -633,7 +639,8 @@ fn change(changes: &mut Vec<String>, field: &str, before: &str, after: &str) {
     responses(
         (status = 200, body = OrgView),
         (status = 400, body = ErrorBody, description = "invalid field, named in `field`; units added to a 单建 union; not a grassroots union"),
-        (status = 404, body = ErrorBody, description = "not below the caller's org"),
+        (status = 403, body = ErrorBody, description = "`needs_parent`: the union's own admin changing its type or units, named in `field`"),
+        (status = 404, body = ErrorBody, description = "neither below the caller's org nor the caller's own union"),
         (status = 409, body = ErrorBody, description = "a unit code is registered to another union"),
     )
 )]
@@ -647,14 +654,33 @@ pub async fn patch_org(
 ) -> Result<HttpResponse, ApiError> {
     let mut p = body.into_inner();
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+    let (org, editor) = orgs::for_registration_edit(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
-        // Admins above the org only: a union does not edit its own registration.
-        .filter(|o| o.path.len() > admin.scope.len())
         .ok_or_else(ApiError::not_found)?;
     let (Some(current), OrgLevel::Grassroots) = (org.union.as_ref(), org.level) else {
         return Err(ApiError::invalid_field("id", "只能修改基层工会的登记信息"));
     };
+    let mut changed: Vec<&str> = Vec::new();
+    if p.union_type
+        .as_deref()
+        .is_some_and(|t| t.trim() != current.union_type.label_zh())
+    {
+        changed.push("union_type");
+    }
+    if p.add_units.as_ref().is_some_and(|u| !u.is_empty()) {
+        changed.push("add_units");
+    }
+    if p.remove_units.as_ref().is_some_and(|u| !u.is_empty()) {
+        changed.push("remove_units");
+    }
+    if let Some(field) = editor.refused(&changed) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "needs_parent",
+            "工会类型和所覆盖的单位须由上级工会修改",
+        )
+        .with_field(field));
+    }
     let Some(first) = current.units.first() else {
         return Err(ApiError::invalid_field("id", "该工会没有登记单位"));
     };
@@ -665,7 +691,10 @@ pub async fn patch_org(
         name: p.name.clone().unwrap_or_else(|| org.name.clone()),
         unit_name: pick(p.unit_name, &first.name),
         unit_code: pick(p.unit_code, &first.code),
-        unit_nature: pick(p.unit_nature, first.nature.label_zh()),
+        unit_nature: pick(
+            p.unit_nature,
+            &first.nature.written(first.nature_other.as_deref()),
+        ),
         unit_address: pick(p.unit_address, &first.address),
         employee_count: Some(p.employee_count.unwrap_or(first.employee_count)),
         founded_on: pick(p.founded_on, &current.founded_on.to_string()),
@@ -728,6 +757,7 @@ pub async fn patch_org(
             name: &other.name,
             code,
             nature: other.nature,
+            nature_other: other.nature_other.as_deref(),
             address: &other.address,
             employee_count: other.employee_count,
         },
@@ -796,8 +826,8 @@ pub async fn patch_org(
     change(
         &mut changes,
         "unit_nature",
-        first.nature.label_zh(),
-        now_first.nature.label_zh(),
+        &first.nature.written(first.nature_other.as_deref()),
+        &now_first.nature.written(now_first.nature_other),
     );
     change(
         &mut changes,
