@@ -1,5 +1,6 @@
 //! Wiring of the `huigong` service: configuration, start-up, telemetry.
 
+pub mod backup;
 pub mod keys;
 pub mod settings;
 pub mod startup;
