@@ -17,6 +17,8 @@
 #   deploy/local.sh status  [--dir DIR]     what runs, and each instance's /readyz
 #   deploy/local.sh start|stop|restart|kill COMPONENT [--dir DIR]
 #        one of: postgres redis mock huigong-1 huigong-2 nginx (kill: SIGKILL, for fault tests)
+#   deploy/local.sh run ARGS… [--dir DIR]   the huigong binary with the instances' configuration
+#        (for example `deploy/local.sh run audit verify`, `deploy/local.sh run backup --to B`)
 #
 # After `start`: `. DIR/local.env; curl $HUIGONG_URL/readyz`; the county admin is `admin` with
 # the password in DIR/admin-password.
@@ -347,6 +349,12 @@ case $CMD in
     [ -n "$ONE" ] || die "restart needs a component (one of: $COMPONENTS)"
     init_dir
     stop_one "$ONE"; start_one "$ONE"
+    ;;
+  run)
+    [ -f "$DIR/local.env" ] || die "nothing set up in $DIR: deploy/local.sh start first"
+    init_dir
+    huigong_env
+    exec "$(binary huigong "${HUIGONG_BIN:-}")" "${@:2}"
     ;;
   status)
     [ -f "$DIR/local.env" ] && init_dir

@@ -15,6 +15,7 @@ mod benefits;
 mod card;
 mod card_view;
 mod exposure;
+mod faults;
 mod fuzz;
 mod guessing;
 mod hardening;
