@@ -219,7 +219,8 @@ start_instance() { # $1: 1 or 2
   pid_alive "$name" && return 0
   port=$([ "$1" = 1 ] && echo "$HUIGONG_1_PORT" || echo "$HUIGONG_2_PORT")
   huigong_env
-  HUIGONG__SERVER__PORT=$port spawn "$name" "$(binary huigong "${HUIGONG_BIN:-}")" serve
+  export HUIGONG__SERVER__PORT=$port
+  spawn "$name" "$(binary huigong "${HUIGONG_BIN:-}")" serve
   for _ in $(seq 150); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && return 0
     pid_alive "$name" || { tail -n 20 "$DIR/$name.log"; die "$name exited"; }
