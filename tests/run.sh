@@ -47,6 +47,13 @@ run_pass embedded "$@" || status=1
 log "pass 2/2: PostgreSQL + Redis"
 run_pass services "$@" || status=1
 
+# Fault tests on deploy/local.sh's topology (PostgreSQL, Redis, two instances, nginx, the WeChat
+# mock), once, about a minute; not with a filter (tests/faults.sh runs them alone).
+if [ $# = 0 ]; then
+  log "fault tests (tests/faults.sh)"
+  tests/faults.sh || status=1
+fi
+
 # One closing line for both passes together.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "\nboth backends: %d passed, %d failed\n", p, f }' "$TMP/results.log"
 if [ "$status" = 0 ]; then log "all tests passed on both backends"; else log "TESTS FAILED"; fi

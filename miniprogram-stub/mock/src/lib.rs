@@ -44,7 +44,9 @@
 //!   one of `jscode2session`, `stable_token`, `getuserphonenumber`, `subscribe_send`,
 //!   `getwxacodeunlimit`), read call
 //!   counters and the number of access tokens issued (`GET /mock/stats`), issue many codes at
-//!   once for load tests.
+//!   once for load tests. `POST /mock/delay {"api", "ms", "times"}` makes the next `times` calls
+//!   of an API wait `ms` milliseconds before they are answered (a WeChat that times out: the
+//!   caller gives up first), for the fault tests (`tests/faults.sh`).
 //!
 //! [`configure`] mounts the routes into any actix-web scope (the Huigong service mounts them under
 //! `/wechat-mock` in mock mode); [`MockServer::start`] runs them on their own port.
@@ -133,6 +135,8 @@ struct Inner {
     clock_offset: Duration,
     /// Errcodes to answer instead of doing the work, per API name, in order.
     forced: HashMap<String, VecDeque<i64>>,
+    /// Delays before answering, per API name, in order.
+    delays: HashMap<String, VecDeque<Duration>>,
     /// Per openid: (window start in seconds, calls in it).
     per_user_window: HashMap<String, (u64, u32)>,
     calls: HashMap<String, u64>,
@@ -230,6 +234,25 @@ impl MockWechat {
         let mut inner = self.lock();
         let queue = inner.forced.entry(api.to_owned()).or_default();
         queue.extend(std::iter::repeat_n(errcode, times as usize));
+    }
+
+    /// The next `times` calls to `api` wait `by` before they are answered.
+    pub fn force_delay(&self, api: &str, by: Duration, times: u32) {
+        let mut inner = self.lock();
+        let queue = inner.delays.entry(api.to_owned()).or_default();
+        queue.extend(std::iter::repeat_n(by, times as usize));
+    }
+
+    /// Waits out the next forced delay of `api`, if any.
+    async fn delayed(&self, api: &str) {
+        let delay = self
+            .lock()
+            .delays
+            .get_mut(api)
+            .and_then(VecDeque::pop_front);
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
     }
 
     /// How many times `api` was called.
@@ -822,6 +845,14 @@ fn one() -> u32 {
 }
 
 #[derive(Debug, Deserialize)]
+struct DelayBody {
+    api: String,
+    ms: u64,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+#[derive(Debug, Deserialize)]
 struct BulkCodesBody {
     count: usize,
     #[serde(default = "one_user")]
@@ -842,6 +873,7 @@ async fn jscode2session(
     mock: web::Data<MockWechat>,
     q: web::Query<Code2SessionQuery>,
 ) -> HttpResponse {
+    mock.delayed("jscode2session").await;
     HttpResponse::Ok().json(mock.code2session(&q))
 }
 
@@ -858,6 +890,7 @@ async fn wx_login(
 }
 
 async fn stable_token(mock: web::Data<MockWechat>, body: web::Bytes) -> HttpResponse {
+    mock.delayed("stable_token").await;
     HttpResponse::Ok().json(mock.stable_token(&body))
 }
 
@@ -866,6 +899,7 @@ async fn getuserphonenumber(
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
+    mock.delayed("getuserphonenumber").await;
     HttpResponse::Ok().json(mock.user_phone_number(q.access_token.as_deref(), &body))
 }
 
@@ -887,6 +921,7 @@ async fn subscribe_send(
     q: web::Query<TokenQuery>,
     body: web::Bytes,
 ) -> HttpResponse {
+    mock.delayed("subscribe_send").await;
     HttpResponse::Ok().json(mock.subscribe_send(q.access_token.as_deref(), &body))
 }
 
@@ -939,6 +974,11 @@ async fn advance_clock(mock: web::Data<MockWechat>, body: web::Json<AdvanceBody>
 
 async fn force_error(mock: web::Data<MockWechat>, body: web::Json<ForceBody>) -> HttpResponse {
     mock.force_error(&body.api, body.errcode, body.times);
+    HttpResponse::NoContent().finish()
+}
+
+async fn force_delay(mock: web::Data<MockWechat>, body: web::Json<DelayBody>) -> HttpResponse {
+    mock.force_delay(&body.api, Duration::from_millis(body.ms), body.times);
     HttpResponse::NoContent().finish()
 }
 
@@ -997,6 +1037,7 @@ pub fn configure(mock: MockWechat) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/mock/unionid", web::post().to(set_unionid))
             .route("/mock/clock/advance", web::post().to(advance_clock))
             .route("/mock/errors", web::post().to(force_error))
+            .route("/mock/delay", web::post().to(force_delay))
             .route("/mock/codes", web::post().to(bulk_codes))
             .route("/mock/stats", web::get().to(stats));
     }
