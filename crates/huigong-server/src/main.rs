@@ -525,9 +525,31 @@ async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .await?
         .with_chain_keys(vault.chain_keys().clone());
     let result = audit::verify(&db).await?;
+    let alarm = chrono::Duration::seconds(
+        i64::try_from(settings.audit.unsealed_alarm_secs).unwrap_or(i64::MAX / 1000),
+    );
+    let now = chrono::Utc::now();
+    let waiting = match result.oldest_unsealed {
+        Some(oldest) => format!(
+            "{} recent events not sealed yet (the oldest {} s old)",
+            result.unsealed,
+            (now - oldest).num_seconds().max(0)
+        ),
+        None => "no events waiting to be sealed".to_owned(),
+    };
     match result.broken {
+        None if result.seal_overdue(now, alarm) => {
+            println!(
+                "audit log intact: {} events sealed; {waiting}: OVERDUE (more than {} s): is the sealer running?",
+                result.checked, settings.audit.unsealed_alarm_secs
+            );
+            Ok(ExitCode::FAILURE)
+        }
         None => {
-            println!("audit log intact: {} events", result.checked);
+            println!(
+                "audit log intact: {} events sealed; {waiting}",
+                result.checked
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some((seq, why)) => {

@@ -14,6 +14,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod audit_sealer;
 pub mod benefits;
 pub mod card_views;
 pub mod cards;
