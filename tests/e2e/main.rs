@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod api;
 mod applications;
+mod audit_sealer;
 mod benefits;
 mod card;
 mod card_view;

@@ -262,6 +262,7 @@ async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::R
         );
     })
     .await?;
+    seal_own_events(&db, &settings).await;
     let skipped: u64 = report.iter().map(|p| p.skipped).sum();
     let resealed: u64 = report.iter().map(|p| p.resealed).sum();
     println!("done: {resealed} values re-encrypted");
@@ -354,6 +355,7 @@ async fn create_admin(
     )
     .await?;
     txn.commit().await?;
+    seal_own_events(&db, &settings).await;
     println!("created {} {username} ({})", role.as_str(), user.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -440,6 +442,7 @@ async fn import(
         Err(ImportFailure::Internal(e)) => anyhow::bail!(e),
         Err(ImportFailure::Refused(e)) => anyhow::bail!("{}", e.body.message),
     };
+    seal_own_events(&db, &settings).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -515,6 +518,21 @@ async fn snapshot(settings: Settings, month: &str) -> anyhow::Result<ExitCode> {
             anyhow::bail!("{month} has not ended yet (Beijing time): its figures are live")
         }
         Err(e) => Err(anyhow::anyhow!(e)),
+    }
+}
+
+/// Links the audit events this command wrote into the chain before it exits (a running
+/// service's sealer would, within a second; without one they would wait). A hole another
+/// writer may still fill is left to the service's sealer.
+async fn seal_own_events(db: &huigong_store::Database, settings: &Settings) {
+    let s = settings.audit.sealer();
+    let sealed =
+        match huigong_store::audit_sealer::Sealer::start(db.clone(), s.grace, s.batch).await {
+            Ok(mut sealer) => sealer.seal_all().await,
+            Err(e) => Err(e),
+        };
+    if let Err(e) = sealed {
+        eprintln!("warning: audit events not sealed yet ({e}); a running service seals them");
     }
 }
 
