@@ -345,7 +345,7 @@ const APPEND_BATCH: usize = 256;
 /// Group commit for events that record no change of their own, such as a merchant verifying a
 /// card (a read): each caller waits until its event is committed, but the events that arrive
 /// while one batch is being written go together in the next transaction, so a burst of them
-/// takes the chain's head once per batch instead of once per event. Events that describe a
+/// costs one transaction per batch instead of one per event. Events that describe a
 /// change go through [`record`] in that change's transaction instead.
 ///
 /// The batch is a write transaction (on SQLite it queues at the write gate), so never await

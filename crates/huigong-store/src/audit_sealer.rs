@@ -216,6 +216,30 @@ impl Sealer {
     /// Seals the next batch, in one transaction: the events after the head in sequence order,
     /// up to the first hole that may still fill (see the module documentation).
     pub async fn seal_once(&mut self) -> Result<Step, StoreError> {
+        // Idle rounds read only: no write transaction (on SQLite, no turn at the write gate)
+        // unless an event waits after the head.
+        let head = audit_head::Entity::find_by_id(1)
+            .one(&self.db.conn)
+            .await?
+            .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
+        if head.fence != self.fence {
+            return Ok(Step::Fenced);
+        }
+        let waiting = audit_event::Entity::find()
+            .select_only()
+            .column(audit_event::Column::Seq)
+            .filter(audit_event::Column::Seq.gt(head.seq))
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.db.conn)
+            .await?;
+        if waiting.is_none() {
+            return Ok(Step::Sealed {
+                sealed: 0,
+                skipped: 0,
+                more: false,
+            });
+        }
         let txn = self.db.begin_write().await?;
         let keys = txn.chain_keys().cloned().ok_or_else(|| {
             StoreError::Other(
