@@ -11,6 +11,7 @@ mod admin;
 mod api;
 mod applications;
 mod backup;
+mod audit_sealer;
 mod benefits;
 mod card;
 mod card_view;

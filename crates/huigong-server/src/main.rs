@@ -326,6 +326,7 @@ async fn rotate(settings: Settings, new_key: bool, batch_size: u64) -> anyhow::R
         );
     })
     .await?;
+    seal_own_events(&db, &settings).await;
     let skipped: u64 = report.iter().map(|p| p.skipped).sum();
     let resealed: u64 = report.iter().map(|p| p.resealed).sum();
     println!("done: {resealed} values re-encrypted");
@@ -418,6 +419,7 @@ async fn create_admin(
     )
     .await?;
     txn.commit().await?;
+    seal_own_events(&db, &settings).await;
     println!("created {} {username} ({})", role.as_str(), user.id);
     Ok(ExitCode::SUCCESS)
 }
@@ -504,6 +506,7 @@ async fn import(
         Err(ImportFailure::Internal(e)) => anyhow::bail!(e),
         Err(ImportFailure::Refused(e)) => anyhow::bail!("{}", e.body.message),
     };
+    seal_own_events(&db, &settings).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -582,6 +585,21 @@ async fn snapshot(settings: Settings, month: &str) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Links the audit events this command wrote into the chain before it exits (a running
+/// service's sealer would, within a second; without one they would wait). A hole another
+/// writer may still fill is left to the service's sealer.
+async fn seal_own_events(db: &huigong_store::Database, settings: &Settings) {
+    let s = settings.audit.sealer();
+    let sealed =
+        match huigong_store::audit_sealer::Sealer::start(db.clone(), s.grace, s.batch).await {
+            Ok(mut sealer) => sealer.seal_all().await,
+            Err(e) => Err(e),
+        };
+    if let Err(e) = sealed {
+        eprintln!("warning: audit events not sealed yet ({e}); a running service seals them");
+    }
+}
+
 async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
     // The chain is keyed with keys derived from the vault's: verifying needs them.
     let vault = keys::load_key_ring(&settings)?;
@@ -589,9 +607,31 @@ async fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .await?
         .with_chain_keys(vault.chain_keys().clone());
     let result = audit::verify(&db).await?;
+    let alarm = chrono::Duration::seconds(
+        i64::try_from(settings.audit.unsealed_alarm_secs).unwrap_or(i64::MAX / 1000),
+    );
+    let now = chrono::Utc::now();
+    let waiting = match result.oldest_unsealed {
+        Some(oldest) => format!(
+            "{} recent events not sealed yet (the oldest {} s old)",
+            result.unsealed,
+            (now - oldest).num_seconds().max(0)
+        ),
+        None => "no events waiting to be sealed".to_owned(),
+    };
     match result.broken {
+        None if result.seal_overdue(now, alarm) => {
+            println!(
+                "audit log intact: {} events sealed; {waiting}: OVERDUE (more than {} s): is the sealer running?",
+                result.checked, settings.audit.unsealed_alarm_secs
+            );
+            Ok(ExitCode::FAILURE)
+        }
         None => {
-            println!("audit log intact: {} events", result.checked);
+            println!(
+                "audit log intact: {} events sealed; {waiting}",
+                result.checked
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some((seq, why)) => {

@@ -60,6 +60,8 @@ pub struct Settings {
     pub reports: ReportsConfig,
     #[serde(default)]
     pub poster: PosterConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -332,6 +334,47 @@ impl Default for ReportsConfig {
                 .collect(),
             subsidy_founded_from: rule.founded_from,
             snapshots: true,
+        }
+    }
+}
+
+/// The audit sealer (issue 18; `huigong_store::audit_sealer`) and `huigong audit verify`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Time between the sealer's rounds when nothing is waiting.
+    pub seal_interval_ms: u64,
+    /// Life of the sealer's lease in the shared store (renewed every round).
+    pub lease_secs: u64,
+    /// How long a hole in the sequence numbers stays open before it counts as a rollback.
+    pub gap_grace_ms: u64,
+    /// Most events sealed per transaction.
+    pub seal_batch: u64,
+    /// `huigong audit verify` fails when an event has waited longer than this to be sealed.
+    pub unsealed_alarm_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        let d = huigong_store::audit_sealer::SealerSettings::default();
+        Self {
+            seal_interval_ms: u64::try_from(d.interval.as_millis()).unwrap_or(200),
+            lease_secs: d.lease.as_secs(),
+            gap_grace_ms: u64::try_from(d.grace.as_millis()).unwrap_or(3000),
+            seal_batch: d.batch,
+            unsealed_alarm_secs: 60,
+        }
+    }
+}
+
+impl AuditConfig {
+    /// The sealer's settings.
+    pub fn sealer(&self) -> huigong_store::audit_sealer::SealerSettings {
+        huigong_store::audit_sealer::SealerSettings {
+            interval: Duration::from_millis(self.seal_interval_ms.max(10)),
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            grace: Duration::from_millis(self.gap_grace_ms),
+            batch: self.seal_batch.max(1),
         }
     }
 }
@@ -679,6 +722,17 @@ mod tests {
                 .is_some_and(|e| e.contains("poster.env_version")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn audit_section_of_default_toml_matches_the_code_defaults() {
+        let s = load(Profile::Development, &[]);
+        let d = AuditConfig::default();
+        assert_eq!(s.audit.seal_interval_ms, d.seal_interval_ms);
+        assert_eq!(s.audit.lease_secs, d.lease_secs);
+        assert_eq!(s.audit.gap_grace_ms, d.gap_grace_ms);
+        assert_eq!(s.audit.seal_batch, d.seal_batch);
+        assert_eq!(s.audit.unsealed_alarm_secs, d.unsealed_alarm_secs);
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [

@@ -176,6 +176,12 @@ impl Application {
         };
         tokio::spawn(huigong_api::notify::run(state.clone()));
         tokio::spawn(huigong_api::reports::run_snapshots(state.clone()));
+        // Links audited writes' events into the chain; one instance at a time (a lease).
+        tokio::spawn(huigong_store::audit_sealer::run(
+            state.db.clone(),
+            state.sessions.store().clone(),
+            settings.audit.sealer(),
+        ));
         let options = AppOptions::new(settings.server.body_limit_bytes);
         let data = web::Data::new(state.clone());
         let mock_for_app = mock.clone();

@@ -140,7 +140,16 @@ fn migrate_applies_and_is_repeatable() {
     }
 }
 
+/// `n` audited writes, sealed into the chain (what the running service's sealer does).
 async fn write_events(db: &Database, n: usize) {
+    write_unsealed(db, n, chrono::Utc::now()).await;
+    huigong_store::audit_sealer::seal_now(db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// `n` audited writes that happened at `at`, not sealed yet.
+async fn write_unsealed(db: &Database, n: usize, at: chrono::DateTime<chrono::Utc>) {
     for i in 0..n {
         let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
         let entry = Entry {
@@ -150,11 +159,42 @@ async fn write_events(db: &Database, n: usize) {
             fields: &[],
             outcome: Outcome::Success,
         };
-        audit::record(&txn, &Actor::system(), &entry, chrono::Utc::now())
+        audit::record(&txn, &Actor::system(), &entry, at)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+#[tokio::test]
+async fn audit_verify_reports_unsealed_events_and_fails_when_one_is_overdue() {
+    let sandbox = Sandbox::new();
+    let db = sandbox.database().await;
+    write_events(&db, 2).await;
+    write_unsealed(&db, 3, chrono::Utc::now()).await;
+    let recent = sandbox.huigong(&["audit", "verify"], &[]);
+    let out = text(&recent.stdout);
+    assert!(recent.status.success(), "{out}{}", text(&recent.stderr));
+    assert!(
+        out.contains("intact: 2 events sealed; 3 recent events not sealed yet"),
+        "{out}"
+    );
+    // An event waiting longer than `audit.unsealed_alarm_secs`: the sealer is not running.
+    write_unsealed(&db, 1, chrono::Utc::now() - chrono::Duration::minutes(10)).await;
+    let overdue = sandbox.huigong(&["audit", "verify"], &[]);
+    let out = text(&overdue.stdout);
+    assert_eq!(overdue.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("4 recent events not sealed yet") && out.contains("OVERDUE"),
+        "{out}"
+    );
+    // Sealed, it passes again.
+    huigong_store::audit_sealer::seal_now(&db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sealed = sandbox.huigong(&["audit", "verify"], &[]);
+    assert!(sealed.status.success(), "{}", text(&sealed.stdout));
+    assert!(text(&sealed.stdout).contains("intact: 6 events sealed; no events waiting"));
 }
 
 #[tokio::test]

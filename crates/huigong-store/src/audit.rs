@@ -4,8 +4,10 @@
 //! Events are written with [`record`] inside the transaction of the change they describe, so a
 //! change without its event (or the reverse) cannot be committed; events that record no change
 //! of their own (a read) can go through the [`Appender`], which commits them in batches.
-//! Writers serialise on the single `audit_head` row, which gives events consecutive sequence
-//! numbers. The chain is keyed: each event's hash is an HMAC-SHA256 under an audit chain key
+//! Writers insert events unlinked, numbered by the database, and take no lock beyond their
+//! rows; one sealer across all instances links them into the chain in sequence order within
+//! about a second ([`crate::audit_sealer`], which explains the lease, the fence and rolled-back
+//! numbers), moving `audit_head` to the last sealed event. The chain is keyed: each event's hash is an HMAC-SHA256 under an audit chain key
 //! derived from the vault's keys (`huigong_vault::derived`; the event records the key id), so
 //! writing the database is not enough to rewrite it. [`verify`] walks the chain and reports the
 //! first bad event. Database triggers refuse updates, and deletes of
@@ -15,7 +17,6 @@ use crate::entity::{audit_event, audit_head};
 use crate::{Database, StoreError};
 use chrono::{DateTime, SubsecRound, Utc};
 use huigong_vault::ChainKeys;
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -149,93 +150,100 @@ pub async fn record<C: AuditTxn>(
     record_all(txn, &[(actor, entry, now)]).await
 }
 
-/// Appends events in order, linked into the chain, with one claim of the head: two statements
-/// before the insert's, however many events. The head row's lock is taken by the first
-/// statement and held to the end of the caller's transaction, so call this last, just before
-/// the commit: every audited write in the system queues behind it.
+/// Appends events in order, unlinked: one statement on PostgreSQL (the sequence numbers come
+/// from `audit_events_seq`), two on SQLite (the next number, then the insert; SQLite writers
+/// are serialised, so the number is free). No lock is taken beyond the rows inserted: audited
+/// writes no longer queue behind each other. The events become part of the chain when the
+/// sealer links them ([`crate::audit_sealer`]), within about a second.
 pub async fn record_all<C: AuditTxn>(
     txn: &C,
     events: &[(&Actor, &Entry<'_>, DateTime<Utc>)],
 ) -> Result<(), StoreError> {
-    let Ok(n) = i64::try_from(events.len()) else {
-        return Err(StoreError::Other(
-            "too many audit events in one call".to_owned(),
-        ));
-    };
-    if n == 0 {
+    if events.is_empty() {
         return Ok(());
     }
-    let keys = txn.chain_keys().ok_or_else(|| {
-        StoreError::Other(
+    // Writers do not hash, but an instance that cannot seal or verify is misconfigured.
+    if txn.chain_keys().is_none() {
+        return Err(StoreError::Other(
             "the audit chain key is not configured (Database::with_chain_keys)".to_owned(),
-        )
-    })?;
-    let key_id = keys.active_key_id();
-    // Claim `n` sequence numbers and read the previous hash in one statement (the row lock on
-    // PostgreSQL; SQLite writers are serialised by the database lock already).
-    let head = audit_head::Entity::update_many()
-        .col_expr(
-            audit_head::Column::Seq,
-            Expr::col(audit_head::Column::Seq).add(n),
-        )
-        .filter(audit_head::Column::Id.eq(1))
-        .exec_with_returning(txn)
-        .await?
-        .pop()
-        .ok_or_else(|| StoreError::Other("audit_head row missing".to_owned()))?;
-    let mut prev_hash = head.hash;
-    let mut rows: Vec<audit_event::Model> = Vec::with_capacity(events.len());
-    for (seq, (actor, entry, now)) in (head.seq - n + 1..).zip(events) {
-        let occurred_at = now.trunc_subsecs(6);
-        let mut event = audit_event::Model {
-            id: Uuid::now_v7(),
-            seq,
-            occurred_at,
-            occurred_at_unix: occurred_at.timestamp(),
-            actor_user_id: actor.user_id,
-            actor_role: actor.role.clone(),
-            action: entry.action.to_owned(),
-            target_type: entry.target_type.to_owned(),
-            target_id: entry.target_id.clone(),
-            fields: entry.fields.join(","),
-            outcome: entry.outcome.as_str().to_owned(),
-            client_ip: actor.client_ip.clone(),
-            request_id: actor.request_id.clone(),
-            prev_hash: std::mem::take(&mut prev_hash),
-            hash: Vec::new(),
-            chain_key_id: Some(i32::from(key_id)),
-        };
-        event.hash = event_hash(&event, Some(keys))
-            .map_err(StoreError::Other)?
-            .to_vec();
-        prev_hash.clone_from(&event.hash);
-        rows.push(event);
+        ));
     }
-    append_events(txn, rows, prev_hash).await
+    let rows: Vec<audit_event::Model> = events
+        .iter()
+        .map(|(actor, entry, now)| {
+            let occurred_at = now.trunc_subsecs(6);
+            audit_event::Model {
+                id: Uuid::now_v7(),
+                seq: 0,
+                occurred_at,
+                occurred_at_unix: occurred_at.timestamp(),
+                actor_user_id: actor.user_id,
+                actor_role: actor.role.clone(),
+                action: entry.action.to_owned(),
+                target_type: entry.target_type.to_owned(),
+                target_id: entry.target_id.clone(),
+                fields: entry.fields.join(","),
+                outcome: entry.outcome.as_str().to_owned(),
+                client_ip: actor.client_ip.clone(),
+                request_id: actor.request_id.clone(),
+                prev_hash: Vec::new(),
+                hash: Vec::new(),
+                chain_key_id: None,
+            }
+        })
+        .collect();
+    insert_events(txn, rows, Numbering::FromDatabase).await
 }
 
-/// Inserts events and moves the head's hash to the last one's (`head_hash`). On PostgreSQL in
-/// one statement of fixed text whatever their number (the rows travel as one JSON parameter;
-/// the head is updated by the same statement), so each connection prepares it once and a batch
-/// costs one round trip: a multi-row `VALUES` list has fifteen parameters per row and a new
-/// text for every batch size, which PostgreSQL parsed and planned again for most batches of
-/// the [`Appender`]. SQLite, in process, keeps the multi-row insert and a second statement.
-async fn append_events<C: AuditTxn>(
+/// Whether [`insert_events`] keeps the rows' `seq` or numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    /// The rows carry their numbers (the sealer's records of skipped numbers).
+    Given,
+    /// The next numbers: the sequence on PostgreSQL, one past the highest on SQLite.
+    FromDatabase,
+}
+
+/// The number after the highest event or the sealed head, on SQLite (whose writers are
+/// serialised, so nobody takes it meanwhile).
+async fn next_seq_sqlite<C: ConnectionTrait>(txn: &C) -> Result<i64, StoreError> {
+    use sea_orm::{DbBackend, Statement};
+    let row = txn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT MAX(m) AS m FROM (SELECT MAX(seq) AS m FROM audit_events \
+             UNION ALL SELECT seq AS m FROM audit_head WHERE id = 1)",
+        ))
+        .await?;
+    let last: Option<i64> = match row {
+        Some(row) => row.try_get("", "m")?,
+        None => None,
+    };
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// Inserts events. On PostgreSQL in one statement of fixed text whatever their number (the
+/// rows travel as one JSON parameter), so each connection prepares it once and a batch costs
+/// one round trip: a multi-row `VALUES` list has fifteen parameters per row and a new text for
+/// every batch size, which PostgreSQL parsed and planned again for most batches of the
+/// [`Appender`]. SQLite, in process, keeps the multi-row insert.
+pub(crate) async fn insert_events<C: ConnectionTrait>(
     txn: &C,
-    rows: Vec<audit_event::Model>,
-    head_hash: Vec<u8>,
+    mut rows: Vec<audit_event::Model>,
+    numbering: Numbering,
 ) -> Result<(), StoreError> {
     use base64::Engine as _;
     use sea_orm::{DbBackend, Statement};
     if txn.get_database_backend() != DbBackend::Postgres {
+        if numbering == Numbering::FromDatabase {
+            let first = next_seq_sqlite(txn).await?;
+            for (seq, row) in (first..).zip(rows.iter_mut()) {
+                row.seq = seq;
+            }
+        }
         let rows = rows.into_iter().map(audit_event::ActiveModel::from);
         audit_event::Entity::insert_many(rows)
             .exec_without_returning(txn)
-            .await?;
-        audit_head::Entity::update_many()
-            .col_expr(audit_head::Column::Hash, Expr::value(head_hash))
-            .filter(audit_head::Column::Id.eq(1))
-            .exec(txn)
             .await?;
         return Ok(());
     }
@@ -281,8 +289,8 @@ async fn append_events<C: AuditTxn>(
         })
         .collect();
     let json = serde_json::to_string(&json).map_err(|e| StoreError::Other(e.to_string()))?;
-    // The head moves only if every row went in ($3 of them): one row updated says both.
-    const APPEND: &str = "WITH inserted AS (INSERT INTO audit_events (id, seq, occurred_at, \
+    // `seq` from the JSON, or its default: the next number of `audit_events_seq`.
+    const GIVEN: &str = "INSERT INTO audit_events (id, seq, occurred_at, \
         occurred_at_unix, actor_user_id, actor_role, action, target_type, target_id, fields, \
         outcome, client_ip, request_id, prev_hash, hash, chain_key_id) \
         SELECT id, seq, occurred_at, occurred_at_unix, actor_user_id, actor_role, action, \
@@ -291,17 +299,30 @@ async fn append_events<C: AuditTxn>(
         FROM json_to_recordset($1::json) AS r(id uuid, seq bigint, occurred_at timestamptz, \
         occurred_at_unix bigint, actor_user_id uuid, actor_role text, action text, \
         target_type text, target_id text, fields text, outcome text, client_ip text, \
-        request_id text, prev_hash text, hash text, chain_key_id integer) RETURNING 1) \
-        UPDATE audit_head SET hash = $2 WHERE id = 1 AND (SELECT COUNT(*) FROM inserted) = $3";
-    let n = i64::try_from(rows.len()).map_err(|e| StoreError::Other(e.to_string()))?;
+        request_id text, prev_hash text, hash text, chain_key_id integer)";
+    const NUMBERED: &str = "INSERT INTO audit_events (id, occurred_at, \
+        occurred_at_unix, actor_user_id, actor_role, action, target_type, target_id, fields, \
+        outcome, client_ip, request_id, prev_hash, hash, chain_key_id) \
+        SELECT id, occurred_at, occurred_at_unix, actor_user_id, actor_role, action, \
+        target_type, target_id, fields, outcome, client_ip, request_id, \
+        decode(prev_hash, 'base64'), decode(hash, 'base64'), chain_key_id \
+        FROM json_to_recordset($1::json) AS r(id uuid, occurred_at timestamptz, \
+        occurred_at_unix bigint, actor_user_id uuid, actor_role text, action text, \
+        target_type text, target_id text, fields text, outcome text, client_ip text, \
+        request_id text, prev_hash text, hash text, chain_key_id integer)";
+    let text = match numbering {
+        Numbering::Given => GIVEN,
+        Numbering::FromDatabase => NUMBERED,
+    };
+    let n = u64::try_from(rows.len()).map_err(|e| StoreError::Other(e.to_string()))?;
     let done = txn
         .execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            APPEND,
-            [json.into(), head_hash.into(), n.into()],
+            text,
+            [json.into()],
         ))
         .await?;
-    if done.rows_affected() != 1 {
+    if done.rows_affected() != n {
         return Err(StoreError::Other(format!(
             "audit append of {n} events did not complete"
         )));
@@ -324,7 +345,7 @@ const APPEND_BATCH: usize = 256;
 /// Group commit for events that record no change of their own, such as a merchant verifying a
 /// card (a read): each caller waits until its event is committed, but the events that arrive
 /// while one batch is being written go together in the next transaction, so a burst of them
-/// takes the chain's head once per batch instead of once per event. Events that describe a
+/// costs one transaction per batch instead of one per event. Events that describe a
 /// change go through [`record`] in that change's transaction instead.
 ///
 /// The batch is a write transaction (on SQLite it queues at the write gate), so never await
@@ -403,12 +424,24 @@ async fn write_batch(
 }
 
 /// The outcome of [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Verification {
-    /// Events checked.
+    /// Sealed events checked.
     pub checked: u64,
     /// The first bad event: its sequence number and why (naming its id when it exists).
     pub broken: Option<(i64, String)>,
+    /// Events written but not linked into the chain yet (after the sealed ones).
+    pub unsealed: u64,
+    /// When the oldest of them happened.
+    pub oldest_unsealed: Option<DateTime<Utc>>,
+}
+
+impl Verification {
+    /// Whether an event has waited for the sealer longer than `threshold` at `now` (the sealer
+    /// is not running, or cannot keep up).
+    pub fn seal_overdue(&self, now: DateTime<Utc>, threshold: chrono::Duration) -> bool {
+        self.oldest_unsealed.is_some_and(|t| now - t > threshold)
+    }
 }
 
 const VERIFY_PAGE: u64 = 1000;
@@ -424,14 +457,22 @@ const VERIFY_PAGE: u64 = 1000;
 /// follow, the first keyed event after them must be that seal, and the chain must end keyed. So a chain recomputed with plain SHA-256 fails, and so
 /// does an altered, inserted or removed event; removing events from the very end, with the
 /// head rewritten to match, is the one change a chain alone cannot show.
+///
+/// Events not sealed yet (no hash: written, not yet linked by [`crate::audit_sealer`]) are
+/// counted, not checked; they may only follow the sealed ones, and the head names the last
+/// sealed event. A number the sealer found rolled back is a sealed event of its own
+/// ([`crate::audit_sealer::SKIPPED_ACTION`]), so the sealed numbers have no holes and a
+/// missing one is a removed event.
 pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     let keys = db.chain_keys();
     let mut checked = 0u64;
     // The last good event: its sequence number, hash and whether it was keyed.
     let mut previous: Option<(i64, Vec<u8>, bool)> = None;
     let mut keyed_seen = false;
+    let mut unsealed = 0u64;
+    let mut oldest_unsealed: Option<DateTime<Utc>> = None;
+    let mut after = i64::MIN;
     loop {
-        let after = previous.as_ref().map_or(i64::MIN, |(seq, _, _)| *seq);
         let page = audit_event::Entity::find()
             .filter(audit_event::Column::Seq.gt(after))
             .order_by_asc(audit_event::Column::Seq)
@@ -440,10 +481,24 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
             .await?;
         let last_page = (page.len() as u64) < VERIFY_PAGE;
         for event in page {
+            after = event.seq;
             let broken = |why: &str| Verification {
                 checked,
                 broken: Some((event.seq, format!("event {}: {why}", event.id))),
+                ..Verification::default()
             };
+            if event.hash.is_empty() {
+                unsealed += 1;
+                oldest_unsealed = Some(
+                    oldest_unsealed.map_or(event.occurred_at, |t| Ord::min(t, event.occurred_at)),
+                );
+                continue;
+            }
+            if unsealed > 0 {
+                return Ok(broken(
+                    "sealed after an event that is not sealed (the chain was rewritten)",
+                ));
+            }
             // The first remaining event may come after 1 only where old events were pruned
             // (after 180 days); its predecessor's hash is then taken on trust.
             match &previous {
@@ -504,6 +559,8 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     if head.seq != last_seq || head.hash != last_hash {
         return Ok(Verification {
             checked,
+            unsealed,
+            oldest_unsealed,
             broken: Some((
                 last_seq + 1,
                 format!(
@@ -516,6 +573,8 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     if !last_keyed {
         return Ok(Verification {
             checked,
+            unsealed,
+            oldest_unsealed,
             broken: Some((
                 last_seq,
                 format!(
@@ -529,6 +588,8 @@ pub async fn verify(db: &Database) -> Result<Verification, StoreError> {
     Ok(Verification {
         checked,
         broken: None,
+        unsealed,
+        oldest_unsealed,
     })
 }
 
@@ -542,29 +603,29 @@ pub const SEAL_ACTION: &str = "audit.chain_keyed";
 /// fingerprint was recorded yet), never later: a later start must not seal a chain someone
 /// rewrote meanwhile.
 pub async fn seal_unkeyed(db: &Database, now: DateTime<Utc>) -> Result<bool, StoreError> {
-    let txn = db.begin_write().await?;
-    let last = audit_event::Entity::find()
-        .order_by_desc(audit_event::Column::Seq)
-        .one(&txn)
-        .await?;
-    let Some(last) = last.filter(|e| e.chain_key_id.is_none()) else {
-        return Ok(false);
+    let occurred_at = now.trunc_subsecs(6);
+    let actor = Actor::system();
+    // Numbered, linked and hashed right after the head by the sealer's code, in one
+    // transaction: no other event may come between the unkeyed chain and its seal.
+    let event = audit_event::Model {
+        id: Uuid::now_v7(),
+        seq: 0,
+        occurred_at,
+        occurred_at_unix: occurred_at.timestamp(),
+        actor_user_id: actor.user_id,
+        actor_role: actor.role,
+        action: SEAL_ACTION.to_owned(),
+        target_type: "audit".to_owned(),
+        target_id: None,
+        fields: String::new(),
+        outcome: Outcome::Success.as_str().to_owned(),
+        client_ip: None,
+        request_id: None,
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+        chain_key_id: None,
     };
-    record(
-        &txn,
-        &Actor::system(),
-        &Entry {
-            action: SEAL_ACTION,
-            target_type: "audit",
-            target_id: Some(last.seq.to_string()),
-            fields: &[],
-            outcome: Outcome::Success,
-        },
-        now,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(true)
+    crate::audit_sealer::seal_unkeyed(db, event).await
 }
 
 /// Filters for [`list`]; every field optional.

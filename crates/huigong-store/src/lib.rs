@@ -15,6 +15,7 @@
 pub mod applications;
 pub mod audit;
 pub mod backup;
+pub mod audit_sealer;
 pub mod benefits;
 pub mod card_views;
 pub mod cards;

@@ -662,6 +662,14 @@ mod personal_data {
             .unwrap_or_else(|e| panic!("{e}"));
             txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
         }
+        seal(db).await;
+    }
+
+    /// Links every event written so far into the chain (what the running sealer does).
+    async fn seal(db: &Database) -> u64 {
+        huigong_store::audit_sealer::seal_now(db)
+            .await
+            .unwrap_or_else(|e| panic!("seal: {e}"))
     }
 
     fn sql(db: &Database, sqlite: &str, postgres: &str) -> sea_orm::Statement {
@@ -701,7 +709,7 @@ mod personal_data {
             v,
             audit::Verification {
                 checked: 2,
-                broken: None
+                ..audit::Verification::default()
             }
         );
     }
@@ -739,12 +747,13 @@ mod personal_data {
                 .unwrap_or_else(|e| panic!("{e}"))
                 .unwrap_or_else(|e| panic!("append failed: {e}"));
         }
+        seal(&db).await;
         let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             v,
             audit::Verification {
                 checked: 308,
-                broken: None
+                ..audit::Verification::default()
             }
         );
         let appended_only = audit::Filter {
@@ -996,8 +1005,31 @@ mod personal_data {
             matches!(&v.broken, Some((3, why)) if why.contains("not keyed")),
             "an unsealed unkeyed end: {v:?}"
         );
-        // An ordinary keyed event after them does not make them trusted.
+        // The sealer does not link a new event after them (that would break the chain for
+        // good): it waits for their keyed seal.
         record_events(&db, 1).await;
+        let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(v.unsealed, 1, "{v:?}");
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("not keyed")),
+            "{v:?}"
+        );
+        // An ordinary keyed event after them (linked by hand) does not make them trusted.
+        let mut fourth = events(&db).await[3].clone();
+        fourth.prev_hash = legacy[2].hash.clone();
+        fourth.chain_key_id = db.chain_keys().map(|k| i32::from(k.active_key_id()));
+        fourth.hash = audit::event_hash(&fourth, db.chain_keys())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .to_vec();
+        overwrite(&db, &[fourth]).await;
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_head SET seq = 4",
+                "UPDATE audit_head SET seq = 4",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let v = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(
             matches!(&v.broken, Some((4, why)) if why.contains("never sealed")),
@@ -1293,12 +1325,15 @@ mod write_gate {
         }
         assert!(failures.is_empty(), "writers failed: {failures:?}");
         assert_eq!(accounts_named(&db, "gate-").await, 64);
+        huigong_store::audit_sealer::seal_now(&db)
+            .await
+            .unwrap_or_else(|e| panic!("seal: {e}"));
         let chain = audit::verify(&db).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             chain,
             audit::Verification {
                 checked: 64,
-                broken: None
+                ..audit::Verification::default()
             }
         );
         if let Some(dir) = dir {
@@ -1572,4 +1607,410 @@ async fn item14_a_joint_union_is_subsidised_by_the_sum_of_its_units_employees() 
         vec![huigong_core::subsidy::Missing::Nature],
         "a state-owned unit disqualifies"
     );
+}
+
+// ---- the audit sealer (issue 18) ------------------------------------------------------------
+
+mod sealer {
+    use super::*;
+    use huigong_store::audit::{self, Actor, Entry, Outcome};
+    use huigong_store::audit_sealer::{
+        self, LEASE_KEY, SKIPPED_ACTION, Sealer, SealerSettings, Step,
+    };
+    use huigong_store::entity::audit_event;
+    use sea_orm::{EntityTrait, QueryOrder};
+
+    fn entry(i: usize) -> Entry<'static> {
+        Entry {
+            action: "test.sealed",
+            target_type: "card",
+            target_id: Some(format!("s{i}")),
+            fields: &[],
+            outcome: Outcome::Success,
+        }
+    }
+
+    /// `n` audited writes, each in its own committed transaction, not sealed.
+    async fn write(db: &Database, from: usize, n: usize) {
+        for i in from..from + n {
+            let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+            audit::record(&txn, &Actor::system(), &entry(i), Utc::now())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    async fn verify(db: &Database) -> audit::Verification {
+        audit::verify(db).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn all_events(db: &Database) -> Vec<audit_event::Model> {
+        audit_event::Entity::find()
+            .order_by_asc(audit_event::Column::Seq)
+            .all(&db.conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn sql(db: &Database, sqlite: &str, postgres: &str) -> sea_orm::Statement {
+        let backend = db.conn.get_database_backend();
+        let text = if backend == sea_orm::DatabaseBackend::Postgres {
+            postgres
+        } else {
+            sqlite
+        };
+        sea_orm::Statement::from_string(backend, text.to_owned())
+    }
+
+    async fn start(db: &Database, grace: Duration, batch: u64) -> Sealer {
+        Sealer::start(db.clone(), grace, batch)
+            .await
+            .unwrap_or_else(|e| panic!("sealer: {e}"))
+    }
+
+    #[tokio::test]
+    async fn audited_writes_commit_unsealed_and_verify_counts_them() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 3).await;
+        let v = verify(&db).await;
+        assert_eq!(
+            (v.checked, v.unsealed, v.broken.clone()),
+            (0, 3, None),
+            "{v:?}"
+        );
+        assert!(v.oldest_unsealed.is_some());
+        assert!(v.seal_overdue(
+            Utc::now() + ChronoDuration::minutes(5),
+            ChronoDuration::seconds(60)
+        ));
+        assert!(!v.seal_overdue(Utc::now(), ChronoDuration::seconds(60)));
+        assert!(all_events(&db).await.iter().all(|e| e.hash.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_insert_and_seal_loses_no_event() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 5).await;
+        // A sealer seals part (batches of 2), then dies; more events arrive while none runs.
+        let mut first = start(&db, Duration::ZERO, 2).await;
+        assert_eq!(
+            first.seal_once().await.ok(),
+            Some(Step::Sealed {
+                sealed: 2,
+                skipped: 0,
+                more: true
+            })
+        );
+        drop(first);
+        write(&db, 5, 4).await;
+        let v = verify(&db).await;
+        assert_eq!(
+            (v.checked, v.unsealed, v.broken.clone()),
+            (2, 7, None),
+            "{v:?}"
+        );
+        // The next sealer links every committed event, in order, into one valid chain.
+        let mut next = start(&db, Duration::ZERO, 3).await;
+        assert_eq!(next.seal_all().await.ok(), Some(7));
+        let v = verify(&db).await;
+        assert_eq!(
+            (v.checked, v.unsealed, v.broken.clone()),
+            (9, 0, None),
+            "{v:?}"
+        );
+        let targets: Vec<_> = all_events(&db)
+            .await
+            .into_iter()
+            .filter_map(|e| e.target_id)
+            .collect();
+        let expected: Vec<_> = (0..9).map(|i| format!("s{i}")).collect();
+        assert_eq!(targets, expected, "lost, duplicated or reordered");
+    }
+
+    #[tokio::test]
+    async fn a_sealer_fenced_off_by_a_newer_one_cannot_seal() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 2).await;
+        let mut stale = start(&db, Duration::ZERO, 100).await;
+        let mut fresh = start(&db, Duration::ZERO, 100).await;
+        assert!(fresh.fence() > stale.fence());
+        assert_eq!(stale.seal_once().await.ok(), Some(Step::Fenced));
+        assert_eq!(verify(&db).await.unsealed, 2, "the stale sealer sealed");
+        assert_eq!(fresh.seal_all().await.ok(), Some(2));
+        write(&db, 2, 1).await;
+        assert_eq!(stale.seal_once().await.ok(), Some(Step::Fenced));
+        let v = verify(&db).await;
+        assert_eq!((v.checked, v.unsealed, v.broken), (2, 1, None));
+    }
+
+    /// Two sealers that both believe they hold the lease (each takes the fence back whenever
+    /// it was fenced off) race while 4 writers write: no event is sealed twice (the guards
+    /// would refuse it and the sealer's batch would fail), none is skipped, and the result is
+    /// one chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_sealers_running_concurrently_never_seal_the_same_event_twice() {
+        let (db, _dir) = database_with(Duration::from_secs(20)).await;
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut sealers = tokio::task::JoinSet::new();
+        for _ in 0..2 {
+            let (db, done) = (db.clone(), done.clone());
+            sealers.spawn(async move {
+                let mut sealed = 0u64;
+                let mut sealer = start(&db, Duration::from_secs(600), 7).await;
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    match sealer.seal_once().await {
+                        Ok(Step::Sealed {
+                            sealed: n, skipped, ..
+                        }) => {
+                            assert_eq!(skipped, 0, "a number was skipped under a writer");
+                            sealed += n;
+                        }
+                        Ok(Step::Fenced) => sealer = start(&db, Duration::from_secs(600), 7).await,
+                        Ok(Step::UnkeyedHead) => panic!("unkeyed head"),
+                        // Lost a race on the head (PostgreSQL): the batch rolled back.
+                        Err(_) => {}
+                    }
+                    tokio::task::yield_now().await;
+                }
+                sealed
+            });
+        }
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..4 {
+            let db = db.clone();
+            writers.spawn(async move { write(&db, w * 100, 25).await });
+        }
+        while let Some(r) = writers.join_next().await {
+            r.unwrap_or_else(|e| panic!("writer: {e}"));
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut by_racers = 0;
+        while let Some(r) = sealers.join_next().await {
+            by_racers += r.unwrap_or_else(|e| panic!("sealer: {e}"));
+        }
+        let rest = audit_sealer::seal_now(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_racers + rest, 100, "sealed counts add up to the events");
+        let v = verify(&db).await;
+        assert_eq!(
+            (v.checked, v.unsealed, v.broken.clone()),
+            (100, 0, None),
+            "{v:?}"
+        );
+        let events = all_events(&db).await;
+        assert!(events.iter().all(|e| e.action != SKIPPED_ACTION));
+        let mut ids: Vec<_> = events.iter().map(|e| e.id).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 100);
+    }
+
+    #[tokio::test]
+    async fn a_sealed_event_cannot_be_sealed_again_and_an_unsealed_one_only_sealed() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 1).await;
+        // Not a seal: other columns change along.
+        let forged = db
+            .conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_events SET target_id = 'x', prev_hash = zeroblob(32), hash = zeroblob(32), chain_key_id = 1",
+                "UPDATE audit_events SET target_id = 'x', prev_hash = decode(repeat('00', 32), 'hex'), hash = decode(repeat('00', 32), 'hex'), chain_key_id = 1",
+            ))
+            .await;
+        assert!(forged.is_err(), "an update beyond the seal was allowed");
+        assert_eq!(audit_sealer::seal_now(&db).await.ok(), Some(1));
+        // Sealed: the seal cannot be redone.
+        let again = db
+            .conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_events SET hash = zeroblob(32)",
+                "UPDATE audit_events SET hash = decode(repeat('00', 32), 'hex')",
+            ))
+            .await;
+        assert!(again.is_err(), "a sealed event was sealed again");
+        assert_eq!(verify(&db).await.broken, None);
+    }
+
+    #[tokio::test]
+    async fn verify_finds_a_tampered_and_a_deleted_sealed_event() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 4).await;
+        audit_sealer::seal_now(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for drop in [
+            (
+                "DROP TRIGGER audit_events_no_update",
+                "DROP TRIGGER audit_events_guard ON audit_events",
+            ),
+            ("DROP TRIGGER audit_events_retention", "SELECT 1"),
+        ] {
+            db.conn
+                .execute_raw(sql(&db, drop.0, drop.1))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "UPDATE audit_events SET outcome = 'failure' WHERE seq = 2",
+                "UPDATE audit_events SET outcome = 'failure' WHERE seq = 2",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = verify(&db).await;
+        assert!(
+            matches!(&v.broken, Some((2, why)) if why.contains("altered")),
+            "{v:?}"
+        );
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "DELETE FROM audit_events WHERE seq = 2",
+                "DELETE FROM audit_events WHERE seq = 2",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = verify(&db).await;
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("missing")),
+            "{v:?}"
+        );
+    }
+
+    /// A number drawn by a transaction that rolled back: on PostgreSQL a hole, which the
+    /// sealer records as skipped (a sealed event of its own) once it has stayed open; removing
+    /// that record is found like any removal. SQLite hands the number out again: no hole.
+    #[tokio::test]
+    async fn a_rolled_back_number_is_recorded_as_skipped_not_mistaken_for_a_deletion() {
+        let (db, _dir) = database().await;
+        write(&db, 0, 1).await;
+        let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+        audit::record(&txn, &Actor::system(), &entry(99), Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.rollback().await.unwrap_or_else(|e| panic!("{e}"));
+        write(&db, 1, 1).await;
+        // With a grace period, the hole holds the sealer up: only the event before it.
+        let mut patient = start(&db, Duration::from_secs(600), 100).await;
+        assert_eq!(
+            patient.seal_all().await.ok(),
+            Some(if use_services() { 1 } else { 2 })
+        );
+        drop(patient);
+        audit_sealer::seal_now(&db)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = verify(&db).await;
+        let events = all_events(&db).await;
+        let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+        if !use_services() {
+            assert_eq!(actions, ["test.sealed", "test.sealed"]);
+            assert_eq!((v.checked, v.broken), (2, None));
+            return;
+        }
+        assert_eq!(actions, ["test.sealed", SKIPPED_ACTION, "test.sealed"]);
+        assert_eq!(events[1].target_id.as_deref(), Some("2"));
+        assert_eq!((v.checked, v.unsealed, v.broken), (3, 0, None));
+        db.conn
+            .execute_raw(sql(
+                &db,
+                "",
+                "DROP TRIGGER audit_events_guard ON audit_events",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.conn
+            .execute_raw(sql(&db, "", "DELETE FROM audit_events WHERE seq = 2"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let v = verify(&db).await;
+        assert!(
+            matches!(&v.broken, Some((3, why)) if why.contains("missing")),
+            "{v:?}"
+        );
+    }
+
+    /// On PostgreSQL an audited write no longer waits for another one in flight (they used to
+    /// queue on the chain's head row). SQLite serialises all writers by design.
+    #[tokio::test]
+    async fn an_audited_write_does_not_wait_for_another_in_flight() {
+        let (db, _dir) = database().await;
+        if !use_services() {
+            return;
+        }
+        let first = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+        audit::record(&first, &Actor::system(), &entry(0), Utc::now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The first is not committed; the second commits (it would wait forever on the head).
+        let second = tokio::time::timeout(Duration::from_secs(30), write(&db, 1, 1)).await;
+        assert!(
+            second.is_ok(),
+            "the second audited write waited for the first"
+        );
+        let v = verify(&db).await;
+        assert_eq!((v.checked, v.unsealed), (0, 1));
+        // The sealer waits for the hole the first leaves, then seals both in number order.
+        let mut sealer = start(&db, Duration::from_secs(600), 100).await;
+        assert_eq!(sealer.seal_all().await.ok(), Some(0));
+        first.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(sealer.seal_all().await.ok(), Some(2));
+        let targets: Vec<_> = all_events(&db)
+            .await
+            .into_iter()
+            .filter_map(|e| e.target_id)
+            .collect();
+        assert_eq!(targets, ["s0", "s1"]);
+        assert_eq!(verify(&db).await.broken, None);
+    }
+
+    /// Polls `verify` until nothing waits to be sealed (a bounded wait, not a timing claim).
+    async fn until_sealed(db: &Database, events: u64) -> audit::Verification {
+        for _ in 0..600 {
+            let v = verify(db).await;
+            if v.unsealed == 0 && v.checked == events {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("not sealed in 30 s: {:?}", verify(db).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_instance_takes_over_when_the_lease_holder_dies() {
+        let (db, _dir) = database().await;
+        let store = ephemeral().await;
+        let settings = SealerSettings {
+            interval: Duration::from_millis(20),
+            lease: Duration::from_millis(500),
+            grace: Duration::from_secs(1),
+            batch: 100,
+        };
+        let holder = tokio::spawn(audit_sealer::run(
+            db.clone(),
+            store.clone(),
+            settings.clone(),
+        ));
+        write(&db, 0, 3).await;
+        assert_eq!(until_sealed(&db, 3).await.broken, None);
+        let lease = store.get(LEASE_KEY).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(lease.is_some(), "the sealer holds no lease");
+        // The holder dies (no clean release); a second instance waits for the lease to expire.
+        holder.abort();
+        let _ = holder.await;
+        let second = tokio::spawn(audit_sealer::run(db.clone(), store.clone(), settings));
+        write(&db, 3, 4).await;
+        let v = until_sealed(&db, 7).await;
+        assert_eq!(v.broken, None, "{v:?}");
+        let now = store.get(LEASE_KEY).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            now.is_some() && now != lease,
+            "the lease did not change hands"
+        );
+        second.abort();
+    }
 }

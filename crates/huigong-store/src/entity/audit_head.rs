@@ -1,4 +1,4 @@
-//! The head of the audit chain: the last sequence number and hash (one row, id 1).
+//! The head of the audit chain: the last sealed sequence number and hash (one row, id 1).
 
 use sea_orm::entity::prelude::*;
 
@@ -9,6 +9,8 @@ pub struct Model {
     pub id: i32,
     pub seq: i64,
     pub hash: Vec<u8>,
+    /// The fencing number of the sealer allowed to move the head (`audit_sealer`).
+    pub fence: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -138,6 +138,24 @@ impl Ephemeral for MemoryStore {
         Ok(matches)
     }
 
+    async fn extend_if_equals(
+        &self,
+        key: &str,
+        expected: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        let now = Instant::now();
+        let mut map = self.lock();
+        let Some(entry) = map
+            .get_mut(key)
+            .filter(|e| e.expires_at > now && e.value == expected)
+        else {
+            return Ok(false);
+        };
+        entry.expires_at = now + ttl;
+        Ok(true)
+    }
+
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
         self.increment_by(key, 1, ttl).await
     }

@@ -97,6 +97,22 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     /// (Releasing a lock one still owns; dropping a cached token only if it is the one that
     /// failed.)
     async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool, EphemeralError>;
+    /// Sets a new expiry `ttl` on `key` only if it holds exactly `expected`, atomically;
+    /// returns whether it did (renewing a lease one still holds: the audit sealer's). The
+    /// default reads then writes, which is atomic only where nothing else writes the key
+    /// between; both stores do it in one step.
+    async fn extend_if_equals(
+        &self,
+        key: &str,
+        expected: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        if self.get(key).await?.as_deref() != Some(expected) {
+            return Ok(false);
+        }
+        self.set(key, expected, ttl).await?;
+        Ok(true)
+    }
     /// Checks that the backing service answers: used by `/readyz`.
     async fn ping(&self) -> Result<(), EphemeralError>;
     /// A short name for logs and `/readyz`: `memory` or `redis`.

@@ -57,6 +57,9 @@ impl RedisStore {
 /// Deletes KEYS[1] if its value is ARGV[1]; answers how many keys it deleted.
 const DELETE_IF_EQUALS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
+/// Sets the expiry of KEYS[1] to ARGV[2] milliseconds if it holds ARGV[1]; answers 1 if it did.
+const EXTEND_IF_EQUALS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+
 /// Takes one from the counter KEYS[1] if it exists and is above zero (DECR keeps the expiry);
 /// answers the new value, 0 if there is no counter.
 const DECREMENT_IF_POSITIVE: &str = "local v = tonumber(redis.call('GET', KEYS[1])) if v and v > 0 then return redis.call('DECR', KEYS[1]) else return 0 end";
@@ -198,6 +201,26 @@ impl Ephemeral for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(removed > 0)
+    }
+
+    async fn extend_if_equals(
+        &self,
+        key: &str,
+        expected: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        let mut conn = self.conn.clone();
+        // GET, compare and PEXPIRE in one script: a lease taken over meanwhile is not extended.
+        let extended: u64 = redis::cmd("EVAL")
+            .arg(EXTEND_IF_EQUALS)
+            .arg(1)
+            .arg(self.key(key))
+            .arg(expected)
+            .arg(millis(ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(extended > 0)
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {

@@ -23,6 +23,7 @@ mod m20261206_000061_account_controls;
 mod m20261207_000101_reports;
 mod m20261207_000201_org_remark;
 mod m20261207_000202_term_approval;
+mod m20261207_000318_audit_sealer;
 mod m20261208_000161_union_scenes;
 
 pub use m20261127_000003_orgs_accounts_members::COUNTY_ORG_ID;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000101_reports::Migration),
             Box::new(m20261207_000201_org_remark::Migration),
             Box::new(m20261207_000202_term_approval::Migration),
+            Box::new(m20261207_000318_audit_sealer::Migration),
             Box::new(m20261208_000161_union_scenes::Migration),
         ]
     }
