@@ -193,6 +193,7 @@ struct Run {
 
 impl Run {
     /// One request of `path`: its time, and the answer if its status is `expected`.
+    #[allow(clippy::too_many_arguments)]
     async fn request(
         &self,
         figures: &mut Figures,
@@ -308,7 +309,7 @@ impl Run {
                 )
                 .await;
             }
-            _ if (i / 20) % 2 == 0 => {
+            _ if (i / 20).is_multiple_of(2) => {
                 self.request(
                     figures,
                     "POST /api/v1/admin/members/search",
