@@ -2,10 +2,13 @@
 # Benchmarks of the HTTP paths, on both backends: the release binary, PostgreSQL and Redis started
 # as tests/run.sh does, load from wrk (installed from Debian packages when missing, as root) on
 # the same machine. Prints figures; asserts nothing about timing. Non-2xx answers are reported:
-# a run with any is not a valid figure.
+# a run with any is not a valid figure. Every rate is also printed as a ratio to the reference
+# endpoint (tests/bench/reference.rs: one PostgreSQL primary-key select per request), measured
+# in the same run before and after the paths (the ratio is to the mean of the two).
 #
 #   tests/bench.sh                 # 10 s per path, 64 connections
 #   BENCH_SECONDS=30 BENCH_CONNECTIONS=128 tests/bench.sh
+#   BENCH_BACKENDS=postgres BENCH_PATHS=login tests/bench.sh   # one backend, paths matching a regex
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_PATH=${BENCH_SECONDS:-10}
@@ -14,11 +17,15 @@ export WRK_THREADS=2
 
 # shellcheck source=tests/services.sh
 . tests/services.sh
+# shellcheck source=tests/bench/reference.sh
+. tests/bench/reference.sh
+trap 'reference_stop; cleanup' EXIT
 if ! command -v wrk >/dev/null; then
   [ "$(id -u)" = 0 ] || die "wrk is missing: sudo apt-get install wrk"
   apt-get update -qq && apt-get install -y -qq wrk curl >/dev/null
 fi
 cargo build --release --locked -q
+reference_start
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); $(date -u +%Y-%m-%d)"
 echo "load: wrk -t$WRK_THREADS -c$CONNECTIONS -d${SECONDS_PER_PATH}s on loopback"
@@ -66,13 +73,15 @@ bench_backend() {
     | sed 's/.*"token":"\([^"]*\)".*/\1/')
   run() {
     local label=$1; shift
+    [[ "$label" =~ ${BENCH_PATHS:-.} ]] || return 0
     wrk -t$WRK_THREADS -c"$CONNECTIONS" -d"${SECONDS_PER_PATH}s" --latency "$@" >"$TMP/wrk.txt"
     awk -v label="$label" -v backend="$name" '
       /Requests\/sec/ { rps = $2 }
       / 50%/ { p50 = $2 } / 99%/ { p99 = $2 }
       /Non-2xx/ { bad = $NF }
       END { printf "%-10s %-34s %10.0f req/s  p50 %8s  p99 %8s  non-2xx %s\n", backend, label, rps, p50, p99, (bad == "" ? 0 : bad) }
-    ' "$TMP/wrk.txt"
+    ' "$TMP/wrk.txt" >>"$TMP/figures.txt"
+    tail -n 1 "$TMP/figures.txt"
   }
   run "GET /healthz" "$base/healthz"
   CODES_FILE="$TMP/codes-$name.txt" run "POST /api/v1/auth/wechat/login" -s tests/bench/login.lua "$base"
@@ -84,6 +93,18 @@ bench_backend() {
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
-HUIGONG__DATABASE__URL="sqlite://$TMP/bench.sqlite" HUIGONG__REDIS__URL="" bench_backend sqlite+mem
-psql "$HUIGONG_TEST_PG_URL" -qc "CREATE DATABASE bench"
-HUIGONG__DATABASE__URL="${HUIGONG_TEST_PG_URL%/postgres}/bench" HUIGONG__REDIS__URL="$HUIGONG_TEST_REDIS_URL" bench_backend pg+redis
+reference_measure "GET /reference (before)"
+: >"$TMP/figures.txt"
+if [[ " ${BENCH_BACKENDS:-sqlite postgres} " == *" sqlite "* ]]; then
+  HUIGONG__DATABASE__URL="sqlite://$TMP/bench.sqlite" HUIGONG__REDIS__URL="" bench_backend sqlite+mem
+fi
+if [[ " ${BENCH_BACKENDS:-sqlite postgres} " == *" postgres "* ]]; then
+  psql "$HUIGONG_TEST_PG_URL" -qc "CREATE DATABASE bench"
+  HUIGONG__DATABASE__URL="${HUIGONG_TEST_PG_URL%/postgres}/bench" HUIGONG__REDIS__URL="$HUIGONG_TEST_REDIS_URL" bench_backend pg+redis
+fi
+reference_measure "GET /reference (after)"
+echo "ratios to the reference's mean, $REFERENCE_RPS req/s (${REFERENCE_RUNS[*]}):"
+while read -r backend rest; do
+  rate=$(grep -o '[0-9]* req/s' <<<"$rest" | head -1 | cut -d' ' -f1)
+  printf '%-10s %-34s %s\n' "$backend" "$(sed 's/ *[0-9]* req\/s.*//' <<<"$rest")" "$(ratio "$rate")"
+done <"$TMP/figures.txt"

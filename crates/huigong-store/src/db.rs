@@ -131,6 +131,8 @@ pub struct Database {
     /// The audit chain's MAC keys (from the vault's key ring), which every write transaction
     /// carries for [`crate::audit::record`]. Without them no event can be written.
     chain: Option<Arc<ChainKeys>>,
+    /// WeChat logins waiting to be written together (see [`crate::users::upsert_wechat_login`]).
+    pub(crate) logins: Arc<crate::users::LoginQueue>,
 }
 
 impl Database {
@@ -194,6 +196,7 @@ impl Database {
             write_gate,
             gate_timeout: options.acquire_timeout,
             chain: None,
+            logins: Arc::default(),
         })
     }
 

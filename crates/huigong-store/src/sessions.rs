@@ -111,14 +111,50 @@ impl Sessions {
     }
 
     /// Stores a new session under the account's current epoch and returns its id. It lives
-    /// until `record.expires_at`.
+    /// until `record.expires_at`. One round trip to the store: the epoch is read (or set) and
+    /// the session stored under it in one step (see
+    /// [`Ephemeral::get_or_init_then_set_around`]).
     pub async fn create(
         &self,
         record: &SessionRecord,
         now: DateTime<Utc>,
     ) -> Result<Uuid, EphemeralError> {
+        let id = Uuid::now_v7();
+        // The stored form around a placeholder epoch (128 random bits, in no other field), cut
+        // where the store puts the account's epoch in.
+        let placeholder = new_epoch();
+        let bytes = encode(record, Some(placeholder.clone()))?;
+        let marker = format!("\"{placeholder}\"");
+        if let Some(at) = bytes
+            .windows(marker.len())
+            .position(|w| w == marker.as_bytes())
+        {
+            let (before, after) = (&bytes[..=at], &bytes[at + 1 + placeholder.len()..]);
+            let epoch = self
+                .store
+                .get_or_init_then_set_around(
+                    &epoch_key(record.user_id),
+                    new_epoch().as_bytes(),
+                    EPOCH_TTL,
+                    &key(id),
+                    before,
+                    after,
+                    ttl(record, now),
+                )
+                .await?;
+            match epoch {
+                // Epochs are hex (`new_epoch`): spliced into JSON as they are.
+                Some(e) if e.iter().all(u8::is_ascii_alphanumeric) => return Ok(id),
+                // Anything else is written again, serialised properly.
+                Some(e) => {
+                    let epoch = Epoch(Some(String::from_utf8_lossy(&e).into_owned()));
+                    return self.create_with_id(id, record, &epoch, now).await;
+                }
+                None => {}
+            }
+        }
         let epoch = self.epoch(record.user_id).await?;
-        self.create_under(record, &epoch, now).await
+        self.create_with_id(id, record, &epoch, now).await
     }
 
     /// Stores a new session under `epoch` (read earlier with [`Sessions::epoch`]).
@@ -128,22 +164,19 @@ impl Sessions {
         epoch: &Epoch,
         now: DateTime<Utc>,
     ) -> Result<Uuid, EphemeralError> {
-        let id = Uuid::now_v7();
-        let stored = Stored {
-            user_id: record.user_id,
-            role: record.role,
-            openid: record.openid.clone(),
-            unionid: record.unionid.clone(),
-            session_key: record.session_key.as_ref().map(|s| s.expose().to_owned()),
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            epoch: epoch.0.clone(),
-            password_change_required: record.password_change_required,
-        };
-        let bytes = serde_json::to_vec(&stored)
-            .map_err(|e| EphemeralError::Unavailable(format!("encode session: {e}")))?;
-        let ttl = (record.expires_at - now).to_std().unwrap_or(Duration::ZERO);
-        self.store.set(&key(id), &bytes, ttl).await?;
+        self.create_with_id(Uuid::now_v7(), record, epoch, now)
+            .await
+    }
+
+    async fn create_with_id(
+        &self,
+        id: Uuid,
+        record: &SessionRecord,
+        epoch: &Epoch,
+        now: DateTime<Utc>,
+    ) -> Result<Uuid, EphemeralError> {
+        let bytes = encode(record, epoch.0.clone())?;
+        self.store.set(&key(id), &bytes, ttl(record, now)).await?;
         Ok(id)
     }
 
@@ -203,6 +236,28 @@ impl Sessions {
     pub async fn delete(&self, id: Uuid) -> Result<bool, EphemeralError> {
         self.store.delete(&key(id)).await
     }
+}
+
+/// The stored form of `record` under `epoch`.
+fn encode(record: &SessionRecord, epoch: Option<String>) -> Result<Vec<u8>, EphemeralError> {
+    let stored = Stored {
+        user_id: record.user_id,
+        role: record.role,
+        openid: record.openid.clone(),
+        unionid: record.unionid.clone(),
+        session_key: record.session_key.as_ref().map(|s| s.expose().to_owned()),
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        epoch,
+        password_change_required: record.password_change_required,
+    };
+    serde_json::to_vec(&stored)
+        .map_err(|e| EphemeralError::Unavailable(format!("encode session: {e}")))
+}
+
+/// How long the session of `record` has left at `now`.
+fn ttl(record: &SessionRecord, now: DateTime<Utc>) -> Duration {
+    (record.expires_at - now).to_std().unwrap_or(Duration::ZERO)
 }
 
 fn parse(id: Uuid, bytes: Option<&[u8]>) -> Option<Stored> {

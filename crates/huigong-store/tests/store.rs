@@ -343,6 +343,75 @@ async fn a_session_past_its_expiry_is_gone_even_if_the_store_still_holds_it() {
     assert_eq!(sessions.get(id, later).await.ok().flatten(), None);
 }
 
+/// Concurrent logins are written in batches (`users::upsert_wechat_login`): each caller still
+/// gets the account of its own openid, one account per openid however many logins of it meet in
+/// a batch, a unionid reported by any of them is kept, a login without one does not erase it,
+/// and the last login time is one of theirs.
+#[tokio::test]
+async fn concurrent_wechat_logins_each_get_their_own_account() {
+    let (db, dir) = database().await;
+    let t0 = Utc::now();
+    // A unionid on record, that logins without one must keep.
+    let bound = users::upsert_wechat_login(&db, "o_batch_0", Some("u_batch_0"), t0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let logins = (0..300).map(|i| {
+        let db = db.clone();
+        async move {
+            let openid = format!("o_batch_{}", i % 40);
+            let unionid = (i % 40 == 7).then(|| "u_batch_7".to_owned());
+            let at = t0 + ChronoDuration::milliseconds(i);
+            let user = users::upsert_wechat_login(&db, &openid, unionid.as_deref(), at).await;
+            (openid, user)
+        }
+    });
+    let handles: Vec<_> = logins.map(tokio::spawn).collect();
+    let mut ids = std::collections::HashMap::new();
+    for handle in handles {
+        let (openid, user) = handle.await.unwrap_or_else(|e| panic!("{e}"));
+        let user = user.unwrap_or_else(|e| panic!("{openid}: {e}"));
+        assert_eq!(user.wechat_openid.as_deref(), Some(openid.as_str()));
+        assert_eq!(user.role, Role::Worker);
+        let first = *ids.entry(openid.clone()).or_insert(user.id);
+        assert_eq!(user.id, first, "{openid} got two accounts");
+    }
+    assert_eq!(ids.len(), 40);
+    assert_eq!(ids["o_batch_0"], bound.id);
+    let kept = users::find(&db, bound.id).await.ok().flatten();
+    assert_eq!(
+        kept.as_ref().and_then(|u| u.wechat_unionid.as_deref()),
+        Some("u_batch_0")
+    );
+    // o_batch_0's logins were i = 0, 40, …, 280: the one written last has its time on record.
+    let last = kept
+        .and_then(|u| u.last_login_at)
+        .map(|t| t.timestamp_micros());
+    assert!(
+        (0..8)
+            .any(|k| last == Some((t0 + ChronoDuration::milliseconds(40 * k)).timestamp_micros())),
+        "{last:?}"
+    );
+    let seventh = users::find(&db, ids["o_batch_7"]).await.ok().flatten();
+    assert_eq!(
+        seventh.and_then(|u| u.wechat_unionid),
+        Some("u_batch_7".to_owned())
+    );
+    let accounts = db
+        .conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM users WHERE wechat_openid LIKE 'o_batch_%'",
+        ))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<i64>("", "n").ok());
+    assert_eq!(accounts, Some(40));
+    if let Some(dir) = dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[tokio::test]
 async fn wechat_login_upsert_keeps_one_account_per_openid() {
     let (db, dir) = database().await;

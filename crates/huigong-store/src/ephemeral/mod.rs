@@ -74,6 +74,35 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
         }
         Ok((made, self.get_many(keys).await))
     }
+    /// The value under `key`, after storing `fresh` there for `ttl` if it held nothing; and
+    /// `before`, that value and `after`, concatenated, stored under `target` for `target_ttl`
+    /// (replacing any previous value). A session opened under its account's current epoch, in
+    /// one round trip (a Redis script) where the backend allows. `None` when the value could not
+    /// be settled (it vanished between two steps of the default, which is not atomic): then
+    /// nothing was stored under `target`.
+    #[allow(clippy::too_many_arguments)]
+    async fn get_or_init_then_set_around(
+        &self,
+        key: &str,
+        fresh: &[u8],
+        ttl: Duration,
+        target: &str,
+        before: &[u8],
+        after: &[u8],
+        target_ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, EphemeralError> {
+        let current = match self.get(key).await? {
+            Some(value) => value,
+            None if self.set_if_absent(key, fresh, ttl).await? => fresh.to_vec(),
+            None => match self.get(key).await? {
+                Some(value) => value,
+                None => return Ok(None),
+            },
+        };
+        let value = [before, &current, after].concat();
+        self.set(target, &value, target_ttl).await?;
+        Ok(Some(current))
+    }
     /// Removes `key`; returns whether something was removed.
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;
     /// Adds one to the counter under `key` and returns the new value; a new counter lives for

@@ -64,6 +64,10 @@ const EXTEND_IF_EQUALS: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then re
 /// answers the new value, 0 if there is no counter.
 const DECREMENT_IF_POSITIVE: &str = "local v = tonumber(redis.call('GET', KEYS[1])) if v and v > 0 then return redis.call('DECR', KEYS[1]) else return 0 end";
 
+/// `get_or_init_then_set_around`: the value under KEYS[1] (ARGV[1] stored first, for ARGV[2] ms,
+/// if there was none), and ARGV[3] .. value .. ARGV[4] stored under KEYS[2] for ARGV[5] ms.
+const GET_OR_INIT_THEN_SET_AROUND: &str = "local v = redis.call('GET', KEYS[1]) if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) v = ARGV[1] end redis.call('SET', KEYS[2], ARGV[3] .. v .. ARGV[4], 'PX', ARGV[5]) return v";
+
 /// Redis takes expiries in whole milliseconds, at least one.
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -187,6 +191,34 @@ impl Ephemeral for RedisStore {
         let mut conn = self.conn.clone();
         let removed: u64 = conn.del(self.key(key)).await.map_err(unavailable)?;
         Ok(removed > 0)
+    }
+
+    async fn get_or_init_then_set_around(
+        &self,
+        key: &str,
+        fresh: &[u8],
+        ttl: Duration,
+        target: &str,
+        before: &[u8],
+        after: &[u8],
+        target_ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, EphemeralError> {
+        let mut conn = self.conn.clone();
+        // One script: the epoch and the session in one trip, nothing in between.
+        let value: Vec<u8> = redis::cmd("EVAL")
+            .arg(GET_OR_INIT_THEN_SET_AROUND)
+            .arg(2)
+            .arg(self.key(key))
+            .arg(self.key(target))
+            .arg(fresh)
+            .arg(millis(ttl))
+            .arg(before)
+            .arg(after)
+            .arg(millis(target_ttl))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(value))
     }
 
     async fn delete_if_equals(&self, key: &str, expected: &[u8]) -> Result<bool, EphemeralError> {
