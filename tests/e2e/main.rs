@@ -20,6 +20,7 @@ mod hardening;
 mod login;
 mod membership;
 mod merchants;
+mod metrics;
 mod notifications;
 mod operations;
 mod oracle;

@@ -58,6 +58,8 @@ pub struct Settings {
     pub unions: UnionsConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -334,6 +336,47 @@ impl Default for ReportsConfig {
     }
 }
 
+/// The Prometheus endpoint (`GET /metrics`), on a listen address of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where the metrics listener binds: loopback unless a scraper elsewhere must reach it.
+    pub host: String,
+    /// Its port; `None` (an empty value) turns metrics off. Never the public port. 0 picks a
+    /// free port (tests).
+    #[serde(deserialize_with = "optional_port")]
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: None,
+        }
+    }
+}
+
+/// A port from a number or a string (an environment variable); empty means none.
+fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<Port>::deserialize(d)? {
+        None => Ok(None),
+        Some(Port::Number(n)) => Ok(Some(n)),
+        Some(Port::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Port::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("metrics.port: {t:?} is not a port"))),
+    }
+}
+
 /// Roster checks against the county's membership (issue 13, item 5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -508,6 +551,16 @@ impl Settings {
                 "redis.url is empty while listening on {}: several instances must share sessions and rate limits through Redis (set HUIGONG__REDIS__URL); for exactly one instance set server.single_instance = true (HUIGONG__SERVER__SINGLE_INSTANCE=true)",
                 self.server.host
             ));
+        }
+        if self
+            .metrics
+            .port
+            .is_some_and(|p| p != 0 && p == self.server.port)
+        {
+            return Err(
+                "metrics.port must differ from server.port: metrics never go on the public port"
+                    .into(),
+            );
         }
         if self.profile != Profile::Production {
             return Ok(());
@@ -720,6 +773,30 @@ mod tests {
             &[("HUIGONG__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")],
         );
         assert_eq!(s.server.trusted_proxies, vec!["10.0.0.0/8", "fd00::/8"]);
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_on_with_a_port_from_the_environment() {
+        let s = load(Profile::Development, &[]);
+        assert_eq!(s.metrics.port, None);
+        assert_eq!(s.metrics.host, MetricsConfig::default().host);
+        assert_eq!(s.metrics.port, MetricsConfig::default().port);
+        let on = load(
+            Profile::Development,
+            &[
+                ("HUIGONG__METRICS__PORT", "9091"),
+                ("HUIGONG__METRICS__HOST", "0.0.0.0"),
+            ],
+        );
+        assert_eq!(on.metrics.port, Some(9091));
+        assert_eq!(on.metrics.host, "0.0.0.0");
+        assert_eq!(on.check_for_production(), Ok(()));
+        let off = load(Profile::Development, &[("HUIGONG__METRICS__PORT", "")]);
+        assert_eq!(off.metrics.port, None);
+        assert!(with_env(Profile::Development, &[("HUIGONG__METRICS__PORT", "http")]).is_err());
+        let public = load(Profile::Development, &[("HUIGONG__METRICS__PORT", "8080")]);
+        let err = public.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("metrics.port"), "{err}");
     }
 
     #[test]

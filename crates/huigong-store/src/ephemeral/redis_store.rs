@@ -21,8 +21,24 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// Every failed Redis call goes through here: counted for the metrics endpoint
+/// (`huigong_session_store_errors_total`, by the redis crate's error kind; never keys or values).
 fn unavailable(err: redis::RedisError) -> EphemeralError {
+    metrics::counter!("huigong_session_store_errors_total", "backend" => "redis", "kind" => error_kind(&err)).increment(1);
     EphemeralError::Unavailable(err.to_string())
+}
+
+/// A short, bounded label for a Redis error.
+fn error_kind(err: &redis::RedisError) -> &'static str {
+    if err.is_timeout() {
+        "timeout"
+    } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+        "connection"
+    } else if err.is_cluster_error() {
+        "cluster"
+    } else {
+        "other"
+    }
 }
 
 impl RedisStore {
