@@ -26,6 +26,7 @@ mod operations;
 mod oracle;
 mod phone;
 mod reach;
+mod redis_ha;
 mod reports;
 mod review;
 mod review_auth;

@@ -47,16 +47,20 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Database> {
 
 /// The session backend: Redis when `redis.url` is set, else a store in this process.
 pub async fn session_store(settings: &Settings) -> anyhow::Result<Arc<dyn Ephemeral>> {
-    if settings.redis.url.is_empty() {
+    let Some(target) = settings
+        .redis
+        .target()
+        .map_err(|reason| anyhow::anyhow!(reason))?
+    else {
         return Ok(Arc::new(MemoryStore::new()));
-    }
-    let store = RedisStore::connect(
-        settings.redis.url.expose(),
+    };
+    let store = RedisStore::connect_to(
+        &target,
         &settings.redis.key_prefix,
         Duration::from_millis(settings.redis.timeout_ms),
     )
     .await
-    .context("cannot connect to Redis (redis.url)")?;
+    .with_context(|| format!("cannot connect to Redis ({}, redis.*)", target.kind()))?;
     Ok(Arc::new(store))
 }
 
