@@ -132,6 +132,11 @@ for path in sys.argv[1:]:
     # whose X-Forwarded-For it believes (else every client shares the ingress's address).
     with open(path, encoding="utf-8") as f:
         for doc in yaml.safe_load_all(f):
+            # /metrics stays inside the cluster: no Service (so no Ingress) carries its port.
+            if doc and doc.get("kind") == "Service":
+                for port in doc.get("spec", {}).get("ports", []):
+                    if port.get("targetPort") == "metrics" or port.get("name") == "metrics":
+                        errors.append(f"{path}: Service {doc['metadata']['name']} exposes the metrics port")
             if doc and doc.get("kind") == "Secret":
                 errors.append(f"{path}: a Secret object with values in the manifests")
             if doc and doc.get("kind") == "ConfigMap" and doc["metadata"]["name"].startswith("huigong-config"):

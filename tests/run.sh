@@ -14,6 +14,9 @@ tests/lint-deploy.sh
 
 # shellcheck source=tests/services.sh
 . tests/services.sh
+# Redis Sentinel and a 3-node Redis Cluster for tests/e2e/redis_ha.rs (a few seconds).
+# shellcheck source=tests/redis-ha.sh
+. tests/redis-ha.sh
 
 [ "${1:-}" = "--" ] && shift
 

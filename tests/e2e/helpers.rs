@@ -166,6 +166,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// The service's own state (database, session store, keys), for arranging test data.
     pub state: huigong_api::AppState,
+    /// The metrics listener's port, when `metrics.port` was set.
+    pub metrics_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
     _dir: Option<tempdir::TempDir>,
 }
@@ -243,6 +245,7 @@ impl TestApp {
         });
         let handle = app.handle();
         let state = app.state().clone();
+        let metrics_port = app.metrics_port();
         tokio::spawn(app.run_until_stopped());
         Self {
             base,
@@ -253,6 +256,7 @@ impl TestApp {
             mock,
             settings,
             state,
+            metrics_port,
             handle,
             _dir: dir,
         }

@@ -98,5 +98,6 @@ pub fn build_app(
         .configure(extra)
         .default_service(web::to(not_found))
         .wrap(from_fn(request_id_header))
+        .wrap(from_fn(crate::metrics::track_requests))
         .wrap(TracingLogger::<HuigongRootSpan>::new())
 }

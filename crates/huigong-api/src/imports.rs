@@ -169,6 +169,17 @@ pub async fn roster(
     org: &Org,
     bytes: Vec<u8>,
 ) -> Result<Imported, ImportFailure> {
+    let started = std::time::Instant::now();
+    let result = roster_once(cx, org, bytes).await;
+    crate::metrics::import_finished("roster", cx.commit, started, &result);
+    result
+}
+
+async fn roster_once(
+    cx: ImportContext<'_>,
+    org: &Org,
+    bytes: Vec<u8>,
+) -> Result<Imported, ImportFailure> {
     let today = cx.now.date_naive();
     let parsed =
         off_thread(move || huigong_roster::parse_roster(&bytes, today, &Limits::default())).await?;
@@ -486,6 +497,17 @@ fn same_registration(org: &Org, name: &str, union: &NewUnion<'_>) -> bool {
 /// Imports an organisation table: the grassroots unions under district union `parent`.
 /// Rows of a unit already registered under `parent` update its union.
 pub async fn orgs(
+    cx: ImportContext<'_>,
+    parent: &Org,
+    bytes: Vec<u8>,
+) -> Result<Imported, ImportFailure> {
+    let started = std::time::Instant::now();
+    let result = orgs_once(cx, parent, bytes).await;
+    crate::metrics::import_finished("orgs", cx.commit, started, &result);
+    result
+}
+
+async fn orgs_once(
     cx: ImportContext<'_>,
     parent: &Org,
     bytes: Vec<u8>,

@@ -13,6 +13,7 @@ pub mod imports;
 pub mod json;
 pub mod limits;
 pub mod membership_checks;
+pub mod metrics;
 pub mod notify;
 pub mod openapi;
 pub mod password;

@@ -161,6 +161,7 @@ pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
                 let _turn = state.db.write_turn().await?;
                 outbox::mark_sent(&state.db.conn, m.id, state.clock.now()).await?;
                 round.sent += 1;
+                crate::metrics::outbox_delivery("sent");
             }
             Err(Failure::Transient(why)) => {
                 let at = state.clock.now() + backoff(state.notify.retry_base, m.attempts);
@@ -168,6 +169,7 @@ pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
                 let _turn = state.db.write_turn().await?;
                 outbox::mark_failed(&state.db.conn, &m, &why, Some(at)).await?;
                 round.retried += 1;
+                crate::metrics::outbox_delivery("retried");
             }
             Err(Failure::Refused) => {
                 // The user's choice, not a fault: no warning, no retry.
@@ -175,12 +177,14 @@ pub async fn deliver_due(state: &AppState) -> Result<Round, StoreError> {
                 let _turn = state.db.write_turn().await?;
                 outbox::mark_refused(&state.db.conn, &m).await?;
                 round.refused += 1;
+                crate::metrics::outbox_delivery("refused");
             }
             Err(Failure::Permanent(why)) => {
                 tracing::warn!(message = %m.id, error = %why, "notification given up");
                 let _turn = state.db.write_turn().await?;
                 outbox::mark_failed(&state.db.conn, &m, &why, None).await?;
                 round.failed += 1;
+                crate::metrics::outbox_delivery("failed");
             }
         }
     }
@@ -192,6 +196,7 @@ pub async fn run(state: AppState) {
     loop {
         if let Err(e) = deliver_due(&state).await {
             tracing::warn!(error = %e, "outbox delivery round failed");
+            crate::metrics::outbox_delivery("round_failed");
         }
         state.notifier.wait(state.notify.poll).await;
     }

@@ -62,6 +62,8 @@ pub struct Settings {
     pub poster: PosterConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -127,10 +129,42 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
-    /// Empty: sessions in process (one instance only). Otherwise `redis://host:port/db`.
+    /// Empty (and no `sentinels` or `cluster_nodes`): sessions in process (one instance only).
+    /// Otherwise `redis://host:port/db`, `redis+sentinel://host:port,…/master_name[/db]` or
+    /// `redis+cluster://host:port,…` (`huigong_store::RedisTarget`).
     pub url: Secret,
     pub key_prefix: String,
     pub timeout_ms: u64,
+    /// Sentinels (`host:port`) watching the master `master_name`; `url` may still give the
+    /// password and database as `redis://:password@/db`. A list, or comma-separated in the
+    /// environment.
+    #[serde(default, deserialize_with = "strings_list_or_csv")]
+    pub sentinels: Vec<String>,
+    #[serde(default)]
+    pub master_name: String,
+    /// Nodes (`host:port`) of a Redis Cluster, some or all; `url` may give the password.
+    #[serde(default, deserialize_with = "strings_list_or_csv")]
+    pub cluster_nodes: Vec<String>,
+}
+
+impl RedisSettings {
+    /// Where Redis is, if anywhere (`None`: sessions in process).
+    pub fn target(&self) -> Result<Option<huigong_store::RedisTarget>, String> {
+        huigong_store::RedisTarget::from_settings(
+            self.url.expose(),
+            &self.sentinels,
+            &self.master_name,
+            &self.cluster_nodes,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// Whether any of `url`, `sentinels`, `cluster_nodes` is set.
+    pub fn is_configured(&self) -> bool {
+        !self.url.is_empty()
+            || self.sentinels.iter().any(|s| !s.trim().is_empty())
+            || self.cluster_nodes.iter().any(|s| !s.trim().is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -379,6 +413,47 @@ impl AuditConfig {
     }
 }
 
+/// The Prometheus endpoint (`GET /metrics`), on a listen address of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where the metrics listener binds: loopback unless a scraper elsewhere must reach it.
+    pub host: String,
+    /// Its port; `None` (an empty value) turns metrics off. Never the public port. 0 picks a
+    /// free port (tests).
+    #[serde(deserialize_with = "optional_port")]
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: None,
+        }
+    }
+}
+
+/// A port from a number or a string (an environment variable); empty means none.
+fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Option::<Port>::deserialize(d)? {
+        None => Ok(None),
+        Some(Port::Number(n)) => Ok(Some(n)),
+        Some(Port::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Port::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("metrics.port: {t:?} is not a port"))),
+    }
+}
+
 /// Roster checks against the county's membership (issue 13, item 5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -598,11 +673,22 @@ impl Settings {
         }
         // Without Redis every instance keeps sessions, guess counters and one-time tokens of
         // its own: behind a load balancer each gets its own share of every limit.
-        if self.redis.url.is_empty() && !loopback && !self.server.single_instance {
+        self.redis.target()?;
+        if !self.redis.is_configured() && !loopback && !self.server.single_instance {
             return Err(format!(
                 "redis.url is empty while listening on {}: several instances must share sessions and rate limits through Redis (set HUIGONG__REDIS__URL); for exactly one instance set server.single_instance = true (HUIGONG__SERVER__SINGLE_INSTANCE=true)",
                 self.server.host
             ));
+        }
+        if self
+            .metrics
+            .port
+            .is_some_and(|p| p != 0 && p == self.server.port)
+        {
+            return Err(
+                "metrics.port must differ from server.port: metrics never go on the public port"
+                    .into(),
+            );
         }
         if self.profile != Profile::Production {
             return Ok(());
@@ -646,7 +732,7 @@ impl Settings {
         if self.database.url.is_empty() {
             return Err("database.url is empty: set HUIGONG__DATABASE__URL".into());
         }
-        if self.redis.url.is_empty() {
+        if !self.redis.is_configured() {
             return Err("redis.url is empty: production runs several instances, which must share sessions through Redis".into());
         }
         Ok(())
@@ -851,6 +937,75 @@ mod tests {
             &[("HUIGONG__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")],
         );
         assert_eq!(s.server.trusted_proxies, vec!["10.0.0.0/8", "fd00::/8"]);
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_on_with_a_port_from_the_environment() {
+        let s = load(Profile::Development, &[]);
+        assert_eq!(s.metrics.port, None);
+        assert_eq!(s.metrics.host, MetricsConfig::default().host);
+        assert_eq!(s.metrics.port, MetricsConfig::default().port);
+        let on = load(
+            Profile::Development,
+            &[
+                ("HUIGONG__METRICS__PORT", "9091"),
+                ("HUIGONG__METRICS__HOST", "0.0.0.0"),
+            ],
+        );
+        assert_eq!(on.metrics.port, Some(9091));
+        assert_eq!(on.metrics.host, "0.0.0.0");
+        assert_eq!(on.check_for_production(), Ok(()));
+        let off = load(Profile::Development, &[("HUIGONG__METRICS__PORT", "")]);
+        assert_eq!(off.metrics.port, None);
+        assert!(with_env(Profile::Development, &[("HUIGONG__METRICS__PORT", "http")]).is_err());
+        let public = load(Profile::Development, &[("HUIGONG__METRICS__PORT", "8080")]);
+        let err = public.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("metrics.port"), "{err}");
+    }
+
+    #[test]
+    fn redis_sentinel_and_cluster_come_from_the_url_or_their_own_keys() {
+        use huigong_store::RedisTarget;
+        let s = load(Profile::Development, &[]);
+        assert!(s.redis.sentinels.is_empty() && s.redis.cluster_nodes.is_empty());
+        assert!(s.redis.master_name.is_empty());
+        assert!(!s.redis.is_configured());
+        assert_eq!(s.redis.target(), Ok(None));
+        let keys = load(
+            Profile::Development,
+            &[
+                ("HUIGONG__REDIS__SENTINELS", "s1:26379, s2:26379"),
+                ("HUIGONG__REDIS__MASTER_NAME", "huigong"),
+            ],
+        );
+        assert!(keys.redis.is_configured());
+        assert!(matches!(
+            keys.redis.target(),
+            Ok(Some(RedisTarget::Sentinel { ref sentinels, .. })) if sentinels.len() == 2
+        ));
+        let cluster = load(
+            Profile::Development,
+            &[("HUIGONG__REDIS__URL", "redis+cluster://:pw@n1:6379,n2:6379")],
+        );
+        assert!(matches!(
+            cluster.redis.target(),
+            Ok(Some(RedisTarget::Cluster { .. }))
+        ));
+        // A sentinel list without the master's name does not start.
+        let unnamed = load(
+            Profile::Development,
+            &[("HUIGONG__REDIS__SENTINELS", "s1:26379")],
+        );
+        let err = unnamed.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("master_name"), "{err}");
+        // Production accepts Redis given by the separate keys alone.
+        let mut vars: Vec<(&str, &str)> = PRODUCTION_ENV.to_vec();
+        vars.retain(|(k, _)| *k != "HUIGONG__REDIS__URL");
+        vars.push(("HUIGONG__REDIS__CLUSTER_NODES", "n1:6379,n2:6379,n3:6379"));
+        assert_eq!(
+            load(Profile::Production, &vars).check_for_production(),
+            Ok(())
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::settings::{Settings, WechatMode};
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use huigong_api::app::AppOptions;
 use huigong_api::wechat_tokens::EphemeralTokenCache;
@@ -28,6 +28,8 @@ pub struct Application {
     port: u16,
     host: String,
     server: Server,
+    /// The metrics listener's port and server, when `metrics.port` is set.
+    metrics: Option<(u16, Server)>,
     mock: Option<MockWechat>,
     state: AppState,
 }
@@ -45,16 +47,20 @@ pub async fn connect_database(settings: &Settings) -> anyhow::Result<Database> {
 
 /// The session backend: Redis when `redis.url` is set, else a store in this process.
 pub async fn session_store(settings: &Settings) -> anyhow::Result<Arc<dyn Ephemeral>> {
-    if settings.redis.url.is_empty() {
+    let Some(target) = settings
+        .redis
+        .target()
+        .map_err(|reason| anyhow::anyhow!(reason))?
+    else {
         return Ok(Arc::new(MemoryStore::new()));
-    }
-    let store = RedisStore::connect(
-        settings.redis.url.expose(),
+    };
+    let store = RedisStore::connect_to(
+        &target,
         &settings.redis.key_prefix,
         Duration::from_millis(settings.redis.timeout_ms),
     )
     .await
-    .context("cannot connect to Redis (redis.url)")?;
+    .with_context(|| format!("cannot connect to Redis ({}, redis.*)", target.kind()))?;
     Ok(Arc::new(store))
 }
 
@@ -200,10 +206,12 @@ impl Application {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(listener)?.run();
+        let metrics = metrics_server(&settings, &state)?;
         Ok(Self {
             port,
             host: settings.server.host.clone(),
             server,
+            metrics,
             mock,
             state,
         })
@@ -211,6 +219,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when `metrics.port` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// The address to reach the service on this machine.
@@ -232,9 +245,46 @@ impl Application {
     }
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains connections.
+    /// The metrics listener, when there is one, stops with the service.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics.handle();
+        let metrics_task = tokio::spawn(metrics);
+        let served = self.server.await;
+        metrics_handle.stop(true).await;
+        let _ = metrics_task.await;
+        served
     }
+}
+
+/// `GET /metrics` on `metrics.host`:`metrics.port`, a listener apart from the public one (one
+/// worker: a scrape every few seconds). `None` while no port is set.
+fn metrics_server(settings: &Settings, state: &AppState) -> anyhow::Result<Option<(u16, Server)>> {
+    let Some(port) = settings.metrics.port else {
+        return Ok(None);
+    };
+    let exporter = huigong_api::metrics::install()
+        .map(huigong_api::metrics::Exporter)
+        .context("cannot install the metrics recorder")?;
+    let host = settings.metrics.host.as_str();
+    let listener = TcpListener::bind((host, port))
+        .with_context(|| format!("cannot listen on {host}:{port} (metrics.host, metrics.port)"))?;
+    let port = listener.local_addr()?.port();
+    let data = web::Data::new(state.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(huigong_api::metrics::configure(exporter.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    tracing::info!(host, port, "metrics listener");
+    Ok(Some((port, server)))
 }
 
 /// An address a local client can reach a listener bound to `host` on.

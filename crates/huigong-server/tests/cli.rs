@@ -855,6 +855,117 @@ fn deploy_ports_and_probes_match_the_service() {
 }
 
 #[test]
+fn deploy_metrics_port_is_scraped_inside_and_never_published() {
+    use deploy_files::*;
+    // The service's default: no metrics listener at all.
+    let defaults = load(&filled_env_example()).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(defaults.metrics.port, None, "env.example turns metrics on");
+    let dockerfile = read("deploy/Dockerfile");
+    let compose = read("deploy/compose.yaml");
+    let deployment = read("deploy/k8s/base/deployment.yaml");
+    for (name, file) in [
+        ("compose", "deploy/compose.yaml"),
+        ("kubernetes", "deploy/k8s/base/config.env"),
+    ] {
+        let mut vars = filled_env_example();
+        for (key, value, commented) in assignments(&read(file)) {
+            if !commented {
+                vars.insert(key, value);
+            }
+        }
+        let settings = load(&vars).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        let port = settings
+            .metrics
+            .port
+            .unwrap_or_else(|| panic!("{name}: no HUIGONG__METRICS__PORT"));
+        assert_ne!(
+            port, settings.server.port,
+            "{name}: metrics on the public port"
+        );
+        assert_eq!(
+            settings.metrics.host, "0.0.0.0",
+            "{name}: a scraper beside the instance cannot reach loopback"
+        );
+        assert!(
+            dockerfile.contains(&format!("\nEXPOSE {port}\n")),
+            "Dockerfile: EXPOSE {port}"
+        );
+        if name == "compose" {
+            assert!(compose.contains(&format!("expose:\n    - \"{port}\"\n")));
+            // Only the proxy publishes ports, and it never forwards to the metrics port.
+            assert!(
+                !compose.contains(&format!(":{port}\"")),
+                "compose publishes {port}"
+            );
+            assert!(!read("deploy/nginx.conf").contains(&format!(":{port}")));
+        } else {
+            assert!(deployment.contains(&format!(
+                "- name: metrics\n              containerPort: {port}\n"
+            )));
+            assert!(deployment.contains(&format!("prometheus.io/port: \"{port}\"\n")));
+            assert!(deployment.contains("prometheus.io/scrape: \"true\"\n"));
+            assert!(deployment.contains("prometheus.io/path: /metrics\n"));
+            for file in [
+                "deploy/k8s/base/service.yaml",
+                "deploy/k8s/base/ingress.yaml",
+            ] {
+                let text = read(file);
+                assert!(
+                    !text.contains("metrics") && !text.contains(&port.to_string()),
+                    "{file} reaches the metrics port"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn deploy_grafana_dashboard_queries_only_documented_metrics() {
+    use deploy_files::*;
+    let text = read("deploy/grafana/huigong.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("huigong.json: {e}"));
+    let panels = dashboard["panels"].as_array().cloned().unwrap_or_default();
+    assert!(panels.len() >= 6, "too few panels");
+    let docs = read("docs/operations.md");
+    let metrics = docs
+        .split("\n## Metrics\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/operations.md has no ## Metrics section"));
+    let mut seen = std::collections::BTreeSet::new();
+    for panel in &panels {
+        for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+            let expr = target["expr"].as_str().unwrap_or_default();
+            let mut rest = expr;
+            while let Some(at) = rest.find("huigong_") {
+                let tail = &rest[at..];
+                let len = tail
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(tail.len());
+                let name = tail[..len]
+                    .trim_end_matches("_bucket")
+                    .trim_end_matches("_count");
+                assert!(
+                    metrics.contains(&format!("`{name}`")),
+                    "dashboard queries {name}, which docs/operations.md does not describe"
+                );
+                seen.insert(name.to_owned());
+                rest = &tail[len..];
+            }
+        }
+    }
+    for wanted in [
+        "huigong_http_requests_total",
+        "huigong_http_request_duration_seconds",
+        "huigong_db_pool_connections",
+        "huigong_outbox_pending",
+        "huigong_wechat_calls_total",
+    ] {
+        assert!(seen.contains(wanted), "no panel shows {wanted}");
+    }
+}
+
+#[test]
 fn item8_the_shipped_deployments_trust_their_proxy_and_only_it() {
     use deploy_files::*;
     use huigong_api::limits::TrustedProxies;

@@ -117,6 +117,17 @@ pub struct DatabaseOptions {
     pub acquire_timeout: Duration,
 }
 
+/// A connection pool's state (for the metrics endpoint).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections nobody uses.
+    pub idle: u32,
+    /// `database.max_connections`.
+    pub max: u32,
+}
+
 /// A pooled connection to the configured database.
 ///
 /// Clones share the pool and, on SQLite, the write gate (see the [module docs](self)).
@@ -198,6 +209,33 @@ impl Database {
             chain: None,
             logins: Arc::default(),
         })
+    }
+
+    /// The connection pool's state now: open connections, idle ones, the configured maximum.
+    pub fn pool_stats(&self) -> PoolStats {
+        let (open, idle, max) = match self.backend {
+            Backend::Sqlite => {
+                let pool = self.conn.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            Backend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStats {
+            open,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
     }
 
     /// Runs a trivial query: used by `/readyz`.

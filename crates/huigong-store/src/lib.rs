@@ -47,7 +47,7 @@ pub mod user_phones;
 pub mod users;
 
 pub use db::{Backend, Database, StoreError, WriteTurn, WriteTxn};
-pub use ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore};
+pub use ephemeral::{Ephemeral, EphemeralError, MemoryStore, RedisStore, RedisTarget};
 /// What a [`WriteTxn`] dereferences to, for callers that do not use sea-orm themselves.
 pub use sea_orm::DatabaseTransaction;
 pub use sessions::{SessionRecord, Sessions};

@@ -194,3 +194,36 @@ pub async fn state<C: ConnectionTrait>(
         .await?
         .map(|m| (m.status, m.attempts, m.last_error)))
 }
+
+/// Messages waiting for delivery (`pending`), and the age of the oldest one: what the metrics
+/// endpoint reports as the outbox backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Backlog {
+    pub pending: u64,
+    /// Seconds since the oldest pending message was queued; 0 when none waits.
+    pub oldest_pending_secs: f64,
+}
+
+/// The outbox's [`Backlog`] at `now`.
+pub async fn backlog<C: ConnectionTrait>(
+    conn: &C,
+    now: DateTime<Utc>,
+) -> Result<Backlog, StoreError> {
+    use sea_orm::PaginatorTrait as _;
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::Status.eq("pending"))
+        .count(conn)
+        .await?;
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::Status.eq("pending"))
+        .order_by_asc(outbox::Column::CreatedAt)
+        .one(conn)
+        .await?;
+    let oldest_pending_secs = oldest
+        .map(|m| std::cmp::max((now - m.created_at).num_milliseconds(), 0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    Ok(Backlog {
+        pending,
+        oldest_pending_secs,
+    })
+}

@@ -2082,4 +2082,89 @@ mod sealer {
         );
         second.abort();
     }
+/// The ephemeral contract on the real 3-node Redis Cluster of tests/redis-ha.sh, with keys in
+/// many hash slots: what one pipeline or `MGET` would carry on one server is split by slot.
+#[tokio::test]
+async fn redis_cluster_keeps_the_ephemeral_contract_across_hash_slots() {
+    let url = required_env("HUIGONG_TEST_REDIS_CLUSTER_URL");
+    let s = RedisStore::connect(&url, &format!("test:{}:", unique()), Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("cluster: {e}"));
+    let ttl = Duration::from_secs(30);
+    // 64 keys without a shared tag land on all three nodes.
+    let keys: Vec<String> = (0..64).map(|n| format!("spread:{n}")).collect();
+    let values: Vec<Vec<u8>> = (0..64).map(|n| format!("v{n}").into_bytes()).collect();
+    let entries: Vec<(&str, &[u8])> = keys
+        .iter()
+        .zip(&values)
+        .map(|(k, v)| (k.as_str(), v.as_slice()))
+        .collect();
+    s.set_many(&entries, ttl)
+        .await
+        .unwrap_or_else(|e| panic!("set_many: {e}"));
+    let mut asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+    asked.push("spread:absent");
+    let got = s
+        .get_many(&asked)
+        .await
+        .unwrap_or_else(|e| panic!("get_many: {e}"));
+    let mut expected: Vec<Option<Vec<u8>>> = values.iter().cloned().map(Some).collect();
+    expected.push(None);
+    assert_eq!(got, expected);
+
+    // Claims and reads in different slots: each claim made once, the reads after them.
+    let claims: [(&str, &[u8], Duration); 2] = [("mark:{a}", b"1", ttl), ("record:{b}", b"r", ttl)];
+    let (made, read) = s
+        .claim_then_get_many(&claims, &["mark:{a}", "spread:1", "spread:absent"])
+        .await
+        .unwrap_or_else(|e| panic!("claim_then_get_many: {e}"));
+    assert_eq!(made, vec![true, true]);
+    assert_eq!(
+        read.ok(),
+        Some(vec![Some(b"1".to_vec()), Some(b"v1".to_vec()), None])
+    );
+    let (again, _) = s
+        .claim_then_get_many(&claims, &[])
+        .await
+        .unwrap_or_else(|e| panic!("claim again: {e}"));
+    assert_eq!(again, vec![false, false]);
+
+    // Counters (an atomic INCR + PEXPIRE pipeline in one slot), scripts with one key.
+    assert_eq!(s.increment_by("count:{c}", 3, ttl).await.ok(), Some(3));
+    assert_eq!(s.increment("count:{c}", ttl).await.ok(), Some(4));
+    assert_eq!(s.decrement("count:{c}").await.ok(), Some(3));
+    assert_eq!(
+        s.set_if_absent("once:{d}", b"x", ttl).await.ok(),
+        Some(true)
+    );
+    assert_eq!(
+        s.set_if_absent("once:{d}", b"y", ttl).await.ok(),
+        Some(false)
+    );
+    assert_eq!(s.delete_if_equals("once:{d}", b"y").await.ok(), Some(false));
+    assert_eq!(s.delete_if_equals("once:{d}", b"x").await.ok(), Some(true));
+    assert_eq!(s.get("once:{d}").await.ok(), Some(None));
+    assert_eq!(s.delete("spread:2").await.ok(), Some(true));
+    assert!(s.ping().await.is_ok());
+}
+
+/// `redis+sentinel://` reaches the master the sentinels name, for reads and writes.
+#[tokio::test]
+async fn redis_sentinel_url_reaches_the_master() {
+    let url = required_env("HUIGONG_TEST_REDIS_SENTINEL_URL");
+    let s = RedisStore::connect(&url, &format!("test:{}:", unique()), Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("sentinel: {e}"));
+    let ttl = Duration::from_secs(30);
+    assert!(s.set("k", b"v", ttl).await.is_ok());
+    assert_eq!(s.get("k").await.ok(), Some(Some(b"v".to_vec())));
+    assert_eq!(s.increment("n", ttl).await.ok(), Some(1));
+    assert!(s.ping().await.is_ok());
+    // A name the sentinels do not watch is refused at start, as an unreachable server is.
+    let wrong = url.replace("/huigong-test", "/no-such-master");
+    assert!(
+        RedisStore::connect(&wrong, "test:", Duration::from_secs(2))
+            .await
+            .is_err()
+    );
 }

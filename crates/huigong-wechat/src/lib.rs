@@ -7,7 +7,7 @@
 use huigong_core::Secret;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod api;
 mod token;
@@ -124,6 +124,36 @@ impl WechatError {
             41030 => Self::InvalidPage,
             45009 => Self::QuotaExceeded,
             _ => Self::Api { errcode, errmsg },
+        }
+    }
+
+    /// WeChat's errcode behind this error; `None` when WeChat gave none (the call failed on the
+    /// way, or on our side).
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Self::InvalidCode => Some(40029),
+            Self::CodeUsed => Some(40163),
+            Self::RateLimited => Some(45011),
+            Self::HighRiskUser => Some(40226),
+            Self::Busy => Some(-1),
+            Self::BadCredentials { errcode }
+            | Self::AccessTokenRejected { errcode }
+            | Self::Api { errcode, .. } => Some(*errcode),
+            Self::UserRefused => Some(43101),
+            Self::QuotaExceeded => Some(45009),
+            Self::TokenCache(_) | Self::TokenBusy | Self::Transport(_) | Self::Decode(_) => None,
+        }
+    }
+
+    /// A short label of how a call failed: `errcode` (WeChat answered with one), `transport`,
+    /// `decode`, `token_cache` or `token_busy`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Transport(_) => "transport",
+            Self::Decode(_) => "decode",
+            Self::TokenCache(_) => "token_cache",
+            Self::TokenBusy => "token_busy",
+            _ => "errcode",
         }
     }
 
@@ -265,19 +295,26 @@ impl WechatClient {
             secret: &'a str,
             force_refresh: bool,
         }
-        let response = self
-            .http
-            .post(self.url("/cgi-bin/stable_token"))
-            .json(&Request {
-                grant_type: "client_credential",
-                appid: &self.config.appid,
-                secret: self.config.secret.expose(),
-                force_refresh,
-            })
-            .send()
-            .await
-            .map_err(WechatError::transport)?;
-        read_answer(response).await
+        const API: &str = "/cgi-bin/stable_token";
+        let started = Instant::now();
+        let answer = async {
+            let response = self
+                .http
+                .post(self.url(API))
+                .json(&Request {
+                    grant_type: "client_credential",
+                    appid: &self.config.appid,
+                    secret: self.config.secret.expose(),
+                    force_refresh,
+                })
+                .send()
+                .await
+                .map_err(WechatError::transport)?;
+            read_answer(response).await
+        }
+        .await;
+        record_call(API, started, &answer);
+        answer
     }
 
     /// POSTs `body` as JSON to `path?access_token=…`. A rejected token (40001/40014/42001) is
@@ -363,15 +400,21 @@ impl WechatClient {
         token: &Secret,
         body: &impl Serialize,
     ) -> Result<T, WechatError> {
-        let response = self
-            .http
-            .post(self.url(path))
-            .query(&[("access_token", token.expose())])
-            .json(body)
-            .send()
-            .await
-            .map_err(WechatError::transport)?;
-        read_answer(response).await
+        let started = Instant::now();
+        let answer = async {
+            let response = self
+                .http
+                .post(self.url(path))
+                .query(&[("access_token", token.expose())])
+                .json(body)
+                .send()
+                .await
+                .map_err(WechatError::transport)?;
+            read_answer(response).await
+        }
+        .await;
+        record_call(path, started, &answer);
+        answer
     }
 
     pub fn appid(&self) -> &str {
@@ -401,20 +444,48 @@ impl WechatClient {
     }
 
     async fn code2session_once(&self, code: &str) -> Result<CodeSession, WechatError> {
-        let response = self
-            .http
-            .get(self.url("/sns/jscode2session"))
-            .query(&[
-                ("appid", self.config.appid.as_str()),
-                ("secret", self.config.secret.expose()),
-                ("js_code", code),
-                ("grant_type", "authorization_code"),
-            ])
-            .send()
-            .await
-            .map_err(WechatError::transport)?;
-        read_answer(response).await
+        const API: &str = "/sns/jscode2session";
+        let started = Instant::now();
+        let answer = async {
+            let response = self
+                .http
+                .get(self.url(API))
+                .query(&[
+                    ("appid", self.config.appid.as_str()),
+                    ("secret", self.config.secret.expose()),
+                    ("js_code", code),
+                    ("grant_type", "authorization_code"),
+                ])
+                .send()
+                .await
+                .map_err(WechatError::transport)?;
+            read_answer(response).await
+        }
+        .await;
+        record_call(API, started, &answer);
+        answer
     }
+}
+
+/// Counts one call to WeChat's `api` (a fixed path, never a query string) for the metrics
+/// endpoint: `huigong_wechat_calls_total{api, outcome, errcode}` and its duration.
+fn record_call<T>(api: &str, started: Instant, answer: &Result<T, WechatError>) {
+    let (outcome, errcode) = match answer {
+        Ok(_) => ("ok", "0".to_owned()),
+        Err(e) => (
+            e.outcome(),
+            e.errcode().map(|c| c.to_string()).unwrap_or_default(),
+        ),
+    };
+    metrics::counter!(
+        "huigong_wechat_calls_total",
+        "api" => api.to_owned(),
+        "outcome" => outcome,
+        "errcode" => errcode,
+    )
+    .increment(1);
+    metrics::histogram!("huigong_wechat_call_duration_seconds", "api" => api.to_owned())
+        .record(started.elapsed().as_secs_f64());
 }
 
 /// Reads a WeChat answer: HTTP errors are transport errors, a non-zero errcode is typed, the

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 mod memory;
 mod redis_store;
+mod redis_target;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
+pub use redis_target::{RedisTarget, TargetError};
 
 /// The store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +28,9 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
     /// Stores `value` under `key` for `ttl`, replacing any previous value.
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError>;
-    /// The values under `keys`, in order, in one round trip (Redis `MGET`). Keys that share a
-    /// hash tag (`…{id}…`) could be answered by one node of a Redis Cluster; the service runs
-    /// on one Redis server, and two reads mix hash slots (a till request's session with its
-    /// merchant's generation; the token's claim with the till's view of the card), which a move
-    /// to a Cluster would have to split.
+    /// The values under `keys`, in order, in one round trip (Redis `MGET`). On a Redis Cluster
+    /// keys of several hash slots (a session with its account's epoch) are split by slot by the
+    /// client, one request per node; keys that share a hash tag (`…{id}…`) go to one node.
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, EphemeralError> {
         let mut values = Vec::with_capacity(keys.len());
         for key in keys {

@@ -1,51 +1,91 @@
-//! Redis implementation, through the `redis` crate's auto-reconnecting connection manager.
+//! Redis implementation: one server through the `redis` crate's auto-reconnecting connection
+//! manager, a Sentinel-watched master or a Cluster ([`RedisTarget`]).
+//!
+//! On a Cluster every command must reach the node of its key's hash slot. Single-key commands
+//! and scripts (one key each) are routed by the client; `MGET` is split by slot by the client.
+//! Pipelines are not: a pipeline must stay in one slot, so [`Ephemeral::set_many`] sends one
+//! pipeline per slot and [`Ephemeral::claim_then_get_many`] makes its claims first and reads
+//! after (two round trips instead of one). Keys that belong together (a card's view and its
+//! generation) share a hash tag `{…}` and so a slot.
 
+use super::redis_target::{Conn, RedisTarget};
 use super::{Ephemeral, EphemeralError};
 use async_trait::async_trait;
 use redis::AsyncCommands as _;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_routing::Slot;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Keys are namespaced by a prefix, so several deployments (or test runs) can share a server.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
+    /// On a Cluster: pipelines are split by hash slot.
+    cluster: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("cluster", &self.cluster)
             .finish_non_exhaustive()
     }
 }
 
+/// Every failed Redis call goes through here: counted for the metrics endpoint
+/// (`huigong_session_store_errors_total`, by the redis crate's error kind; never keys or values).
 fn unavailable(err: redis::RedisError) -> EphemeralError {
+    metrics::counter!("huigong_session_store_errors_total", "backend" => "redis", "kind" => error_kind(&err)).increment(1);
     EphemeralError::Unavailable(err.to_string())
 }
 
+/// A short, bounded label for a Redis error.
+fn error_kind(err: &redis::RedisError) -> &'static str {
+    if err.is_timeout() {
+        "timeout"
+    } else if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() {
+        "connection"
+    } else if err.is_cluster_error() {
+        "cluster"
+    } else {
+        "other"
+    }
+}
+
 impl RedisStore {
-    /// Connects to `url` (`redis://…` or `rediss://…`). Fails when Redis cannot be reached now;
+    /// Connects to `url` (`redis://…`, `rediss://…`, `redis+sentinel://…` or
+    /// `redis+cluster://…`, see [`RedisTarget`]). Fails when Redis cannot be reached now;
     /// after that, lost connections are re-established in the background.
     pub async fn connect(
         url: &str,
         prefix: &str,
         timeout: Duration,
     ) -> Result<Self, EphemeralError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| EphemeralError::Unavailable(format!("bad redis.url: {:?}", e.kind())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
+        let target = RedisTarget::from_settings(url, &[], "", &[])
+            .map_err(|e| EphemeralError::Unavailable(e.to_string()))?
+            .ok_or_else(|| EphemeralError::Unavailable("redis.url is empty".to_owned()))?;
+        Self::connect_to(&target, prefix, timeout).await
+    }
+
+    /// Connects to `target`, as [`RedisStore::connect`].
+    pub async fn connect_to(
+        target: &RedisTarget,
+        prefix: &str,
+        timeout: Duration,
+    ) -> Result<Self, EphemeralError> {
+        if prefix.contains(['{', '}']) {
+            // The prefix would become every key's hash tag: one slot for everything.
+            return Err(EphemeralError::Unavailable(
+                "redis.key_prefix must not contain { or }".to_owned(),
+            ));
+        }
+        let conn = Conn::open(target, timeout).await.map_err(unavailable)?;
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
+            cluster: matches!(target, RedisTarget::Cluster { .. }),
         })
     }
 
@@ -106,6 +146,27 @@ impl Ephemeral for RedisStore {
         ttl: Duration,
     ) -> Result<(), EphemeralError> {
         let mut conn = self.conn.clone();
+        if self.cluster {
+            // One pipeline per hash slot (a pipeline may not cross slots), sent concurrently.
+            let mut by_slot: HashMap<Slot, redis::Pipeline> = HashMap::new();
+            for (key, value) in entries {
+                let key = self.key(key);
+                let slot = Slot::for_key(&key);
+                by_slot
+                    .entry(slot)
+                    .or_insert_with(redis::pipe)
+                    .pset_ex(key, *value, millis(ttl))
+                    .ignore();
+            }
+            let sends = by_slot.into_values().map(|pipe| {
+                let mut conn = self.conn.clone();
+                async move { pipe.query_async::<()>(&mut conn).await }
+            });
+            for sent in futures_util::future::join_all(sends).await {
+                sent.map_err(unavailable)?;
+            }
+            return Ok(());
+        }
         // Bounded pipelines, so a large invalidation does not build one huge request.
         for chunk in entries.chunks(1_000) {
             let mut pipe = redis::pipe();
@@ -141,6 +202,29 @@ impl Ephemeral for RedisStore {
         claims: &[(&str, &[u8], Duration)],
         keys: &[&str],
     ) -> Result<(Vec<bool>, Result<Vec<Option<Vec<u8>>>, EphemeralError>), EphemeralError> {
+        if self.cluster {
+            // The claims' keys and the reads' lie in different slots: the claims first (each
+            // to its node, concurrently), then the reads (MGET, split by slot by the client).
+            let claiming = claims.iter().map(|(key, value, ttl)| {
+                let mut conn = self.conn.clone();
+                let key = self.key(key);
+                async move {
+                    redis::cmd("SET")
+                        .arg(key)
+                        .arg(*value)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(millis(*ttl))
+                        .query_async::<Option<String>>(&mut conn)
+                        .await
+                }
+            });
+            let mut made = Vec::with_capacity(claims.len());
+            for claimed in futures_util::future::join_all(claiming).await {
+                made.push(claimed.map_err(unavailable)?.is_some());
+            }
+            return Ok((made, self.get_many(keys).await));
+        }
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         // Each reply on its own: an error of a read must not hide a claim's outcome.
