@@ -58,6 +58,8 @@ pub struct Settings {
     pub unions: UnionsConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -334,6 +336,23 @@ impl Default for ReportsConfig {
     }
 }
 
+/// The web console at `/console` (issue 15).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Mark the console's cookies `Secure` (sent over HTTPS only). `config/development.toml`
+    /// turns it off for plain HTTP on loopback.
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: true,
+        }
+    }
+}
+
 /// Roster checks against the county's membership (issue 13, item 5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -602,6 +621,18 @@ mod tests {
             &[("HUIGONG__REPORTS__PENDING_OVERDUE_DAYS", "3")],
         );
         assert_eq!(custom.reports.pending_overdue_days, 3);
+    }
+
+    #[test]
+    fn console_cookies_are_secure_except_in_development() {
+        assert!(ConsoleConfig::default().secure_cookies);
+        assert!(load(Profile::Test, &[]).console.secure_cookies);
+        assert!(!load(Profile::Development, &[]).console.secure_cookies);
+        let on = load(
+            Profile::Development,
+            &[("HUIGONG__CONSOLE__SECURE_COOKIES", "true")],
+        );
+        assert!(on.console.secure_cookies);
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [
