@@ -13,6 +13,7 @@ mod applications;
 mod benefits;
 mod card;
 mod card_view;
+mod console;
 mod exposure;
 mod fuzz;
 mod guessing;

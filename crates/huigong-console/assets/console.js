@@ -21,3 +21,21 @@
     }
   }, true);
 })();
+// The till: after a scan or a redemption, clear the scan field and put the cursor back in it,
+// ready for the next card.
+document.addEventListener("htmx:afterRequest", function (event) {
+  var elt = event.detail && event.detail.elt;
+  var scan = document.getElementById("till-scan");
+  if (!scan || !elt || !elt.closest) {
+    return;
+  }
+  if (elt === scan) {
+    scan.reset();
+  }
+  if (elt === scan || elt.closest("#result")) {
+    var field = document.getElementById("token");
+    if (field) {
+      field.focus();
+    }
+  }
+});

@@ -2,7 +2,10 @@
 //! navigation entry in `crate::layout`.
 
 pub mod dashboard;
+pub mod orgs;
 pub mod signin;
+pub mod till;
+pub mod totp;
 
 use actix_web::web;
 
@@ -16,7 +19,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/", web::get().to(dashboard::page))
     .route("/login", web::get().to(signin::form))
     .route("/login", web::post().to(signin::submit))
-    .route("/logout", web::post().to(signin::sign_out));
+    .route("/logout", web::post().to(signin::sign_out))
+    .route("/totp/enrol", web::get().to(totp::start_page))
+    .route("/totp/enrol", web::post().to(totp::start))
+    .route("/totp/confirm", web::post().to(totp::confirm))
+    .route("/till", web::get().to(till::page))
+    .route("/till/verify", web::post().to(till::verify))
+    .route("/till/redeem", web::post().to(till::redeem))
+    .route("/orgs/{id}", web::get().to(orgs::page));
 }
 
 /// A 303 to `path` (after a POST, or to send the caller elsewhere).
