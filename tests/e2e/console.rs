@@ -460,3 +460,40 @@ async fn console_till_records_one_redemption_for_one_key_and_answers_another_mer
     assert!(out.body.contains("核验记录不存在"), "{}", out.body);
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn console_session_whose_password_was_reset_sees_no_page_until_it_is_changed() {
+    let w = world().await;
+    let (status, page) = w
+        .app
+        .get("/api/v1/admin/users?per_page=100", Some(&w.county_token))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let id = page["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a["username"] == "union_a")
+        .and_then(|a| a["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("union_a not listed: {page}"));
+    let (status, reset) = w
+        .app
+        .post_json(
+            &format!("/api/v1/admin/users/{id}/password-reset"),
+            &serde_json::json!({}),
+            Some(&w.district_a_token),
+        )
+        .await;
+    assert_eq!(status, 200, "{reset}");
+    let temporary = reset["temporary_password"].as_str().unwrap_or_default();
+    let mut b = Browser::new(&w.app);
+    let signed = b.sign_in("union_a", temporary).await;
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let home = b.get("/console/").await;
+    assert_eq!(home.status, 403, "{}", home.body);
+    assert!(!home.body.contains("fig-applications"), "{}", home.body);
+    let org = b.get(&format!("/console/orgs/{}", w.union_a)).await;
+    assert_eq!(org.status, 403);
+    w.app.stop().await;
+}

@@ -37,10 +37,26 @@ pub fn configure(settings: ConsoleSettings) -> impl FnOnce(&mut web::ServiceConf
         cfg.service(
             web::scope(PREFIX)
                 .app_data(web::Data::new(settings))
+                // Unparsable forms, queries and paths: Chinese pages, not the API's JSON.
+                .app_data(web::FormConfig::default().error_handler(|_, _| bad_request()))
+                .app_data(web::QueryConfig::default().error_handler(|_, _| bad_request()))
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|_, _| error::PageError::not_found().into()),
+                )
                 .configure(pages::configure)
                 .default_service(web::to(error::not_found_page))
                 .wrap(from_fn(security::csrf))
                 .wrap(from_fn(security::headers)),
         );
     }
+}
+
+fn bad_request() -> actix_web::Error {
+    error::PageError::new(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "无法完成操作",
+        "提交的内容格式不正确，请返回上一页检查后重试。",
+    )
+    .into()
 }

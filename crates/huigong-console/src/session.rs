@@ -77,7 +77,8 @@ pub(crate) fn settings_of(req: &HttpRequest) -> Result<web::Data<ConsoleSettings
         .ok_or_else(PageError::internal)
 }
 
-/// Anyone signed in (also a session that must change its password first).
+/// Anyone signed in. A session that must change its password first is refused (403 page), as
+/// the JSON API refuses it.
 pub struct Signed {
     pub caller: Caller,
     pub layout: Layout,
@@ -92,7 +93,7 @@ impl FromRequest for Signed {
         Box::pin(async move {
             let state = state_of(&req)?;
             let verified = verified(&req, &state).ok_or_else(PageError::sign_in)?;
-            let (caller, _) = Caller::authenticate_any(&state, Some(verified), &[]).await?;
+            let (caller, _) = Caller::authenticate(&state, Some(verified), &[]).await?;
             let layout = Layout::new(&req, &state, caller.role);
             Ok(Signed { caller, layout })
         })
