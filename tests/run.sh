@@ -47,6 +47,8 @@ run_pass() {
 }
 log "pass 1/2: SQLite + in-process sessions"
 run_pass embedded "$@" || status=1
+# The console in Chromium (tests/browser): once, on the embedded backend.
+tests/browser/run.sh || status=1
 log "pass 2/2: PostgreSQL + Redis"
 run_pass services "$@" || status=1
 

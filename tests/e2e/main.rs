@@ -16,6 +16,7 @@ mod benefits;
 mod card;
 mod card_view;
 mod demo;
+mod console;
 mod exposure;
 mod faults;
 mod fuzz;

@@ -48,15 +48,21 @@ fn merchant_body(name: &str, category: &str, amount_limit: u32) -> Value {
 }
 
 /// A merchant with a logged-in staff member.
-struct Shop {
-    id: String,
-    staff: String,
-    percent: String,
-    amount: String,
-    perk: String,
+pub(crate) struct Shop {
+    pub(crate) id: String,
+    pub(crate) staff: String,
+    pub(crate) percent: String,
+    pub(crate) amount: String,
+    pub(crate) perk: String,
 }
 
-async fn shop(app: &TestApp, admin: &str, name: &str, username: &str, amount_limit: u32) -> Shop {
+pub(crate) async fn shop(
+    app: &TestApp,
+    admin: &str,
+    name: &str,
+    username: &str,
+    amount_limit: u32,
+) -> Shop {
     let m = created(
         app,
         "/api/v1/admin/merchants",
@@ -84,7 +90,7 @@ async fn shop(app: &TestApp, admin: &str, name: &str, username: &str, amount_lim
 }
 
 /// Enrols 张三丰 in `union`, logs `openid` in and activates the card; returns the worker token.
-async fn card_holder(app: &TestApp, admin: &str, union: &str, openid: &str) -> String {
+pub(crate) async fn card_holder(app: &TestApp, admin: &str, union: &str, openid: &str) -> String {
     let id = id_number("19900101", 1);
     created(
         app,
@@ -113,7 +119,7 @@ async fn card_holder(app: &TestApp, admin: &str, union: &str, openid: &str) -> S
     worker
 }
 
-async fn qr(app: &TestApp, worker: &str) -> String {
+pub(crate) async fn qr(app: &TestApp, worker: &str) -> String {
     let (status, qr) = app.get("/api/v1/card/qr", Some(worker)).await;
     assert_eq!(status, 200, "{qr}");
     s(&qr["token"])

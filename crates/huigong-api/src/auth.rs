@@ -74,7 +74,7 @@ impl JwtKeys {
     }
 
     /// Checks signature, issuer and expiry; returns (user id, session id).
-    fn verify(&self, token: &str) -> Option<(Uuid, Uuid)> {
+    pub fn verify(&self, token: &str) -> Option<(Uuid, Uuid)> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .ok()
             .map(|data| (data.claims.sub, data.claims.sid))
@@ -117,7 +117,7 @@ impl Caller {
     /// the account's current epoch: disabling, a password reset or "sign out everywhere" end
     /// it at once); and the values under `others`, read in the same round trip as the session.
     /// A session that must change its password first answers 403 `password_change_required`.
-    pub(crate) async fn authenticate(
+    pub async fn authenticate(
         state: &AppState,
         verified: Option<(Uuid, Uuid)>,
         others: &[&str],
@@ -131,7 +131,7 @@ impl Caller {
 
     /// [`Caller::authenticate`], also for a session that must change its password first (the
     /// routes that change it and log out).
-    async fn authenticate_any(
+    pub async fn authenticate_any(
         state: &AppState,
         verified: Option<(Uuid, Uuid)>,
         others: &[&str],
@@ -234,37 +234,46 @@ impl FromRequest for AdminCaller {
         Box::pin(async move {
             let caller = caller.await?;
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-            if !matches!(
-                caller.role,
-                Role::CountyAdmin | Role::DistrictAdmin | Role::GrassrootsAdmin
-            ) {
-                return Err(ApiError::forbidden());
+            AdminCaller::resolve(&state, caller).await
+        })
+    }
+}
+
+impl AdminCaller {
+    /// The administrator behind an authenticated `caller` and its scope (the bearer extractor
+    /// and the console's cookie sessions both come here): 403 for another role, 401 for a
+    /// disabled account.
+    pub async fn resolve(state: &AppState, caller: Caller) -> Result<AdminCaller, ApiError> {
+        if !matches!(
+            caller.role,
+            Role::CountyAdmin | Role::DistrictAdmin | Role::GrassrootsAdmin
+        ) {
+            return Err(ApiError::forbidden());
+        }
+        let user = huigong_store::users::find(&state.db, caller.user_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        // The row is read anyway: a disabled account's session ends here even if the
+        // session store lost the account's epoch.
+        if user.disabled_at.is_some() {
+            return Err(ApiError::unauthorized());
+        }
+        let org_id = user.org_id.ok_or_else(ApiError::forbidden)?;
+        let scope = match huigong_store::orgs::admin_scope(&state.db.conn, org_id).await? {
+            huigong_store::orgs::AdminScope::Subtree(path) => path,
+            huigong_store::orgs::AdminScope::Dissolved => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "org_dissolved",
+                    "所属工会已撤销，本账号不再有管理权限",
+                ));
             }
-            let user = huigong_store::users::find(&state.db, caller.user_id)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?;
-            // The row is read anyway: a disabled account's session ends here even if the
-            // session store lost the account's epoch.
-            if user.disabled_at.is_some() {
-                return Err(ApiError::unauthorized());
-            }
-            let org_id = user.org_id.ok_or_else(ApiError::forbidden)?;
-            let scope = match huigong_store::orgs::admin_scope(&state.db.conn, org_id).await? {
-                huigong_store::orgs::AdminScope::Subtree(path) => path,
-                huigong_store::orgs::AdminScope::Dissolved => {
-                    return Err(ApiError::new(
-                        actix_web::http::StatusCode::FORBIDDEN,
-                        "org_dissolved",
-                        "所属工会已撤销，本账号不再有管理权限",
-                    ));
-                }
-                huigong_store::orgs::AdminScope::NoOrg => return Err(ApiError::forbidden()),
-            };
-            Ok(AdminCaller {
-                caller,
-                org_id,
-                scope,
-            })
+            huigong_store::orgs::AdminScope::NoOrg => return Err(ApiError::forbidden()),
+        };
+        Ok(AdminCaller {
+            caller,
+            org_id,
+            scope,
         })
     }
 }

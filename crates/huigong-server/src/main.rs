@@ -661,6 +661,9 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     tracing::info!(address = %base, "huigong listening");
     if pretty {
         println!("惠工卡 service listening on {base}");
+        println!(
+            "  console:       {base}/console/   (sign in with an account from `huigong admin create`)"
+        );
         println!("  API docs:      {base}/api/docs   (OpenAPI: {base}/api/openapi.json)");
         println!("  health:        {base}/healthz   {base}/readyz");
         if !demo {

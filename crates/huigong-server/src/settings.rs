@@ -64,6 +64,8 @@ pub struct Settings {
     pub audit: AuditConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Set from the profile the settings were loaded for, not from files.
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
@@ -454,6 +456,23 @@ fn optional_port<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, 
     }
 }
 
+/// The web console at `/console` (issue 15).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Mark the console's cookies `Secure` (sent over HTTPS only). `config/development.toml`
+    /// turns it off for plain HTTP on loopback.
+    pub secure_cookies: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: true,
+        }
+    }
+}
+
 /// Roster checks against the county's membership (issue 13, item 5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -819,6 +838,18 @@ mod tests {
         assert_eq!(s.audit.gap_grace_ms, d.gap_grace_ms);
         assert_eq!(s.audit.seal_batch, d.seal_batch);
         assert_eq!(s.audit.unsealed_alarm_secs, d.unsealed_alarm_secs);
+    }
+
+    #[test]
+    fn console_cookies_are_secure_except_in_development() {
+        assert!(ConsoleConfig::default().secure_cookies);
+        assert!(load(Profile::Test, &[]).console.secure_cookies);
+        assert!(!load(Profile::Development, &[]).console.secure_cookies);
+        let on = load(
+            Profile::Development,
+            &[("HUIGONG__CONSOLE__SECURE_COOKIES", "true")],
+        );
+        assert!(on.console.secure_cookies);
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [

@@ -191,9 +191,14 @@ impl Application {
         let options = AppOptions::new(settings.server.body_limit_bytes);
         let data = web::Data::new(state.clone());
         let mock_for_app = mock.clone();
+        let console = huigong_console::ConsoleSettings {
+            secure_cookies: settings.console.secure_cookies,
+        };
         let mut server = HttpServer::new(move || {
             let mock = mock_for_app.clone();
+            let console = console.clone();
             build_app(data.clone(), options.clone(), move |cfg| {
+                huigong_console::configure(console)(cfg);
                 if let Some(mock) = mock {
                     cfg.service(
                         web::scope(MOCK_PREFIX).configure(miniprogram_stub::configure(mock)),

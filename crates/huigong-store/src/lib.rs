@@ -20,6 +20,7 @@ pub mod benefits;
 pub mod card_views;
 pub mod cards;
 pub mod cycle;
+pub mod dashboard;
 pub mod db;
 pub mod entity;
 pub mod ephemeral;

@@ -158,19 +158,44 @@ pub async fn password_login(
     req: actix_web::HttpRequest,
     body: crate::json::Json<PasswordLoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    match password_sign_in(&state, &req, body.into_inner()).await? {
+        SignIn::Session(login) => Ok(HttpResponse::Ok().json(login)),
+        SignIn::EnrolmentRequired { ticket } => {
+            Ok(crate::routes::totp::enrolment_required_response(ticket))
+        }
+    }
+}
+
+/// What a right password (and second factor) leads to.
+#[derive(Debug)]
+pub enum SignIn {
+    /// A session was opened; its token is in the answer.
+    Session(LoginResponse),
+    /// The account must enrol an authenticator first: a short-lived ticket that only enrols
+    /// (`crate::routes::totp::start_enrolment`, `confirm_enrolment`).
+    EnrolmentRequired { ticket: String },
+}
+
+/// Password login with every guess limit, the second factor and the session, for the JSON
+/// route and the console alike (see [`password_login`] for the rules).
+pub async fn password_sign_in(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    body: PasswordLoginRequest,
+) -> Result<SignIn, ApiError> {
     let PasswordLoginRequest {
         username,
         password,
         totp,
         recovery_code,
-    } = body.into_inner();
+    } = body;
     if username.is_empty() || username.len() > 64 || password.is_empty() || password.len() > 256 {
         return Err(ApiError::invalid_field("username", "请输入用户名和密码"));
     }
     let username = username.trim();
     let now = state.clock.now();
     // Counted before the password is checked: concurrent guesses get no extra tries.
-    let attempt = crate::guesses::reserve_password(&state, &req, username, now).await?;
+    let attempt = crate::guesses::reserve_password(state, req, username, now).await?;
     let account = users::find_credentials(&state.db, username).await?;
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     let ok = crate::password::verify_off_thread(hash, password).await?;
@@ -178,7 +203,7 @@ pub async fn password_login(
         Some(account) if ok => account,
         _ => return Err(invalid_credentials()),
     };
-    attempt.succeeded(&state).await?;
+    attempt.succeeded(state).await?;
     // The epoch before the account's state: a disabling that commits after this read ends the
     // session at once (see `huigong_store::sessions`).
     let epoch = state.sessions.epoch(account.user.id).await?;
@@ -188,10 +213,10 @@ pub async fn password_login(
     if user.disabled_at.is_some() {
         return Err(account_disabled());
     }
-    if let Some(answer) =
-        crate::routes::totp::second_factor(&state, &req, &account, totp, recovery_code, now).await?
+    if let Some(ticket) =
+        crate::routes::totp::second_factor(state, req, &account, totp, recovery_code, now).await?
     {
-        return Ok(answer);
+        return Ok(SignIn::EnrolmentRequired { ticket });
     }
     users::record_login_success(&state.db, user.id, now).await?;
     let ttl =
@@ -210,7 +235,7 @@ pub async fn password_login(
     let session_id = state.sessions.create_under(&record, &epoch, now).await?;
     let token = state.jwt.issue(user.id, session_id, now, expires_at)?;
     tracing::info!("password login");
-    Ok(HttpResponse::Ok().json(LoginResponse {
+    Ok(SignIn::Session(LoginResponse {
         token,
         expires_in: state.auth.session_ttl.as_secs(),
         user: UserView::from(&user),

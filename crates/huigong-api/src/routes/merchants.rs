@@ -64,28 +64,39 @@ impl FromRequest for MerchantCaller {
         let (state, verified) = Caller::token_of(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal(&"AppState missing"))?;
-            let views = &state.merchant_views;
-            let merchant_id = match verified {
-                Some((user_id, session_id)) => {
-                    views
-                        .merchant_of_staff(&state.db.conn, user_id, session_id)
-                        .await?
-                }
-                None => None,
-            };
-            let generation = merchant_id.map(MerchantViews::generation_key);
-            let others: Vec<&str> = generation.iter().map(String::as_str).collect();
-            let (caller, mut values) = Caller::authenticate(&state, verified, &others).await?;
-            let merchant_id = merchant_id
-                .filter(|_| caller.role == Role::MerchantStaff)
-                .ok_or_else(ApiError::forbidden)?;
-            let generation = values.pop().flatten();
-            let merchant = views
-                .get_at(&state.db.conn, merchant_id, generation)
-                .await?
-                .ok_or_else(ApiError::forbidden)?;
-            Ok(MerchantCaller { caller, merchant })
+            MerchantCaller::resolve(&state, verified).await
         })
+    }
+}
+
+impl MerchantCaller {
+    /// The staff member whose verified token names `verified` (user id, session id), and its
+    /// merchant: the bearer extractor and the console's cookie sessions both come here.
+    pub async fn resolve(
+        state: &AppState,
+        verified: Option<(Uuid, Uuid)>,
+    ) -> Result<MerchantCaller, ApiError> {
+        let views = &state.merchant_views;
+        let merchant_id = match verified {
+            Some((user_id, session_id)) => {
+                views
+                    .merchant_of_staff(&state.db.conn, user_id, session_id)
+                    .await?
+            }
+            None => None,
+        };
+        let generation = merchant_id.map(MerchantViews::generation_key);
+        let others: Vec<&str> = generation.iter().map(String::as_str).collect();
+        let (caller, mut values) = Caller::authenticate(state, verified, &others).await?;
+        let merchant_id = merchant_id
+            .filter(|_| caller.role == Role::MerchantStaff)
+            .ok_or_else(ApiError::forbidden)?;
+        let generation = values.pop().flatten();
+        let merchant = views
+            .get_at(&state.db.conn, merchant_id, generation)
+            .await?
+            .ok_or_else(ApiError::forbidden)?;
+        Ok(MerchantCaller { caller, merchant })
     }
 }
 
@@ -720,8 +731,19 @@ pub async fn verify(
     staff: MerchantCaller,
     body: crate::json::Json<VerifyRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let view = verify_token(&state, &staff, staff.caller.actor(&req), &body.token).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Verifies a live QR token for `staff`'s merchant: the JSON route and the console till.
+pub async fn verify_token(
+    state: &AppState,
+    staff: &MerchantCaller,
+    actor: huigong_store::audit::Actor,
+    token: &str,
+) -> Result<VerifyView, ApiError> {
     let now = state.clock.now();
-    let claim = QrClaim::check(&state.card.qr_key, &body.token, now).map_err(|e| match e {
+    let claim = QrClaim::check(&state.card.qr_key, token, now).map_err(|e| match e {
         QrError::Invalid => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_token",
@@ -736,22 +758,16 @@ pub async fn verify(
         QrError::Used => token_used(),
         QrError::Unavailable(e) => e.into(),
     })?;
-    let verified = merchants::verify_card(
-        &state.till(),
-        &staff.merchant,
-        &claim,
-        staff.caller.actor(&req),
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        VerifyError::TokenUsed => token_used(),
-        VerifyError::CardInactive => card_inactive(),
-        VerifyError::MerchantSuspended => merchant_suspended(),
-        VerifyError::Store(e) => e.into(),
-        VerifyError::Ephemeral(e) => e.into(),
-    })?;
-    Ok(HttpResponse::Ok().json(VerifyView {
+    let verified = merchants::verify_card(&state.till(), &staff.merchant, &claim, actor, now)
+        .await
+        .map_err(|e| match e {
+            VerifyError::TokenUsed => token_used(),
+            VerifyError::CardInactive => card_inactive(),
+            VerifyError::MerchantSuspended => merchant_suspended(),
+            VerifyError::Store(e) => e.into(),
+            VerifyError::Ephemeral(e) => e.into(),
+        })?;
+    Ok(VerifyView {
         verification_id: verified.verification_id,
         expires_in: (verified.expires_at - now).num_seconds(),
         card: VerifiedCardView {
@@ -772,7 +788,7 @@ pub async fn verify(
                 uses_left_today: left,
             })
             .collect(),
-    }))
+    })
 }
 
 fn token_used() -> ApiError {
@@ -891,7 +907,32 @@ pub async fn redeem(
     // No check of the caller's copy of the merchant: the store reads its status fresh, after
     // looking for a recorded retry (which is answered even once suspended).
     let key = idempotency_key(&req)?;
-    let b = body.into_inner();
+    let (record, created) = record_redemption(
+        &state,
+        &staff,
+        &staff.caller.actor(&req),
+        &key,
+        body.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Idempotency-Replayed",
+            if created { "false" } else { "true" },
+        ))
+        .json(record))
+}
+
+/// Records a redemption for `staff`'s merchant under idempotency key `key`: the record, and
+/// whether this call created it (false: the replayed first record). The JSON route and the
+/// console till.
+pub async fn record_redemption(
+    state: &AppState,
+    staff: &MerchantCaller,
+    actor: &huigong_store::audit::Actor,
+    key: &str,
+    b: RedeemRequest,
+) -> Result<(MerchantRedemptionView, bool), ApiError> {
     if !(0..=MAX_AMOUNT_FEN).contains(&b.amount_fen) {
         return Err(ApiError::invalid_field(
             "amount_fen",
@@ -903,16 +944,10 @@ pub async fn redeem(
         verification_id: b.verification_id,
         discount_id: b.discount_id,
         amount_fen: b.amount_fen,
-        idempotency_key: &key,
+        idempotency_key: key,
         merchant_name: &staff.merchant.row.name,
     };
-    let result = merchants::redeem(
-        &state.till(),
-        &new,
-        &staff.caller.actor(&req),
-        state.clock.now(),
-    )
-    .await;
+    let result = merchants::redeem(&state.till(), &new, actor, state.clock.now()).await;
     let (record, created) = result.map_err(|e| {
         let (status, code, message): (StatusCode, &'static str, Cow<'static, str>) = match e {
             RedeemError::VerificationNotFound => {
@@ -972,12 +1007,7 @@ pub async fn redeem(
         };
         ApiError::new(status, code, message)
     })?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            "Idempotency-Replayed",
-            if created { "false" } else { "true" },
-        ))
-        .json(MerchantRedemptionView::from(record)))
+    Ok((MerchantRedemptionView::from(record), created))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -229,10 +229,7 @@ pub async fn get_org(
     id: web::Path<String>,
     query: crate::query::Query<OrgQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let org = orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let org = org_in_scope(&state, &admin, &id).await?;
     let full = query.full.unwrap_or(false);
     if full && org.union.is_some() {
         orgs::record_full_read(
@@ -247,6 +244,19 @@ pub async fn get_org(
     let counts = orgs::registered_member_counts(&state.db.conn, &[org.id]).await?;
     let n = counts.get(&org.id).copied().unwrap_or(0);
     Ok(HttpResponse::Ok().json(view(org, n, full)))
+}
+
+/// The org `id` (as written in a path) if it is in `admin`'s subtree; 404 otherwise, exactly as
+/// for an org that does not exist (the JSON route and the console).
+pub async fn org_in_scope(
+    state: &AppState,
+    admin: &AdminCaller,
+    id: &str,
+) -> Result<orgs::Org, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
+    orgs::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// A child org. For `level: "grassroots"` the notice's registration fields are required.

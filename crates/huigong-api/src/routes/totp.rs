@@ -15,7 +15,7 @@ use crate::routes::me::UserView;
 use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, post, web};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -167,7 +167,7 @@ fn ticket_key(state: &AppState, ticket: &str) -> String {
 }
 
 /// The second step of a password login, once the password was right. `None`: carry on and
-/// open the session; otherwise the answer to give instead.
+/// open the session; `Some(ticket)`: the account must enrol first, with this ticket.
 pub(crate) async fn second_factor(
     state: &AppState,
     req: &HttpRequest,
@@ -175,7 +175,7 @@ pub(crate) async fn second_factor(
     code: Option<String>,
     recovery_code: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Option<HttpResponse>, ApiError> {
+) -> Result<Option<String>, ApiError> {
     let user = &account.user;
     let actor = actor_for(user, req);
     let enrolment = totp::find(&state.db.conn, &state.vault, user.id).await?;
@@ -246,16 +246,24 @@ pub(crate) async fn second_factor(
     )
     .await?;
     tracing::info!("password right, two-factor enrolment required");
-    Ok(Some(
-        HttpResponse::Forbidden()
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(EnrolmentRequiredBody {
-                code: "totp_enrolment_required",
-                message: "该账户须先绑定身份验证器（双因素登录），请使用 enrolment_token 完成绑定",
-                enrolment_token: ticket,
-                expires_in: TICKET_TTL.as_secs(),
-            }),
-    ))
+    Ok(Some(ticket))
+}
+
+/// The 403 `totp_enrolment_required` of the JSON password login, carrying the ticket.
+pub(crate) fn enrolment_required_response(ticket: String) -> HttpResponse {
+    HttpResponse::Forbidden()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(EnrolmentRequiredBody {
+            code: "totp_enrolment_required",
+            message: "该账户须先绑定身份验证器（双因素登录），请使用 enrolment_token 完成绑定",
+            enrolment_token: ticket,
+            expires_in: TICKET_TTL.as_secs(),
+        })
+}
+
+/// How long an enrolment ticket from a password login lasts, in seconds.
+pub const fn enrolment_ticket_secs() -> u64 {
+    TICKET_TTL.as_secs()
 }
 
 /// Whoever may enrol: a logged-in account with a password (not a worker), or the holder of an
@@ -266,22 +274,25 @@ struct Subject {
     ticket_key: Option<String>,
 }
 
-async fn subject(state: &AppState, req: &HttpRequest) -> Result<Subject, ApiError> {
-    let bearer = req
-        .headers()
+fn bearer_of(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned())
         .filter(|t| !t.is_empty())
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(ApiError::unauthorized)
+}
+
+/// `bearer`: a session token, or an enrolment ticket of a password login.
+async fn subject(state: &AppState, bearer: &str) -> Result<Subject, ApiError> {
     let (user_id, ticket_key) = if bearer.contains('.') {
         // A session token (JWT).
-        let caller = Caller::extract(req).await?;
+        let (caller, _) = Caller::authenticate(state, state.jwt.verify(bearer), &[]).await?;
         (caller.user_id, None)
     } else {
-        let key = ticket_key(state, &bearer);
+        let key = ticket_key(state, bearer);
         let id = state
             .sessions
             .store()
@@ -353,22 +364,36 @@ pub async fn enrol(
     req: HttpRequest,
     body: crate::json::Json<EnrolRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let credential = bearer_of(&req)?;
+    let answer = start_enrolment(&state, &req, &credential, body.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(answer))
+}
+
+/// Starts an enrolment for the holder of `credential` (a session token or an enrolment
+/// ticket): the JSON route and the console.
+pub async fn start_enrolment(
+    state: &AppState,
+    req: &HttpRequest,
+    credential: &str,
+    body: EnrolRequest,
+) -> Result<EnrolResponse, ApiError> {
     let now = state.clock.now();
-    let Subject { user, .. } = subject(&state, &req).await?;
-    let actor = actor_for(&user, &req);
+    let Subject { user, .. } = subject(state, credential).await?;
+    let actor = actor_for(&user, req);
     if let Some(enrolment) = totp::find(&state.db.conn, &state.vault, user.id)
         .await?
         .filter(totp::Enrolment::is_active)
     {
         let code = body
-            .into_inner()
             .totp
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(totp_required)?;
         check_code_shape("totp", &code, 16)?;
-        let attempt = reserve_second_factor(&state, user.id, now).await?;
+        let attempt = reserve_second_factor(state, user.id, now).await?;
         if !spend_code(
-            &state,
+            state,
             &actor,
             "auth.totp_reenrol_check",
             &enrolment,
@@ -377,11 +402,9 @@ pub async fn enrol(
         )
         .await?
         {
-            return Err(
-                refuse_code(&state, &actor, "auth.totp_reenrol_check", user.id, now).await?,
-            );
+            return Err(refuse_code(state, &actor, "auth.totp_reenrol_check", user.id, now).await?);
         }
-        attempt.succeeded(&state).await?;
+        attempt.succeeded(state).await?;
     }
     let secret = totp::new_secret();
     let codes = totp::new_recovery_codes();
@@ -399,14 +422,12 @@ pub async fn enrol(
         .map_err(huigong_store::StoreError::from)?;
     tracing::info!("two-factor enrolment started");
     let account = user.username.as_deref().unwrap_or_default();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(EnrolResponse {
-            otpauth_url: otp::otpauth_url(ISSUER, account, &secret),
-            secret: secret.to_string(),
-            recovery_codes: codes,
-            status: "pending",
-        }))
+    Ok(EnrolResponse {
+        otpauth_url: otp::otpauth_url(ISSUER, account, &secret),
+        secret: secret.to_string(),
+        recovery_codes: codes,
+        status: "pending",
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -451,11 +472,27 @@ pub async fn confirm(
     req: HttpRequest,
     body: crate::json::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let credential = bearer_of(&req)?;
+    let answer = confirm_enrolment(&state, &req, &credential, body.into_inner()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(answer))
+}
+
+/// Confirms the pending enrolment of the holder of `credential` (a session token or an
+/// enrolment ticket, which this spends and turns into a session): the JSON route and the
+/// console.
+pub async fn confirm_enrolment(
+    state: &AppState,
+    req: &HttpRequest,
+    credential: &str,
+    body: ConfirmRequest,
+) -> Result<ConfirmResponse, ApiError> {
     let now = state.clock.now();
-    let Subject { user, ticket_key } = subject(&state, &req).await?;
-    let code = body.into_inner().totp;
+    let Subject { user, ticket_key } = subject(state, credential).await?;
+    let code = body.totp;
     check_code_shape("totp", &code, 16)?;
-    let actor = actor_for(&user, &req);
+    let actor = actor_for(&user, req);
     let not_pending = || {
         ApiError::new(
             StatusCode::CONFLICT,
@@ -467,11 +504,11 @@ pub async fn confirm(
         .await?
         .and_then(|e| e.pending)
         .ok_or_else(not_pending)?;
-    let attempt = reserve_second_factor(&state, user.id, now).await?;
+    let attempt = reserve_second_factor(state, user.id, now).await?;
     let Some(step) = otp::verify(&pending.key, &code, now, None) else {
-        return Err(refuse_code(&state, &actor, "auth.totp_confirm", user.id, now).await?);
+        return Err(refuse_code(state, &actor, "auth.totp_confirm", user.id, now).await?);
     };
-    attempt.succeeded(&state).await?;
+    attempt.succeeded(state).await?;
     let txn = state.db.begin_write().await?;
     if !totp::activate(&txn, &state.vault, user.id, &pending, step, now).await? {
         txn.rollback()
@@ -497,17 +534,15 @@ pub async fn confirm(
             if !state.sessions.store().delete(&key).await? {
                 return Err(ApiError::unauthorized());
             }
-            Some(open_session(&state, &user, now).await?)
+            Some(open_session(state, &user, now).await?)
         }
         None => None,
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(ConfirmResponse {
-            status: "active",
-            recovery_codes_left,
-            login,
-        }))
+    Ok(ConfirmResponse {
+        status: "active",
+        recovery_codes_left,
+        login,
+    })
 }
 
 /// Opens a session after a completed password + TOTP login (the enrolment-ticket path).

@@ -1,0 +1,44 @@
+//! The console's pages, one module each. Register a page's routes in [`configure`] and its
+//! navigation entry in `crate::layout`.
+
+pub mod dashboard;
+pub mod orgs;
+pub mod signin;
+pub mod till;
+pub mod totp;
+
+use actix_web::web;
+
+/// Every console route, relative to `/console`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/assets/{version}/{name}",
+        web::get().to(crate::assets::serve),
+    )
+    .route("", web::get().to(dashboard::to_root))
+    .route("/", web::get().to(dashboard::page))
+    .route("/login", web::get().to(signin::form))
+    .route("/login", web::post().to(signin::submit))
+    .route("/logout", web::post().to(signin::sign_out))
+    .route("/totp/enrol", web::get().to(totp::start_page))
+    .route("/totp/enrol", web::post().to(totp::start))
+    .route("/totp/confirm", web::post().to(totp::confirm))
+    .route("/till", web::get().to(till::page))
+    .route("/till/verify", web::post().to(till::verify))
+    .route("/till/redeem", web::post().to(till::redeem))
+    .route("/orgs/{id}", web::get().to(orgs::page));
+}
+
+/// A 303 to `path` (after a POST, or to send the caller elsewhere).
+pub fn see_other(path: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, path.to_owned()))
+        .finish()
+}
+
+/// A rendered page.
+pub fn html(status: actix_web::http::StatusCode, body: String) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
