@@ -363,24 +363,43 @@ async fn count_stock<C: ConnectionTrait>(
 /// (a long transaction, another instance's clock) is still seen.
 const REFRESH_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The unions whose counters may have changed since `since`: memberships, cards or people
-/// written since then (every write stamps `updated_at`; nothing is deleted).
+/// How often a union whose newest write is older than its last count (a write that may have
+/// committed after that count: a long transaction, another instance's clock) is counted again
+/// while that write is within [`REFRESH_OVERLAP`]. A write stamped after the union's last count
+/// is always counted at the next report.
+const RECOUNT_EVERY: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The unions whose counters may have changed since `since`, each with the newest stamp of its
+/// rows written since then: memberships, cards or people (every write stamps `updated_at`;
+/// nothing is deleted).
 async fn changed_unions<C: ConnectionTrait>(
     conn: &C,
     since: DateTime<Utc>,
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<HashMap<Uuid, DateTime<Utc>>, StoreError> {
     // No DISTINCT: with it SQLite scans the org index instead of the range of `updated_at`.
-    let mut ids: Vec<Uuid> = membership::Entity::find()
+    let mut stamps: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    let mut note = |id: Uuid, at: DateTime<Utc>| {
+        let newest = stamps.entry(id).or_insert(at);
+        if at > *newest {
+            *newest = at;
+        }
+    };
+    let rows: Vec<(Uuid, DateTime<Utc>)> = membership::Entity::find()
         .select_only()
         .column(membership::Column::OrgId)
+        .column(membership::Column::UpdatedAt)
         .filter(membership::Column::UpdatedAt.gte(since))
         .into_tuple()
         .all(conn)
         .await?;
+    for (id, at) in rows {
+        note(id, at);
+    }
     let backend = conn.get_database_backend();
     for stmt in [
         Query::select()
             .column((membership::Entity, membership::Column::OrgId))
+            .column((card::Entity, card::Column::UpdatedAt))
             .from(card::Entity)
             .inner_join(
                 membership::Entity,
@@ -392,6 +411,7 @@ async fn changed_unions<C: ConnectionTrait>(
         // A person's mobile counts for their active membership (its partial unique index).
         Query::select()
             .column((membership::Entity, membership::Column::OrgId))
+            .column((person::Entity, person::Column::UpdatedAt))
             .from(person::Entity)
             .inner_join(
                 membership::Entity,
@@ -403,12 +423,49 @@ async fn changed_unions<C: ConnectionTrait>(
             .to_owned(),
     ] {
         for row in conn.query_all_raw(backend.build(&stmt)).await? {
-            ids.push(row.try_get_by_index::<Uuid>(0)?);
+            note(
+                row.try_get_by_index::<Uuid>(0)?,
+                row.try_get_by_index::<DateTime<Utc>>(1)?,
+            );
         }
     }
-    ids.sort();
-    ids.dedup();
-    Ok(ids)
+    Ok(stamps)
+}
+
+/// Of the unions written within the overlap (`changed`: newest write stamp each), those to
+/// count again at `now`: a union never counted, one written at or after its last count began,
+/// and one whose newest write is older than its last count (it may have committed after it)
+/// when that count is [`RECOUNT_EVERY`] old. Without the last rule every report within
+/// [`REFRESH_OVERLAP`] of a write counted its union again (issue 14, item 5: over 1M members
+/// the recounts were most of the report's time).
+async fn to_recount<C: ConnectionTrait>(
+    conn: &C,
+    changed: HashMap<Uuid, DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>, StoreError> {
+    let ids: Vec<Uuid> = changed.keys().copied().collect();
+    let mut counted: HashMap<Uuid, DateTime<Utc>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(Uuid, DateTime<Utc>)> = org_figure::Entity::find()
+            .select_only()
+            .column(org_figure::Column::OrgId)
+            .column(org_figure::Column::RefreshedAt)
+            .filter(org_figure::Column::OrgId.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        counted.extend(rows);
+    }
+    let mut out: Vec<Uuid> = changed
+        .into_iter()
+        .filter(|(id, newest)| match counted.get(id) {
+            None => true,
+            Some(last) => newest >= last || now - *last >= RECOUNT_EVERY,
+        })
+        .map(|(id, _)| id)
+        .collect();
+    out.sort();
+    Ok(out)
 }
 
 /// Brings the maintained counters (`org_figures`: members, complete records, live cards per
@@ -429,7 +486,8 @@ pub async fn refresh_counters(db: &Database, now: DateTime<Utc>) -> Result<(), S
             (ids, counts)
         }
         Some(at) => {
-            let ids = changed_unions(&db.conn, at - REFRESH_OVERLAP).await?;
+            let changed = changed_unions(&db.conn, at - REFRESH_OVERLAP).await?;
+            let ids = to_recount(&db.conn, changed, now).await?;
             let mut counts = HashMap::new();
             for chunk in ids.chunks(500) {
                 counts.extend(count_stock(&db.conn, Some(chunk)).await?);

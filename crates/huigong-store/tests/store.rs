@@ -2167,4 +2167,134 @@ async fn redis_sentinel_url_reaches_the_master() {
             .await
             .is_err()
     );
+/// Issue 14, item 5: the maintained counters of the progress report count a union again when it
+/// is written after its last count (at once), and not at every report within the refresh
+/// overlap: a write stamped before the union's last count (one that may have committed after
+/// it) is counted once that count is 30 seconds old.
+#[tokio::test]
+async fn item14_counters_recount_a_written_union_at_once_and_a_late_commit_within_30_seconds() {
+    use huigong_core::labels::{OrgLevel, UnionType, UnitNature};
+    use huigong_core::period::Month;
+    use huigong_core::phone::ContactPhone;
+    use huigong_core::unit_code::UnitCode;
+    use huigong_core::{IdNumber, Mobile};
+    use huigong_store::audit::Actor;
+    use huigong_store::members::RosterFields;
+    use huigong_store::orgs::{self, NewOrg, NewUnion, NewUnit};
+    use huigong_vault::{KeyMaterial, KeyRing};
+
+    let (db, _dir) = database().await;
+    let vault = KeyRing::new(&KeyMaterial::generate());
+    let actor = Actor::system();
+    let t0 = Utc::now() - ChronoDuration::minutes(2);
+    let county_id = uuid::Uuid::parse_str(huigong_store::migration::COUNTY_ORG_ID)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let county = orgs::get_in_scope(&db.conn, &vault, county_id, "/")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("county"));
+    let code = UnitCode::parse("91350100M000100Y43").unwrap_or_else(|e| panic!("{e}"));
+    let phone = ContactPhone::parse("0572-6022447").unwrap_or_else(|_| panic!("phone"));
+    let txn = db.begin_write().await.unwrap_or_else(|e| panic!("{e}"));
+    let district = orgs::create(
+        &txn,
+        &vault,
+        &county,
+        &NewOrg {
+            level: OrgLevel::District,
+            name: "雉城街道总工会",
+            union: None,
+        },
+        &actor,
+        t0,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let union = orgs::create(
+        &txn,
+        &vault,
+        &district,
+        &NewOrg {
+            level: OrgLevel::Grassroots,
+            name: "甲公司工会",
+            union: Some(&NewUnion {
+                founded_on: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap_or_default(),
+                union_type: UnionType::Single,
+                member_count: 3,
+                leader_name: "王主席",
+                phone: &phone,
+                units: vec![NewUnit {
+                    name: "甲公司",
+                    code: &code,
+                    nature: UnitNature::Private,
+                    nature_other: None,
+                    address: "长兴县",
+                    employee_count: 10,
+                }],
+            }),
+        },
+        &actor,
+        t0,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    txn.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let views =
+        huigong_store::card_views::CardViews::new(ephemeral().await, Duration::from_secs(0));
+    let mobile = Mobile::parse("13957212345").unwrap_or_else(|_| panic!("mobile"));
+    let add = |seq: u32, at: chrono::DateTime<Utc>| {
+        let id: IdNumber = personal_data::id_number("19900101", seq);
+        let (db, vault, views, mobile, actor) = (&db, &vault, &views, &mobile, &actor);
+        let org = union.id;
+        async move {
+            huigong_store::members::add(
+                db,
+                vault,
+                views,
+                org,
+                huigong_store::people::PersonInput {
+                    id_number: &id,
+                    name: "张三",
+                    mobile: Some(mobile),
+                },
+                &RosterFields {
+                    unit_name: "甲公司".into(),
+                    nationality: "中国".into(),
+                    education: "大专".into(),
+                    household_type: "城镇".into(),
+                    employment_status: "在岗".into(),
+                    union_post: "会员".into(),
+                },
+                None,
+                actor,
+                at,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+    };
+    let scope = format!("/{county_id}/");
+    let members_at = |at: chrono::DateTime<Utc>| {
+        let (db, scope) = (&db, &scope);
+        async move {
+            huigong_store::reports::progress(db, scope, Month::of(at), at, 7)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .total
+                .members
+        }
+    };
+    let s = ChronoDuration::seconds;
+    add(1, t0).await;
+    let t1 = t0 + s(1);
+    assert_eq!(members_at(t1).await, 1, "first report counts everything");
+    // Written after the union's last count: counted at the next report.
+    add(2, t1 + s(1)).await;
+    assert_eq!(members_at(t1 + s(2)).await, 2);
+    // Stamped before the last count (a transaction that began before it, committed after):
+    // not counted again at every report, but once the last count is 30 seconds old.
+    add(3, t1 + s(1)).await;
+    assert_eq!(members_at(t1 + s(3)).await, 2);
+    assert_eq!(members_at(t1 + s(20)).await, 2);
+    assert_eq!(members_at(t1 + s(33)).await, 3);
 }
