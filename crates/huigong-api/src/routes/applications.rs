@@ -535,8 +535,8 @@ pub async fn review_one(
     let a = applications::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let info = applications::review_info(&state.db.conn, &state.vault, std::slice::from_ref(&a))
-        .await?;
+    let info =
+        applications::review_info(&state.db.conn, &state.vault, std::slice::from_ref(&a)).await?;
     let i = info.get(&a.id).copied();
     Ok(review_view(a, i.as_ref()))
 }

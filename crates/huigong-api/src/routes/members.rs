@@ -433,8 +433,14 @@ pub async fn get_member(
     id: web::Path<String>,
     query: crate::query::Query<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = member_in_scope(&state, &admin, &admin.actor(&req), &id, query.full.unwrap_or(false))
-        .await?;
+    let view = member_in_scope(
+        &state,
+        &admin,
+        &admin.actor(&req),
+        &id,
+        query.full.unwrap_or(false),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -183,11 +183,7 @@ pub async fn import_roster_bytes(
     imports::roster(cx, org, bytes).await
 }
 
-fn import_context<'a>(
-    state: &'a AppState,
-    actor: &'a Actor,
-    commit: bool,
-) -> ImportContext<'a> {
+fn import_context<'a>(state: &'a AppState, actor: &'a Actor, commit: bool) -> ImportContext<'a> {
     ImportContext {
         db: &state.db,
         vault: &state.vault,
@@ -265,7 +261,15 @@ pub async fn export_roster(
     query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = admin.actor(&req);
-    roster_xlsx(&state, &admin, &actor, &id, query.full.unwrap_or(false), query.period.as_deref()).await
+    roster_xlsx(
+        &state,
+        &admin,
+        &actor,
+        &id,
+        query.full.unwrap_or(false),
+        query.period.as_deref(),
+    )
+    .await
 }
 
 /// The workbook of [`export_roster`] (the JSON route and the console's download): org `id` of the
@@ -279,7 +283,7 @@ pub async fn roster_xlsx(
     period: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
-        if let Some(period) = period {
+    if let Some(period) = period {
         let actor = actor.clone();
         return crate::routes::reports::archived_roster_xlsx(&state, &actor, &org, period, full)
             .await;
@@ -474,7 +478,7 @@ pub async fn units_xlsx(
     full: bool,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(state, admin, id, None).await?;
-        let unions = orgs::grassroots_in(&state.db.conn, &state.vault, &org.path).await?;
+    let unions = orgs::grassroots_in(&state.db.conn, &state.vault, &org.path).await?;
     if full {
         audit_full_export(
             &state,
@@ -530,7 +534,7 @@ pub async fn applications_xlsx(
 ) -> Result<HttpResponse, ApiError> {
     use base64::Engine as _;
     let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
-        let listed =
+    let listed =
         huigong_store::applications::signed_list(&state.db.conn, &state.vault, org.id, full)
             .await?;
     if full {
@@ -616,7 +620,7 @@ pub async fn signing_list_xlsx(
     full: bool,
 ) -> Result<HttpResponse, ApiError> {
     let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
-        let listed =
+    let listed =
         huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
     if full {
         audit_full_export(
