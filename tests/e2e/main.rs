@@ -14,6 +14,7 @@ mod benefits;
 mod card;
 mod card_view;
 mod console;
+mod console_records;
 mod exposure;
 mod fuzz;
 mod guessing;
