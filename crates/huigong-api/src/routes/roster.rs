@@ -285,12 +285,12 @@ pub async fn roster_xlsx(
     let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
     if let Some(period) = period {
         let actor = actor.clone();
-        return crate::routes::reports::archived_roster_xlsx(&state, &actor, &org, period, full)
+        return crate::routes::reports::archived_roster_xlsx(state, &actor, &org, period, full)
             .await;
     }
     if full {
         audit_full_export(
-            &state,
+            state,
             actor,
             "roster.export_full",
             org.id,
@@ -481,7 +481,7 @@ pub async fn units_xlsx(
     let unions = orgs::grassroots_in(&state.db.conn, &state.vault, &org.path).await?;
     if full {
         audit_full_export(
-            &state,
+            state,
             actor,
             "units.export_full",
             org.id,
@@ -539,7 +539,7 @@ pub async fn applications_xlsx(
             .await?;
     if full {
         audit_full_export(
-            &state,
+            state,
             actor,
             "applications.export_full",
             org.id,
@@ -624,7 +624,7 @@ pub async fn signing_list_xlsx(
         huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
     if full {
         audit_full_export(
-            &state,
+            state,
             actor,
             "members.signing_list_full",
             org.id,
