@@ -724,3 +724,56 @@ async fn console_exports_are_workbooks_and_the_full_roster_needs_confirmation_an
     assert_eq!(log["items"].as_array().map(Vec::len), Some(1), "{log}");
     w.app.stop().await;
 }
+
+#[tokio::test]
+async fn console_application_queue_filters_by_union_and_day_within_the_scope() {
+    let w = world().await;
+    let second = created(
+        &w.app,
+        "/api/v1/admin/orgs",
+        &crate::unions::grassroots(&w.district_a, "丙公司工会", &crate::roster::credit_code(77)),
+        &w.county_token,
+    )
+    .await;
+    let second = s(&second["id"]);
+    let here = applied(&w, "o_filter_a", &w.union_a, "陈甲", 61).await;
+    let there = applied(&w, "o_filter_c", &second, "陈乙", 63).await;
+    let mut b = Browser::signed_in(&w.app, "district_a").await;
+    let all = b.get("/console/applications").await.text();
+    assert!(all.contains(&here) && all.contains(&there), "{all}");
+    let one = b
+        .get(&format!(
+            "/console/applications?status=pending&org={}",
+            w.union_a
+        ))
+        .await
+        .text();
+    assert!(one.contains(&here) && !one.contains(&there), "{one}");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).format("%Y-%m-%d");
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::hours(32)).format("%Y-%m-%d");
+    let on_day = b
+        .get(&format!(
+            "/console/applications?status=pending&from={today}&to={today}"
+        ))
+        .await
+        .text();
+    assert!(on_day.contains(&here) && on_day.contains(&there));
+    let later = b
+        .get(&format!(
+            "/console/applications?status=pending&from={tomorrow}"
+        ))
+        .await
+        .text();
+    assert!(!later.contains(&here) && later.contains("没有符合条件的入会申请"));
+    // Another district's union as the filter shows nothing of it (and no error that
+    // would confirm it exists).
+    let foreign = b
+        .get(&format!(
+            "/console/applications?status=pending&org={}",
+            w.union_b
+        ))
+        .await;
+    assert_eq!(foreign.status, 200);
+    assert!(foreign.text().contains("没有符合条件的入会申请"));
+    w.app.stop().await;
+}

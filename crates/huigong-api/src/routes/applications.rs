@@ -475,21 +475,25 @@ pub async fn list_applications(
     query: crate::query::Query<ReviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
-    let page = review_queue(&state, &admin, query.status.as_deref(), page, per_page).await?;
+    let filter = applications::QueueFilter {
+        status: query.status.as_deref(),
+        ..Default::default()
+    };
+    let page = review_queue(&state, &admin, filter, page, per_page).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
 /// The review queue of the caller's subtree (the JSON list and the console's 入会申请): one
-/// status (`pending`, `approved`, `rejected`; all when `None` or empty), oldest first, pending
-/// ones with `conflict` and `differs_from_record`.
+/// status (`pending`, `approved`, `rejected`; all when `None` or empty), optionally one union
+/// and a period, oldest first, pending ones with `conflict` and `differs_from_record`.
 pub async fn review_queue(
     state: &AppState,
     admin: &AdminCaller,
-    status: Option<&str>,
+    filter: applications::QueueFilter<'_>,
     page: u64,
     per_page: u64,
 ) -> Result<Page<ApplicationView>, ApiError> {
-    let status = match status {
+    let status = match filter.status {
         None | Some("") => None,
         Some(s @ ("pending" | "approved" | "rejected")) => Some(s),
         Some(_) => {
@@ -499,11 +503,12 @@ pub async fn review_queue(
             ));
         }
     };
-    let (items, total) = applications::list_in_scope(
+    let filter = applications::QueueFilter { status, ..filter };
+    let (items, total) = applications::list_filtered(
         &state.db.conn,
         &state.vault,
         &admin.scope,
-        status,
+        &filter,
         page,
         per_page,
     )

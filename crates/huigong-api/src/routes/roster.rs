@@ -623,14 +623,7 @@ pub async fn signing_list_xlsx(
     let listed =
         huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
     if full {
-        audit_full_export(
-            state,
-            actor,
-            "members.signing_list_full",
-            org.id,
-            &["name"],
-        )
-        .await?;
+        audit_full_export(state, actor, "members.signing_list_full", org.id, &["name"]).await?;
     }
     let rows: Vec<SigningListRow> = listed
         .into_iter()

@@ -12,7 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use huigong_api::routes::applications::{self as api, ApplicationConflict, ApplicationView};
-use huigong_store::applications::Keep;
+use huigong_store::applications::{Keep, QueueFilter};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -34,6 +34,12 @@ pub struct Row {
 struct QueuePage {
     layout: Layout,
     status: String,
+    unions: Vec<crate::pages::members::UnionChoice>,
+    org: Option<Uuid>,
+    from: String,
+    to: String,
+    /// The filters, for the pager's links.
+    query_string: String,
     rows: Vec<Row>,
     total: u64,
     page: u64,
@@ -81,7 +87,20 @@ pub(crate) fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
 #[derive(Debug, Deserialize)]
 pub struct QueueQuery {
     status: Option<String>,
+    /// One union of the scope.
+    org: Option<String>,
+    /// Submitted on or after this day (Beijing time, YYYY-MM-DD).
+    from: Option<String>,
+    /// Submitted on or before this day.
+    to: Option<String>,
     page: Option<u64>,
+}
+
+/// The start of Beijing day `day` (YYYY-MM-DD) plus `days`, in UTC; `None` if empty or invalid.
+fn beijing_day(day: Option<&str>, days: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+    let d = chrono::NaiveDate::parse_from_str(day?.trim(), "%Y-%m-%d").ok()?;
+    let start = (d + chrono::Duration::days(days)).and_hms_opt(0, 0, 0)?;
+    Some(start.and_utc() - chrono::Duration::hours(8))
 }
 
 /// `GET /console/applications`: the queue, pending first by default.
@@ -93,7 +112,31 @@ pub async fn queue(
     let state = state_of(&req)?;
     let status = query.status.clone().unwrap_or_else(|| "pending".to_owned());
     let page = query.page.unwrap_or(1).max(1);
-    let found = api::review_queue(&state, &signed.admin, Some(&status), page, PER_PAGE).await?;
+    let org = query
+        .org
+        .as_deref()
+        .filter(|o| !o.is_empty())
+        .and_then(|o| Uuid::parse_str(o).ok());
+    let filter = QueueFilter {
+        status: Some(&status),
+        org_id: org,
+        from: beijing_day(query.from.as_deref(), 0),
+        until: beijing_day(query.to.as_deref(), 1),
+    };
+    let found = api::review_queue(&state, &signed.admin, filter, page, PER_PAGE).await?;
+    let unions = crate::pages::members::unions_in_scope(&state, &signed.admin).await?;
+    let from = query.from.clone().unwrap_or_default();
+    let to = query.to.clone().unwrap_or_default();
+    let query_string = serde_urlencoded::to_string([
+        ("status", status.as_str()),
+        (
+            "org",
+            org.map(|o| o.to_string()).unwrap_or_default().as_str(),
+        ),
+        ("from", from.as_str()),
+        ("to", to.as_str()),
+    ])
+    .unwrap_or_default();
     let rows = found
         .items
         .into_iter()
@@ -110,6 +153,11 @@ pub async fn queue(
     let view = QueuePage {
         layout: signed.layout,
         status,
+        unions,
+        org,
+        from,
+        to,
+        query_string,
         rows,
         total: found.total,
         page,
