@@ -373,10 +373,47 @@ pub async fn list_in_scope<C: ConnectionTrait>(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<Application>, u64), StoreError> {
+    let filter = QueueFilter {
+        status,
+        ..QueueFilter::default()
+    };
+    list_filtered(conn, vault, scope, &filter, page, per_page).await
+}
+
+/// What a review queue may be narrowed to besides the scope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFilter<'a> {
+    pub status: Option<&'a str>,
+    /// One union (of the scope: another subtree's union simply matches nothing).
+    pub org_id: Option<Uuid>,
+    /// Submitted at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Submitted before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// [`list_in_scope`] narrowed by a [`QueueFilter`], oldest first.
+pub async fn list_filtered<C: ConnectionTrait>(
+    conn: &C,
+    vault: &KeyRing,
+    scope: &str,
+    filter: &QueueFilter<'_>,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Application>, u64), StoreError> {
     let mut query = application::Entity::find()
         .filter(application::Column::OrgId.in_subquery(crate::orgs::ids_in_scope(scope)));
-    if let Some(status) = status {
+    if let Some(status) = filter.status {
         query = query.filter(application::Column::Status.eq(status));
+    }
+    if let Some(org_id) = filter.org_id {
+        query = query.filter(application::Column::OrgId.eq(org_id));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(application::Column::CreatedAt.gte(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(application::Column::CreatedAt.lt(until));
     }
     let total = query.clone().count(conn).await?;
     let rows = query

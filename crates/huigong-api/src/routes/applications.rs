@@ -475,7 +475,25 @@ pub async fn list_applications(
     query: crate::query::Query<ReviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (page, per_page) = params::page(query.page.as_deref(), query.per_page.as_deref())?;
-    let status = match query.status.as_deref() {
+    let filter = applications::QueueFilter {
+        status: query.status.as_deref(),
+        ..Default::default()
+    };
+    let page = review_queue(&state, &admin, filter, page, per_page).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The review queue of the caller's subtree (the JSON list and the console's 入会申请): one
+/// status (`pending`, `approved`, `rejected`; all when `None` or empty), optionally one union
+/// and a period, oldest first, pending ones with `conflict` and `differs_from_record`.
+pub async fn review_queue(
+    state: &AppState,
+    admin: &AdminCaller,
+    filter: applications::QueueFilter<'_>,
+    page: u64,
+    per_page: u64,
+) -> Result<Page<ApplicationView>, ApiError> {
+    let status = match filter.status {
         None | Some("") => None,
         Some(s @ ("pending" | "approved" | "rejected")) => Some(s),
         Some(_) => {
@@ -485,17 +503,18 @@ pub async fn list_applications(
             ));
         }
     };
-    let (items, total) = applications::list_in_scope(
+    let filter = applications::QueueFilter { status, ..filter };
+    let (items, total) = applications::list_filtered(
         &state.db.conn,
         &state.vault,
         &admin.scope,
-        status,
+        &filter,
         page,
         per_page,
     )
     .await?;
     let info = applications::review_info(&state.db.conn, &state.vault, &items).await?;
-    Ok(HttpResponse::Ok().json(Page {
+    Ok(Page {
         items: items
             .into_iter()
             .map(|a| {
@@ -506,7 +525,25 @@ pub async fn list_applications(
         total,
         page,
         per_page,
-    }))
+    })
+}
+
+/// One application of the caller's subtree as its reviewer sees it (masked, with the conflict
+/// and the differences from the record while pending); 404 for another subtree's or a
+/// malformed id, exactly like a missing one.
+pub async fn review_one(
+    state: &AppState,
+    admin: &AdminCaller,
+    id: &str,
+) -> Result<ApplicationView, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
+    let a = applications::get_in_scope(&state.db.conn, &state.vault, id, &admin.scope)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let info =
+        applications::review_info(&state.db.conn, &state.vault, std::slice::from_ref(&a)).await?;
+    let i = info.get(&a.id).copied();
+    Ok(review_view(a, i.as_ref()))
 }
 
 fn review_error(e: ReviewError) -> ApiError {
@@ -592,6 +629,18 @@ pub async fn approve_application(
         KeepChoice::Roster => applications::Keep::Roster,
         KeepChoice::Application => applications::Keep::Application,
     });
+    let approved = approve(&state, &admin, &admin.actor(&req), id, keep).await?;
+    Ok(HttpResponse::Ok().json(approved))
+}
+
+/// Approves application `id` of the caller's subtree (the JSON route and the console).
+pub async fn approve(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: Uuid,
+    keep: Option<applications::Keep>,
+) -> Result<ApplicationView, ApiError> {
     let approved = applications::approve(
         &state.db,
         &state.vault,
@@ -599,13 +648,13 @@ pub async fn approve_application(
         id,
         &admin.scope,
         keep,
-        &admin.actor(&req),
+        actor,
         state.clock.now(),
     )
     .await
     .map_err(review_error)?;
     state.notifier.wake();
-    Ok(HttpResponse::Ok().json(view(approved)))
+    Ok(view(approved))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -636,18 +685,31 @@ pub async fn reject_application(
     body: crate::json::Json<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let reason = required_text("reason", &body.reason, 200)?;
+    let rejected = reject(&state, &admin, &admin.actor(&req), id, &body.reason).await?;
+    Ok(HttpResponse::Ok().json(rejected))
+}
+
+/// Rejects application `id` of the caller's subtree with `reason` (1–200 characters; the JSON
+/// route and the console).
+pub async fn reject(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: Uuid,
+    reason: &str,
+) -> Result<ApplicationView, ApiError> {
+    let reason = required_text("reason", reason, 200)?;
     let rejected = applications::reject(
         &state.db,
         &state.vault,
         id,
         &admin.scope,
         &reason,
-        &admin.actor(&req),
+        actor,
         state.clock.now(),
     )
     .await
     .map_err(review_error)?;
     state.notifier.wake();
-    Ok(HttpResponse::Ok().json(view(rejected)))
+    Ok(view(rejected))
 }

@@ -164,7 +164,23 @@ pub async fn change_member(
     body: crate::json::Json<ChangeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let b = body.into_inner();
+    let result = change(&state, &admin, &admin.actor(&req), id, body.into_inner()).await?;
+    Ok(if result.event.is_some() {
+        HttpResponse::Created().json(result)
+    } else {
+        HttpResponse::Accepted().json(result)
+    })
+}
+
+/// Records change `b` of member `id` of the caller's subtree (the JSON route and the console):
+/// `event` when in force at once, `transfer` when waiting for the receiving union.
+pub async fn change(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: Uuid,
+    b: ChangeRequest,
+) -> Result<ChangeResult, ApiError> {
     let kind = ChangeKind::parse(b.kind.trim()).ok_or_else(|| {
         ApiError::invalid_field("kind", "kind 须为 transfer_out、retire、leave 或 death")
     })?;
@@ -193,21 +209,21 @@ pub async fn change_member(
         id,
         &admin.scope,
         &change,
-        &admin.actor(&req),
+        actor,
         state.clock.now(),
     )
     .await;
     match done {
-        Ok(Changed::Done(event)) => Ok(HttpResponse::Created().json(ChangeResult {
+        Ok(Changed::Done(event)) => Ok(ChangeResult {
             event: Some(event_view(event)),
             transfer: None,
-        })),
+        }),
         Ok(Changed::TransferRequested(t)) => {
-            let transfer = transfer_views(&state, vec![t]).await?.pop();
-            Ok(HttpResponse::Accepted().json(ChangeResult {
+            let transfer = transfer_views(state, vec![t]).await?.pop();
+            Ok(ChangeResult {
                 event: None,
                 transfer,
-            }))
+            })
         }
         Err(ChangeError::NotFound) => Err(ApiError::not_found()),
         Err(ChangeError::NotActive) => Err(ApiError::new(
@@ -264,8 +280,17 @@ pub async fn list_transfers(
             ));
         }
     };
+    Ok(HttpResponse::Ok().json(transfers(&state, &admin, direction).await?))
+}
+
+/// Transfers touching the caller's subtree, newest first (the JSON list and the console).
+pub async fn transfers(
+    state: &AppState,
+    admin: &AdminCaller,
+    direction: Direction,
+) -> Result<Vec<TransferView>, ApiError> {
     let items = changes::transfers(&state.db.conn, &admin.scope, direction).await?;
-    Ok(HttpResponse::Ok().json(transfer_views(&state, items).await?))
+    transfer_views(state, items).await
 }
 
 fn decide_error(e: DecideError) -> ApiError {
@@ -310,17 +335,28 @@ pub async fn accept_transfer(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let member_id = changes::accept(
+    let member_id = accept(&state, &admin, &admin.actor(&req), id).await?;
+    Ok(HttpResponse::Ok().json(AcceptedView { member_id }))
+}
+
+/// Accepts transfer `id` into a union of the caller's subtree (the JSON route and the
+/// console); the new membership's id.
+pub async fn accept(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: Uuid,
+) -> Result<Uuid, ApiError> {
+    changes::accept(
         &state.db,
         &state.card_views,
         id,
         &admin.scope,
-        &admin.actor(&req),
+        actor,
         state.clock.now(),
     )
     .await
-    .map_err(decide_error)?;
-    Ok(HttpResponse::Ok().json(AcceptedView { member_id }))
+    .map_err(decide_error)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -350,18 +386,30 @@ pub async fn refuse_transfer(
     body: crate::json::Json<ReasonRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let reason = required_text("reason", &body.reason, 500)?;
+    refuse(&state, &admin, &admin.actor(&req), id, &body.reason).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Refuses transfer `id` into a union of the caller's subtree with `reason` (the JSON route
+/// and the console).
+pub async fn refuse(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: Uuid,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let reason = required_text("reason", reason, 500)?;
     changes::refuse(
         &state.db,
         id,
         &admin.scope,
         &reason,
-        &admin.actor(&req),
+        actor,
         state.clock.now(),
     )
     .await
-    .map_err(decide_error)?;
-    Ok(HttpResponse::NoContent().finish())
+    .map_err(decide_error)
 }
 
 /// A member's history, oldest first: the entries of the person's memberships that touch the
@@ -377,9 +425,18 @@ pub async fn member_history(
     admin: AdminCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
+    Ok(HttpResponse::Ok().json(history(&state, &admin, &id).await?))
+}
+
+/// The history of member `id` of the caller's subtree (the JSON route and the console).
+pub async fn history(
+    state: &AppState,
+    admin: &AdminCaller,
+    id: &str,
+) -> Result<Vec<EventView>, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
     let events = changes::history(&state.db.conn, id, &admin.scope)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(HttpResponse::Ok().json(events.into_iter().map(event_view).collect::<Vec<_>>()))
+    Ok(events.into_iter().map(event_view).collect())
 }

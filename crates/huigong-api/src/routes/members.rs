@@ -433,12 +433,33 @@ pub async fn get_member(
     id: web::Path<String>,
     query: crate::query::Query<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found())?;
-    let full = query.full.unwrap_or(false);
+    let view = member_in_scope(
+        &state,
+        &admin,
+        &admin.actor(&req),
+        &id,
+        query.full.unwrap_or(false),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Member `id` of the caller's subtree as `GET /api/v1/admin/members/{id}` answers it (the
+/// JSON route and the console): masked, or with `full` the unmasked record, that read
+/// recorded in the audit log; an ended membership answers its history only, and 404 with
+/// `full`; 404 for another subtree's or a malformed id.
+pub async fn member_in_scope(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &huigong_store::audit::Actor,
+    id: &str,
+    full: bool,
+) -> Result<MemberView, ApiError> {
+    let id = Uuid::parse_str(id).map_err(|_| ApiError::not_found())?;
     let member = match members::reach(&state.db.conn, &state.vault, id, &admin.scope).await? {
         Some(Reach::Current(m)) => m,
         Some(Reach::Historical(past)) if !full => {
-            return Ok(HttpResponse::Ok().json(past_view(past)));
+            return Ok(past_view(past));
         }
         _ => return Err(ApiError::not_found()),
     };
@@ -448,17 +469,17 @@ pub async fn get_member(
             &state.vault,
             member.person.id,
             &["name", "id_number", "mobile"],
-            &admin.actor(&req),
+            actor,
             state.clock.now(),
         )
         .await?
         .ok_or_else(ApiError::not_found)?;
     }
     let card = member_cards::state_of(&state.db.conn, member.person.id).await?;
-    Ok(HttpResponse::Ok().json(MemberView {
+    Ok(MemberView {
         card: Some(card.into()),
         ..view(member, full)
-    }))
+    })
 }
 
 /// Query parameters the old search took. They are refused: an ID number or a mobile in a URL
@@ -548,7 +569,17 @@ pub async fn search_members_by_body(
     admin: AdminCaller,
     body: crate::json::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.into_inner();
+    let items = search(&state, &admin, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(items))
+}
+
+/// The search of `POST /api/v1/admin/members/search` (the JSON route and the console's form):
+/// masked members of the caller's subtree.
+pub async fn search(
+    state: &AppState,
+    admin: &AdminCaller,
+    b: SearchRequest,
+) -> Result<Vec<MemberView>, ApiError> {
     let today = state.clock.now().date_naive();
     let name = match given(b.name.as_deref()) {
         Some(n) => Some(required_text("name", n, 64)?),
@@ -595,7 +626,7 @@ pub async fn search_members_by_body(
             .await?
         }
         (None, Some(name), Some(org_id)) => {
-            let org = org_in_scope(&state, &admin, &org_id.to_string()).await?;
+            let org = org_in_scope(state, admin, &org_id.to_string()).await?;
             members::find_by_name(
                 &state.db.conn,
                 &state.vault,
@@ -618,6 +649,5 @@ pub async fn search_members_by_body(
             ));
         }
     };
-    let items: Vec<MemberView> = found.into_iter().map(|m| view(m, false)).collect();
-    Ok(HttpResponse::Ok().json(items))
+    Ok(found.into_iter().map(|m| view(m, false)).collect())
 }

@@ -77,7 +77,7 @@ fn too_large(field: &str, message: &'static str) -> ApiError {
 /// Reads the multipart field `file`, at most [`MAX_UPLOAD`] bytes. Other fields are read and
 /// dropped, at most [`MAX_OTHER_FIELDS_BYTES`] together and [`MAX_FIELDS`] of them (413 naming
 /// the field past the limit): the upload's size is bounded whatever its shape.
-async fn upload(mut payload: Multipart) -> Result<Vec<u8>, ApiError> {
+pub async fn upload(mut payload: Multipart) -> Result<Vec<u8>, ApiError> {
     let unreadable = || ApiError::invalid_field("file", "上传内容无法读取");
     let (mut fields, mut other_bytes) = (0usize, 0usize);
     while let Some(field) = payload.next().await {
@@ -150,28 +150,47 @@ pub async fn import_roster(
     query: crate::query::Query<ImportQuery>,
     payload: Multipart,
 ) -> Result<HttpResponse, ApiError> {
-    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
+    let org = roster_union(&state, &admin, &id).await?;
+    let bytes = upload(payload).await?;
+    let actor = admin.actor(&req);
+    answer(import_roster_bytes(&state, &actor, &org, bytes, query.commit.unwrap_or(false)).await)
+}
+
+/// The grassroots union `id` of the caller's subtree whose roster may be imported: 404 out of
+/// scope, 400 `not_grassroots`, 409 when it is not active (the JSON import and the console).
+pub async fn roster_union(
+    state: &AppState,
+    admin: &AdminCaller,
+    id: &str,
+) -> Result<orgs::Org, ApiError> {
+    let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
     if org.status != "active" {
         return Err(crate::routes::members::union_not_active());
     }
-    let bytes = upload(payload).await?;
-    let actor = admin.actor(&req);
-    let cx = import_context(&state, &actor, &query);
-    answer(imports::roster(cx, &org, bytes).await)
+    Ok(org)
 }
 
-fn import_context<'a>(
-    state: &'a AppState,
-    actor: &'a Actor,
-    query: &ImportQuery,
-) -> ImportContext<'a> {
+/// Checks (and with `commit`, writes) a roster workbook into `org` (from [`roster_union`]): the
+/// JSON import and the console's. Failures map to errors with [`import_error`].
+pub async fn import_roster_bytes(
+    state: &AppState,
+    actor: &Actor,
+    org: &orgs::Org,
+    bytes: Vec<u8>,
+    commit: bool,
+) -> Result<Imported, ImportFailure> {
+    let cx = import_context(state, actor, commit);
+    imports::roster(cx, org, bytes).await
+}
+
+fn import_context<'a>(state: &'a AppState, actor: &'a Actor, commit: bool) -> ImportContext<'a> {
     ImportContext {
         db: &state.db,
         vault: &state.vault,
         views: &state.card_views,
         actor,
         now: state.clock.now(),
-        commit: query.commit.unwrap_or(false),
+        commit,
         budget: actor
             .user_id
             .map(|user| crate::membership_checks::RowBudget::of(state, user)),
@@ -182,21 +201,33 @@ fn answer(result: Result<Imported, ImportFailure>) -> Result<HttpResponse, ApiEr
     match result {
         Ok(Imported::Done(report)) => Ok(HttpResponse::Ok().json(report)),
         Ok(Imported::Refused(report)) => Ok(HttpResponse::UnprocessableEntity().json(report)),
-        Ok(Imported::Unavailable) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "id_number_unavailable",
-            imports::ID_NUMBERS_UNAVAILABLE,
-        )),
-        Err(ImportFailure::Workbook(e)) => Err(workbook_error(&e)),
-        Err(ImportFailure::Refused(e)) => Err(e),
+        Ok(Imported::Unavailable) => Err(unavailable()),
+        Err(e) => Err(import_error(e)),
+    }
+}
+
+/// `id_number_unavailable`: a commit refused as a whole, naming no row.
+pub fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "id_number_unavailable",
+        imports::ID_NUMBERS_UNAVAILABLE,
+    )
+}
+
+/// The error an import's failure answers.
+pub fn import_error(e: ImportFailure) -> ApiError {
+    match e {
+        ImportFailure::Workbook(e) => workbook_error(&e),
+        ImportFailure::Refused(e) => e,
         // A concurrent import of the same records won the unique index: nothing was written.
-        Err(ImportFailure::Conflict) => Err(ApiError::new(
+        ImportFailure::Conflict => ApiError::new(
             StatusCode::CONFLICT,
             "import_conflict",
             "另一导入同时登记了其中的记录，本次未写入任何数据，请重新导入",
-        )),
-        Err(ImportFailure::Store(e)) => Err(e.into()),
-        Err(ImportFailure::Internal(e)) => Err(ApiError::internal(&e)),
+        ),
+        ImportFailure::Store(e) => e.into(),
+        ImportFailure::Internal(e) => ApiError::internal(&e),
     }
 }
 
@@ -229,17 +260,38 @@ pub async fn export_roster(
     id: web::Path<String>,
     query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
-    let full = query.full.unwrap_or(false);
-    if let Some(period) = query.period.as_deref() {
-        let actor = admin.actor(&req);
-        return crate::routes::reports::archived_roster_xlsx(&state, &actor, &org, period, full)
+    let actor = admin.actor(&req);
+    roster_xlsx(
+        &state,
+        &admin,
+        &actor,
+        &id,
+        query.full.unwrap_or(false),
+        query.period.as_deref(),
+    )
+    .await
+}
+
+/// The workbook of [`export_roster`] (the JSON route and the console's download): org `id` of the
+/// caller's subtree (else 404), masked unless `full` (audited).
+pub async fn roster_xlsx(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &Actor,
+    id: &str,
+    full: bool,
+    period: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
+    if let Some(period) = period {
+        let actor = actor.clone();
+        return crate::routes::reports::archived_roster_xlsx(state, &actor, &org, period, full)
             .await;
     }
     if full {
         audit_full_export(
-            &state,
-            &admin.actor(&req),
+            state,
+            actor,
             "roster.export_full",
             org.id,
             &["name", "id_number", "mobile", "leader_name", "phone"],
@@ -388,7 +440,7 @@ pub async fn import_children(
     let parent = org_in_scope(&state, &admin, &id, Some(OrgLevel::District)).await?;
     let bytes = upload(payload).await?;
     let actor = admin.actor(&req);
-    let cx = import_context(&state, &actor, &query);
+    let cx = import_context(&state, &actor, query.commit.unwrap_or(false));
     answer(imports::orgs(cx, &parent, bytes).await)
 }
 
@@ -412,13 +464,25 @@ pub async fn export_units(
     id: web::Path<String>,
     query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = org_in_scope(&state, &admin, &id, None).await?;
-    let full = query.full.unwrap_or(false);
+    let actor = admin.actor(&req);
+    units_xlsx(&state, &admin, &actor, &id, query.full.unwrap_or(false)).await
+}
+
+/// The workbook of [`export_units`] (the JSON route and the console's download): org `id` of the
+/// caller's subtree (else 404), masked unless `full` (audited).
+pub async fn units_xlsx(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &Actor,
+    id: &str,
+    full: bool,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(state, admin, id, None).await?;
     let unions = orgs::grassroots_in(&state.db.conn, &state.vault, &org.path).await?;
     if full {
         audit_full_export(
-            &state,
-            &admin.actor(&req),
+            state,
+            actor,
             "units.export_full",
             org.id,
             &["leader_name", "phone"],
@@ -455,16 +519,28 @@ pub async fn export_applications(
     id: web::Path<String>,
     query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let actor = admin.actor(&req);
+    applications_xlsx(&state, &admin, &actor, &id, query.full.unwrap_or(false)).await
+}
+
+/// The workbook of [`export_applications`] (the JSON route and the console's download): org `id` of the
+/// caller's subtree (else 404), masked unless `full` (audited).
+pub async fn applications_xlsx(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &Actor,
+    id: &str,
+    full: bool,
+) -> Result<HttpResponse, ApiError> {
     use base64::Engine as _;
-    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
-    let full = query.full.unwrap_or(false);
+    let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
     let listed =
         huigong_store::applications::signed_list(&state.db.conn, &state.vault, org.id, full)
             .await?;
     if full {
         audit_full_export(
-            &state,
-            &admin.actor(&req),
+            state,
+            actor,
             "applications.export_full",
             org.id,
             &["name", "signature"],
@@ -530,19 +606,24 @@ pub async fn export_signing_list(
     id: web::Path<String>,
     query: crate::query::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let org = org_in_scope(&state, &admin, &id, Some(OrgLevel::Grassroots)).await?;
-    let full = query.full.unwrap_or(false);
+    let actor = admin.actor(&req);
+    signing_list_xlsx(&state, &admin, &actor, &id, query.full.unwrap_or(false)).await
+}
+
+/// The workbook of [`export_signing_list`] (the JSON route and the console's download): org `id` of the
+/// caller's subtree (else 404), masked unless `full` (audited).
+pub async fn signing_list_xlsx(
+    state: &AppState,
+    admin: &AdminCaller,
+    actor: &Actor,
+    id: &str,
+    full: bool,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_in_scope(state, admin, id, Some(OrgLevel::Grassroots)).await?;
     let listed =
         huigong_store::member_cards::signing_list(&state.db.conn, &state.vault, org.id).await?;
     if full {
-        audit_full_export(
-            &state,
-            &admin.actor(&req),
-            "members.signing_list_full",
-            org.id,
-            &["name"],
-        )
-        .await?;
+        audit_full_export(state, actor, "members.signing_list_full", org.id, &["name"]).await?;
     }
     let rows: Vec<SigningListRow> = listed
         .into_iter()

@@ -1,8 +1,11 @@
 //! The console's pages, one module each. Register a page's routes in [`configure`] and its
 //! navigation entry in `crate::layout`.
 
+pub mod applications;
 pub mod dashboard;
+pub mod members;
 pub mod orgs;
+pub mod roster;
 pub mod signin;
 pub mod till;
 pub mod totp;
@@ -26,7 +29,57 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/till", web::get().to(till::page))
     .route("/till/verify", web::post().to(till::verify))
     .route("/till/redeem", web::post().to(till::redeem))
-    .route("/orgs/{id}", web::get().to(orgs::page));
+    .route("/orgs/{id}", web::get().to(orgs::page))
+    .configure(configure_s15a);
+}
+
+/// 入会申请, 会员, 花名册导入 and the exports.
+fn configure_s15a(cfg: &mut web::ServiceConfig) {
+    cfg.route("/applications", web::get().to(applications::queue))
+        .route("/applications/{id}", web::get().to(applications::page))
+        .route(
+            "/applications/{id}/approve",
+            web::post().to(applications::approve),
+        )
+        .route(
+            "/applications/{id}/reject",
+            web::post().to(applications::reject),
+        )
+        .route("/members", web::get().to(members::page))
+        .route("/members/search", web::post().to(members::search))
+        .route("/members/{id}", web::get().to(members::member))
+        .route("/members/{id}/reveal", web::post().to(members::reveal))
+        .route("/members/{id}/changes", web::post().to(members::change))
+        .route(
+            "/transfers/{id}/accept",
+            web::post().to(members::accept_transfer),
+        )
+        .route(
+            "/transfers/{id}/refuse",
+            web::post().to(members::refuse_transfer),
+        )
+        .route("/roster", web::get().to(roster::index))
+        .route("/roster/{id}", web::get().to(roster::page))
+        .route("/roster/{id}/upload", web::post().to(roster::upload))
+        .route("/roster/{id}/commit", web::post().to(roster::commit))
+        .route("/roster/{id}/jobs/{job}", web::get().to(roster::job))
+        .route(
+            "/roster/{id}/roster.xlsx",
+            web::get().to(roster::roster_masked),
+        )
+        .route(
+            "/roster/{id}/roster.xlsx",
+            web::post().to(roster::roster_full),
+        )
+        .route(
+            "/roster/{id}/applications.xlsx",
+            web::get().to(roster::applications_xlsx),
+        )
+        .route(
+            "/roster/{id}/signing-list.xlsx",
+            web::get().to(roster::signing_list_xlsx),
+        )
+        .route("/roster/{id}/units.xlsx", web::get().to(roster::units_xlsx));
 }
 
 /// A 303 to `path` (after a POST, or to send the caller elsewhere).
