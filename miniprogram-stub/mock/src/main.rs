@@ -33,6 +33,16 @@ async fn main() -> std::io::Result<()> {
     )?;
     server.mock.set_unionid(!args.no_unionid);
     println!("WeChat mock listening on {}", server.base_url);
+    // Stop on Ctrl-C or SIGTERM (what `deploy/local.sh stop` and service managers send).
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     server.stop().await;
     Ok(())
