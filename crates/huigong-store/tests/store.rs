@@ -2082,6 +2082,8 @@ mod sealer {
         );
         second.abort();
     }
+}
+
 /// The ephemeral contract on the real 3-node Redis Cluster of tests/redis-ha.sh, with keys in
 /// many hash slots: what one pipeline or `MGET` would carry on one server is split by slot.
 #[tokio::test]
@@ -2167,6 +2169,8 @@ async fn redis_sentinel_url_reaches_the_master() {
             .await
             .is_err()
     );
+}
+
 /// Issue 14, item 5: the maintained counters of the progress report count a union again when it
 /// is written after its last count (at once), and not at every report within the refresh
 /// overlap: a write stamped before the union's last count (one that may have committed after
