@@ -78,7 +78,10 @@ binary() { # $1: name, $2: override
   echo "$REPO/target/debug/$1"
 }
 
-# The directory, its ports and secrets: made once, then read.
+# The directory, its ports and secrets: made once, then read. For tests and a laptop only:
+# PostgreSQL trusts every connection on 127.0.0.1 and the directory must stay traversable by the
+# postgres user, so any local user of the machine can reach the database. Never run it on a
+# machine other people log in to.
 init_dir() {
   mkdir -p "$DIR"
   chmod 755 "$DIR"
@@ -111,9 +114,8 @@ EOF
       echo "HUIGONG__WECHAT__SECRET=$(random_b64 24)"
       echo "ADMIN_PASSWORD=Local-$(random_b64 12)-9"
     } >"$DIR/secrets.env"
-    umask 022
     grep '^ADMIN_PASSWORD=' "$DIR/secrets.env" | cut -d= -f2- >"$DIR/admin-password"
-    chmod 600 "$DIR/admin-password"
+    umask 022
   fi
   # shellcheck source=/dev/null
   . "$DIR/local.env"

@@ -157,6 +157,17 @@ async fn a_backup_under_write_load_restores_with_its_counts_audit_chain_and_seal
         "{:?}",
         manifest.keys
     );
+    // The dump and the manifest are the owner's alone (copied off with `cp -p` they stay so).
+    #[cfg(unix)]
+    for entry in std::fs::read_dir(&to).unwrap_or_else(|e| panic!("{e}")) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let mode = entry
+            .metadata()
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o600, "{:?} is {mode:o}", entry.file_name());
+    }
     let text = std::fs::read_to_string(to.join("manifest.json")).unwrap_or_default();
     let material = std::fs::read_to_string(&app.settings.vault.dev_key_file).unwrap_or_default();
     for line in material.lines().filter(|l| l.contains('=')) {

@@ -242,6 +242,20 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Owner-only permissions for a file the backup or restore wrote (the dump, the manifest, the
+/// restored database): copied off with `cp -p`, `rsync -a` or `tar` they keep them.
+fn owner_only(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Takes a backup of the configured database into `dir` (new or empty) while the service keeps
 /// serving. PostgreSQL needs `pg_dump` (see [`pg_tool`]).
 pub async fn backup(
@@ -266,6 +280,7 @@ pub async fn backup(
             store_backup::sqlite_copy(&db, copy_text)
                 .await
                 .context("VACUUM INTO")?;
+            owner_only(&copy)?;
             // Nobody writes to the copy: its figures are the dump's.
             let copied = connect(&sqlite_url(&copy, "rw")).await?;
             let description = store_backup::describe(&copied.conn).await?;
@@ -298,6 +313,7 @@ pub async fn backup(
                 output.status,
                 String::from_utf8_lossy(&output.stderr).trim()
             );
+            owner_only(&out)?;
             (PG_DUMP, described?)
         }
     };
@@ -329,6 +345,7 @@ pub async fn backup(
     };
     let tmp = dir.join("manifest.json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&manifest)?)?;
+    owner_only(&tmp)?;
     std::fs::rename(&tmp, dir.join(MANIFEST))?;
     Ok(manifest)
 }
@@ -471,6 +488,7 @@ pub async fn restore(
             }
             let tmp = PathBuf::from(format!("{}.restoring", path.display()));
             std::fs::copy(&dump, &tmp).with_context(|| format!("copying to {}", tmp.display()))?;
+            owner_only(&tmp)?;
             std::fs::File::open(&tmp)?.sync_all()?;
             std::fs::rename(&tmp, &path)?;
         }

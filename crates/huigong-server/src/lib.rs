@@ -1,7 +1,7 @@
 //! Wiring of the `huigong` service: configuration, start-up, telemetry.
 
-pub mod demo;
 pub mod backup;
+pub mod demo;
 pub mod keys;
 pub mod settings;
 pub mod startup;

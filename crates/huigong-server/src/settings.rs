@@ -682,6 +682,13 @@ impl Settings {
                 self.server.host
             ));
         }
+        // A console session cookie without `Secure` travels over plain HTTP: only on loopback.
+        if !self.console.secure_cookies && !loopback {
+            return Err(format!(
+                "console.secure_cookies = false sends the console's session cookie over plain HTTP: only allowed on loopback, not {}",
+                self.server.host
+            ));
+        }
         // Without vault.keys every instance generates development keys of its own (a key file
         // beside its database): rows another instance cannot read, blind indexes that diverge.
         if self.vault.keys.is_empty() && !loopback {
@@ -850,6 +857,22 @@ mod tests {
             &[("HUIGONG__CONSOLE__SECURE_COOKIES", "true")],
         );
         assert!(on.console.secure_cookies);
+    }
+
+    #[test]
+    fn console_cookies_without_secure_are_refused_beyond_loopback() {
+        let dev = load(Profile::Development, &[]);
+        assert!(!dev.console.secure_cookies);
+        assert_eq!(
+            dev.check_for_production(),
+            Ok(()),
+            "loopback may use plain HTTP"
+        );
+        let mut prod = load(Profile::Production, &PRODUCTION_ENV);
+        assert_eq!(prod.check_for_production(), Ok(()));
+        prod.console.secure_cookies = false;
+        let err = prod.check_for_production().err().unwrap_or_default();
+        assert!(err.contains("console.secure_cookies"), "{err}");
     }
 
     const PRODUCTION_ENV: [(&str, &str); 8] = [

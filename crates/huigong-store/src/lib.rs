@@ -14,8 +14,8 @@
 
 pub mod applications;
 pub mod audit;
-pub mod backup;
 pub mod audit_sealer;
+pub mod backup;
 pub mod benefits;
 pub mod card_views;
 pub mod cards;
