@@ -25,7 +25,9 @@ trap 'redis_ha_cleanup; cleanup' EXIT
 free_cluster_port() {
   local p
   for _ in $(seq 200); do
-    p=$(( (RANDOM % 10000) + 20000 ))
+    # Below 22768: the node's cluster bus port (port + 10000) then stays under Linux's
+    # ephemeral range (32768 and up), which the tests' own outgoing connections draw from.
+    p=$(( (RANDOM % 2768) + 20000 ))
     if port_is_free "$p" && port_is_free $((p + 10000)); then echo "$p"; return 0; fi
   done
   die "no free loopback port pair for a cluster node"
