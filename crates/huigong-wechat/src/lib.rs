@@ -141,6 +141,8 @@ impl WechatError {
             | Self::Api { errcode, .. } => Some(*errcode),
             Self::UserRefused => Some(43101),
             Self::QuotaExceeded => Some(45009),
+            Self::InvalidScene => Some(40169),
+            Self::InvalidPage => Some(41030),
             Self::TokenCache(_) | Self::TokenBusy | Self::Transport(_) | Self::Decode(_) => None,
         }
     }
