@@ -1,8 +1,10 @@
 //! The console's pages, one module each. Register a page's routes in [`configure`] and its
 //! navigation entry in `crate::layout`.
 
+pub mod audit;
 pub mod dashboard;
 pub mod orgs;
+pub mod reports;
 pub mod signin;
 pub mod till;
 pub mod totp;
@@ -26,7 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/till", web::get().to(till::page))
     .route("/till/verify", web::post().to(till::verify))
     .route("/till/redeem", web::post().to(till::redeem))
-    .route("/orgs/{id}", web::get().to(orgs::page));
+    .route("/orgs/{id}", web::get().to(orgs::page))
+    .route("/reports/progress", web::get().to(reports::page))
+    .route("/reports/progress.xlsx", web::get().to(reports::workbook))
+    .route("/audit", web::get().to(audit::page))
+    .route("/audit/verify", web::post().to(audit::verify));
 }
 
 /// A 303 to `path` (after a POST, or to send the caller elsewhere).
