@@ -17,6 +17,7 @@ mod card;
 mod card_view;
 mod demo;
 mod console;
+mod console_reports;
 mod exposure;
 mod faults;
 mod fuzz;
