@@ -2082,6 +2082,8 @@ mod sealer {
         );
         second.abort();
     }
+}
+
 /// The ephemeral contract on the real 3-node Redis Cluster of tests/redis-ha.sh, with keys in
 /// many hash slots: what one pipeline or `MGET` would carry on one server is split by slot.
 #[tokio::test]
