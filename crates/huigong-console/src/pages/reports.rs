@@ -111,18 +111,20 @@ fn rate_chart(view: &ProgressView) -> Result<String, PageError> {
     {
         let names: Vec<&str> = view.rows.iter().map(|r| r.org_name.as_str()).collect();
         let n = names.len().max(1);
-        let root = SVGBackend::with_string(&mut svg, (1000, 360)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1000, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
         let mut chart = ChartBuilder::on(&root)
             .caption("各单位会员卡激活率", (FONT, 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..100f64)
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..100f64)
             .map_err(chart_error)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .y_labels(6)
             .x_labels(n)
             .x_label_formatter(&|v| match v {
                 SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
@@ -145,7 +147,7 @@ fn rate_chart(view: &ProgressView) -> Result<String, PageError> {
                     ],
                     RED.filled(),
                 );
-                bar.set_margin(0, 0, 12, 12);
+                bar.set_margin(0, 0, 24, 24);
                 bar
             }))
             .map_err(chart_error)?;
@@ -160,7 +162,7 @@ fn trend_chart(series: &[(String, u64)]) -> Result<String, PageError> {
     {
         let n = series.len().max(1);
         let top = series.iter().map(|(_, v)| *v).max().unwrap_or(0).max(10) as f64 * 1.1;
-        let root = SVGBackend::with_string(&mut svg, (1000, 320)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1000, 280)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
         let mut chart = ChartBuilder::on(&root)
             .caption("近 12 个月会员数", (FONT, 20))
@@ -171,6 +173,8 @@ fn trend_chart(series: &[(String, u64)]) -> Result<String, PageError> {
             .map_err(chart_error)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .y_labels(6)
             .x_labels(n)
             .x_label_formatter(&|i| series.get(*i).map(|(m, _)| m.clone()).unwrap_or_default())
             .y_desc("会员数")
