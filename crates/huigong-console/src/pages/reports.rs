@@ -13,9 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use base64::Engine;
-use huigong_api::routes::reports::{
-    FiguresView, ProgressView, progress_of, progress_trend, progress_workbook,
-};
+use huigong_api::routes::reports::{FiguresView, progress_of, progress_trend, progress_workbook};
 use plotters::prelude::*;
 use serde::Deserialize;
 
@@ -105,11 +103,11 @@ fn chart_error<E: std::fmt::Debug>(e: E) -> PageError {
     PageError::internal()
 }
 
-/// Bars of the activation rate per org (0–100 %), in the report's order.
-fn rate_chart(view: &ProgressView) -> Result<String, PageError> {
+/// Bars of the activation rate (0–1) per org, in the report's order.
+fn rate_chart(rates: &[(&str, f64)]) -> Result<String, PageError> {
     let mut svg = String::new();
     {
-        let names: Vec<&str> = view.rows.iter().map(|r| r.org_name.as_str()).collect();
+        let names: Vec<&str> = rates.iter().map(|(name, _)| *name).collect();
         let n = names.len().max(1);
         let root = SVGBackend::with_string(&mut svg, (1000, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(chart_error)?;
@@ -118,7 +116,7 @@ fn rate_chart(view: &ProgressView) -> Result<String, PageError> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(56)
-            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..100f64)
+            .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), 0f64..100f64)
             .map_err(chart_error)?;
         chart
             .configure_mesh()
@@ -138,8 +136,8 @@ fn rate_chart(view: &ProgressView) -> Result<String, PageError> {
             .draw()
             .map_err(chart_error)?;
         chart
-            .draw_series(view.rows.iter().enumerate().map(|(i, r)| {
-                let rate = (r.figures.activation_rate * 100.0).clamp(0.0, 100.0);
+            .draw_series(rates.iter().enumerate().map(|(i, (_, rate))| {
+                let rate = (rate * 100.0).clamp(0.0, 100.0);
                 let mut bar = Rectangle::new(
                     [
                         (SegmentValue::Exact(i), 0.0),
@@ -270,7 +268,13 @@ pub async fn page(
         String::new(),
     );
     let page = ProgressPage {
-        rate_chart: rate_chart(&view)?,
+        rate_chart: rate_chart(
+            &view
+                .rows
+                .iter()
+                .map(|r| (r.org_name.as_str(), r.figures.activation_rate))
+                .collect::<Vec<_>>(),
+        )?,
         trend_chart: trend_chart(&trend)?,
         layout,
         label: month.label_zh(),
@@ -291,4 +295,49 @@ pub async fn workbook(
 ) -> Result<HttpResponse, PageError> {
     let state = state_of(&req)?;
     Ok(progress_workbook(&state, &signed.admin, query.month.as_deref()).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svg_of(data_url: &str) -> String {
+        let b64 = data_url
+            .strip_prefix("data:image/svg+xml;base64,")
+            .unwrap_or_else(|| panic!("not an SVG data URL: {data_url}"));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_else(|e| panic!("base64: {e}"));
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("utf-8: {e}"))
+    }
+
+    #[test]
+    fn charts_draw_any_number_of_orgs_and_months_with_chinese_labels_as_svg_text() {
+        for rates in [
+            vec![],
+            vec![("甲公司工会", 0.5)],
+            vec![
+                ("雉城街道总工会", 1.0),
+                ("煤山镇总工会", 0.0),
+                ("夹浦镇总工会", 0.25),
+            ],
+        ] {
+            let svg = svg_of(&rate_chart(&rates).unwrap_or_else(|e| panic!("{e}")));
+            assert!(svg.starts_with("<svg"), "{svg}");
+            assert!(svg.contains("各单位会员卡激活率"), "{svg}");
+            for (name, _) in &rates {
+                assert!(svg.contains(&format!("\n{name}\n</text>")), "{name}: {svg}");
+            }
+        }
+        for months in [0, 1, 12] {
+            let series: Vec<(String, u64)> = (0..months)
+                .map(|i| (format!("2026-{:02}", i + 1), 100 + i))
+                .collect();
+            let svg = svg_of(&trend_chart(&series).unwrap_or_else(|e| panic!("{e}")));
+            assert!(svg.contains("近 12 个月会员数"), "{svg}");
+            if let Some((last, _)) = series.last() {
+                assert!(svg.contains(&format!("\n{last}\n</text>")), "{last}: {svg}");
+            }
+        }
+    }
 }
