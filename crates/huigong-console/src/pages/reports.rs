@@ -165,6 +165,7 @@ fn trend_chart(series: &[(String, u64)]) -> Result<String, PageError> {
         let mut chart = ChartBuilder::on(&root)
             .caption("近 12 个月会员数", (FONT, 20))
             .margin(12)
+            .margin_right(40)
             .x_label_area_size(36)
             .y_label_area_size(64)
             .build_cartesian_2d(0..n.saturating_sub(1).max(1), 0f64..top)
