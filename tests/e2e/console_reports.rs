@@ -231,6 +231,32 @@ async fn console_reports_audit_page_is_for_county_admins_only_and_filters_like_t
         .collect();
     assert_eq!(actions.len() as u64, n);
     assert!(actions.iter().all(|a| *a == "person.create"), "{actions:?}");
+    // The page cursor: the events below a sequence number, as the JSON log pages them.
+    let cut = all["items"][2]["seq"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{all}"));
+    let (_, below) = w
+        .app
+        .get(
+            &format!("/api/v1/admin/audit?before={cut}"),
+            Some(&w.county_token),
+        )
+        .await;
+    let page = b.get(&format!("/console/audit?before={cut}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let seqs: Vec<i64> = page
+        .body
+        .split("data-k=\"seq\">")
+        .skip(1)
+        .filter_map(|s| s.split('<').next()?.parse().ok())
+        .collect();
+    let expected: Vec<i64> = below["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|e| e["seq"].as_i64()).collect())
+        .unwrap_or_default();
+    assert!(!expected.is_empty(), "{below}");
+    assert_eq!(seqs, expected);
+    assert!(seqs.iter().all(|s| *s < cut), "{seqs:?}");
     // A date range in the future holds nothing; a malformed actor is said on the page.
     let page = b.get("/console/audit?from=2999-01-01").await;
     assert!(page.body.contains("共 0 条记录"), "{}", page.body);
