@@ -17,6 +17,7 @@ mod card;
 mod card_view;
 mod console;
 mod console_records;
+mod console_reports;
 mod demo;
 mod exposure;
 mod faults;

@@ -91,13 +91,7 @@ pub async fn audit_log(
     caller: Caller,
     query: crate::query::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if caller.role != Role::CountyAdmin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "仅县总工会管理员可查看审计日志",
-        ));
-    }
+    audit_reader(&caller)?;
     let q = query.into_inner();
     let filter = audit::Filter {
         actor_user_id: parse("actor", q.actor.as_deref(), "用户 ID（UUID）", |v| {
@@ -133,7 +127,33 @@ pub async fn audit_log(
         },
     )?
     .unwrap_or(DEFAULT_LIMIT);
-    let (events, total) = audit::list(&state.db, &filter, before, limit).await?;
+    Ok(HttpResponse::Ok().json(audit_events(&state, &caller, &filter, before, limit).await?))
+}
+
+/// Only the county federation's administrators read the audit log.
+fn audit_reader(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role != Role::CountyAdmin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "仅县总工会管理员可查看审计日志",
+        ));
+    }
+    Ok(())
+}
+
+/// One page of the audit log for `caller`, newest first: the answer of `GET
+/// /api/v1/admin/audit` and the console's 审计日志.
+pub async fn audit_events(
+    state: &AppState,
+    caller: &Caller,
+    filter: &audit::Filter,
+    before: Option<i64>,
+    limit: u64,
+) -> Result<AuditPage, ApiError> {
+    audit_reader(caller)?;
+    let limit = limit.clamp(1, MAX_LIMIT);
+    let (events, total) = audit::list(&state.db, filter, before, limit).await?;
     let next_before = (events.len() as u64 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
@@ -158,9 +178,19 @@ pub async fn audit_log(
             request_id: e.request_id,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(AuditPage {
+    Ok(AuditPage {
         items,
         total,
         next_before,
-    }))
+    })
+}
+
+/// Walks the audit chain for `caller` (county administrators): what `huigong audit verify`
+/// checks, from the console's 审计日志.
+pub async fn verify_audit_chain(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<audit::Verification, ApiError> {
+    audit_reader(caller)?;
+    Ok(audit::verify(&state.db).await?)
 }

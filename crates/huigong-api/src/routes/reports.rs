@@ -213,7 +213,9 @@ fn parse_month(state: &AppState, month: Option<&str>) -> Result<Month, ApiError>
     }
 }
 
-async fn progress_of(
+/// The progress report of `month` (`YYYY-MM`, the current month if absent) for `admin`'s
+/// subtree: what `GET /api/v1/admin/reports/progress` answers, and the console's 进度通报.
+pub async fn progress_of(
     state: &AppState,
     admin: &AdminCaller,
     month: Option<&str>,
@@ -352,7 +354,16 @@ pub async fn progress_xlsx(
     admin: AdminCaller,
     query: web::Query<ProgressQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let view = progress_of(&state, &admin, query.month.as_deref()).await?;
+    progress_workbook(&state, &admin, query.month.as_deref()).await
+}
+
+/// Members per month over the 12 months ending with the report's month (the live total for
+/// the current month): the trend of the workbook's line chart and the console's.
+pub async fn progress_trend(
+    state: &AppState,
+    admin: &AdminCaller,
+    view: &ProgressView,
+) -> Result<Vec<(String, u64)>, ApiError> {
     let month = Month::parse(&view.month).ok_or_else(ApiError::not_found)?;
     let by_month = store::members_by_month(
         &state.db.conn,
@@ -361,6 +372,22 @@ pub async fn progress_xlsx(
         view.live.then_some(view.total.members),
     )
     .await?;
+    Ok(by_month
+        .into_iter()
+        .map(|(m, n)| (m.to_string(), n))
+        .collect())
+}
+
+/// The progress workbook of `month` for `admin`: the answer of `GET
+/// /api/v1/admin/reports/progress.xlsx` and of the console's download.
+pub async fn progress_workbook(
+    state: &AppState,
+    admin: &AdminCaller,
+    month: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    let view = progress_of(state, admin, month).await?;
+    let series = progress_trend(state, admin, &view).await?;
+    let month = Month::parse(&view.month).ok_or_else(ApiError::not_found)?;
     let mut rows: Vec<Vec<Cell>> = view
         .rows
         .iter()
@@ -399,10 +426,6 @@ pub async fn progress_xlsx(
         headers: PROGRESS_HEADERS.iter().map(|h| (*h).to_owned()).collect(),
         rows,
     };
-    let series: Vec<(String, u64)> = by_month
-        .into_iter()
-        .map(|(m, n)| (m.to_string(), n))
-        .collect();
     crate::routes::roster::xlsx_written(&format!("进度通报{month}"), move || {
         write_progress(&table, 1, 7, &series)
     })

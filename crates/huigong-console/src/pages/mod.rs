@@ -2,9 +2,11 @@
 //! navigation entry in `crate::layout`.
 
 pub mod applications;
+pub mod audit;
 pub mod dashboard;
 pub mod members;
 pub mod orgs;
+pub mod reports;
 pub mod roster;
 pub mod signin;
 pub mod till;
@@ -30,6 +32,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/till/verify", web::post().to(till::verify))
     .route("/till/redeem", web::post().to(till::redeem))
     .route("/orgs/{id}", web::get().to(orgs::page))
+    .route("/reports/progress", web::get().to(reports::page))
+    .route("/reports/progress.xlsx", web::get().to(reports::workbook))
+    .route("/audit", web::get().to(audit::page))
+    .route("/audit/verify", web::post().to(audit::verify))
     .configure(configure_s15a);
 }
 
