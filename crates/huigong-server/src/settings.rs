@@ -682,10 +682,16 @@ impl Settings {
                 self.server.host
             ));
         }
-        // A console session cookie without `Secure` travels over plain HTTP: only on loopback.
-        if !self.console.secure_cookies && !loopback {
+        // A console session cookie without `Secure` travels over plain HTTP: never in production
+        // (behind its TLS proxy the browser sees HTTPS), elsewhere only on loopback.
+        let plain_cookies_refused = match self.profile {
+            Profile::Production => true,
+            Profile::Test => !loopback,
+            Profile::Development => false,
+        };
+        if !self.console.secure_cookies && plain_cookies_refused {
             return Err(format!(
-                "console.secure_cookies = false sends the console's session cookie over plain HTTP: only allowed on loopback, not {}",
+                "console.secure_cookies = false sends the console's session cookie over plain HTTP: refused in production ({})",
                 self.server.host
             ));
         }

@@ -91,17 +91,10 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
         after: &[u8],
         target_ttl: Duration,
     ) -> Result<Option<Vec<u8>>, EphemeralError> {
-        let current = match self.get(key).await? {
-            Some(value) => value,
-            None if self.set_if_absent(key, fresh, ttl).await? => fresh.to_vec(),
-            None => match self.get(key).await? {
-                Some(value) => value,
-                None => return Ok(None),
-            },
-        };
-        let value = [before, &current, after].concat();
-        self.set(target, &value, target_ttl).await?;
-        Ok(Some(current))
+        get_or_init_then_set_around_in_steps(
+            self, key, fresh, ttl, target, before, after, target_ttl,
+        )
+        .await
     }
     /// Removes `key`; returns whether something was removed.
     async fn delete(&self, key: &str) -> Result<bool, EphemeralError>;
@@ -146,4 +139,31 @@ pub trait Ephemeral: Send + Sync + std::fmt::Debug {
     async fn ping(&self) -> Result<(), EphemeralError>;
     /// A short name for logs and `/readyz`: `memory` or `redis`.
     fn kind(&self) -> &'static str;
+}
+
+/// [`Ephemeral::get_or_init_then_set_around`] in separate steps (not atomic): the trait's
+/// default, and what a Redis Cluster does when the two keys live in different hash slots (one
+/// script may only touch keys of one slot).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn get_or_init_then_set_around_in_steps<E: Ephemeral + ?Sized>(
+    store: &E,
+    key: &str,
+    fresh: &[u8],
+    ttl: Duration,
+    target: &str,
+    before: &[u8],
+    after: &[u8],
+    target_ttl: Duration,
+) -> Result<Option<Vec<u8>>, EphemeralError> {
+    let current = match store.get(key).await? {
+        Some(value) => value,
+        None if store.set_if_absent(key, fresh, ttl).await? => fresh.to_vec(),
+        None => match store.get(key).await? {
+            Some(value) => value,
+            None => return Ok(None),
+        },
+    };
+    let value = [before, &current, after].concat();
+    store.set(target, &value, target_ttl).await?;
+    Ok(Some(current))
 }
