@@ -287,7 +287,7 @@ impl Ephemeral for RedisStore {
         after: &[u8],
         target_ttl: Duration,
     ) -> Result<Option<Vec<u8>>, EphemeralError> {
-        if self.cluster && Slot::for_key(&self.key(key)) != Slot::for_key(&self.key(target)) {
+        if self.cluster && Slot::for_key(self.key(key)) != Slot::for_key(self.key(target)) {
             // A script may touch one hash slot only: the account's epoch and the session are
             // in two, so they go in steps (as on any store without scripts).
             return super::get_or_init_then_set_around_in_steps(
