@@ -113,10 +113,9 @@ impl FromRequest for Admin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            // A signed-in caller first (the same checks as `Signed`), then its admin scope.
+            let Signed { caller, layout } = Signed::from_request(&req, &mut Payload::None).await?;
             let state = state_of(&req)?;
-            let verified = verified(&req, &state).ok_or_else(PageError::sign_in)?;
-            let (caller, _) = Caller::authenticate(&state, Some(verified), &[]).await?;
-            let layout = Layout::new(&req, &state, caller.role);
             let admin = AdminCaller::resolve(&state, caller).await?;
             Ok(Admin { admin, layout })
         })
